@@ -1,0 +1,40 @@
+"""Events passed to the tool-call hooks, so a REPL can trace nested delegations live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._sibling import Provenance
+
+CallStatus = Literal["running", "ok", "error", "timeout", "cancelled", "refused"]
+
+
+@dataclass
+class ToolCallEvent:
+    """One tool call or delegation, handed to ``tool_call_started`` then ``tool_call_finished``.
+
+    The same object is passed to both hooks; ``status``, ``result``, ``error`` and
+    ``duration`` are filled in before ``tool_call_finished``.
+    """
+
+    agent: str
+    """Name of the agent whose model asked for the call."""
+    tool: str
+    arguments: dict[str, Any] | str
+    """Parsed arguments, or the raw text when it was not valid JSON."""
+    call_id: str
+    depth: int
+    """0 for the top-level agent's own calls, +1 per nested delegation."""
+    path: tuple[str, ...] = ()
+    """The delegation stack of agent names, outermost first, ending with ``agent``."""
+    is_delegation: bool = False
+    """True when the tool is an absorbed sibling."""
+    provenance: Provenance | None = None
+    started: float = 0.0
+    """``time.monotonic()`` when the call started."""
+    status: CallStatus = "running"
+    result: str | None = None
+    error: str | None = None
+    duration: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

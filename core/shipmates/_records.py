@@ -1,0 +1,79 @@
+"""What discovery returns: one record per discovered sibling, with its status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._sibling import Provenance
+
+Status = Literal["ok", "failed", "conflict", "excluded", "unavailable"]
+
+
+@dataclass
+class AgentRecord:
+    """One discovered sibling, loaded or not. A row of ``shipmates agents``."""
+
+    name: str
+    provenance: Provenance
+    status: Status = "ok"
+    reason: str | None = None
+    """Why it is not ``ok``: the one-line failure, conflict or exclusion reason."""
+    sibling: Any = None
+    """The built sibling when ``status == "ok"`` and it was loaded."""
+    load_seconds: float | None = None
+    instances: list[str] = field(default_factory=list)
+    """For remote siblings: the instance ids serving it."""
+
+    def one_line(self) -> str:
+        """``name (dist version, entry point): status: reason`` for logs and banners."""
+        where = self.provenance.describe()
+        if self.provenance.entry_point:
+            where += f", entry point {self.name} = {self.provenance.entry_point}"
+        line = f"{self.name} ({where}): {self.status}"
+        return f"{line}: {self.reason}" if self.reason else line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            **self.provenance.as_dict(),
+            "load_seconds": self.load_seconds,
+            "instances": list(self.instances),
+        }
+
+
+@dataclass
+class Discovery:
+    """The result of :func:`shipmates.discover`: every record, in a deterministic order."""
+
+    records: list[AgentRecord] = field(default_factory=list)
+
+    @property
+    def agents(self) -> dict[str, AgentRecord]:
+        """Records that loaded, by name."""
+        return {r.name: r for r in self.records if r.status == "ok"}
+
+    @property
+    def siblings(self) -> dict[str, Any]:
+        """The loaded sibling objects, by name."""
+        return {r.name: r.sibling for r in self.records if r.status == "ok" and r.sibling is not None}
+
+    @property
+    def failures(self) -> list[AgentRecord]:
+        return [r for r in self.records if r.status == "failed"]
+
+    @property
+    def conflicts(self) -> list[AgentRecord]:
+        return [r for r in self.records if r.status == "conflict"]
+
+    @property
+    def excluded(self) -> list[AgentRecord]:
+        return [r for r in self.records if r.status == "excluded"]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
