@@ -1,0 +1,56 @@
+"""Absorbing a whole discovery result into a captain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ._errors import ShipmatesError
+from ._records import AgentRecord, Discovery
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+
+
+@dataclass
+class AbsorbReport:
+    """What :func:`absorb_crew` did: absorbed names, skipped records and rejections."""
+
+    absorbed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Records not absorbed on purpose: the captain's own, and records that did not load."""
+    rejected: list[tuple[AgentRecord, ShipmatesError]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return not self.rejected
+
+    def lines(self) -> list[str]:
+        """One line per rejection, naming the sibling and its distribution and version."""
+        return [f"{r.name} ({r.provenance.describe()}): not absorbed: {e}" for r, e in self.rejected]
+
+
+def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) -> AbsorbReport:
+    """Absorb every loaded sibling of ``discovery`` into ``captain``; never raises for a sibling.
+
+    The captain's own record (same name or same object) is skipped; rejections (name taken,
+    not a sibling, invalid name) are collected in the report.
+    """
+    report = AbsorbReport()
+    records = discovery.records if isinstance(discovery, Discovery) else list(discovery)
+    for record in records:
+        if record.status != "ok" or record.sibling is None:
+            report.skipped.append(record.name)
+            continue
+        if record.sibling is captain or record.name == captain.name:
+            report.skipped.append(record.name)
+            continue
+        try:
+            captain.absorb(record.sibling, provenance=record.provenance)
+        except ShipmatesError as exc:
+            report.rejected.append((record, exc))
+        else:
+            report.absorbed.append(record.name)
+    return report

@@ -1,0 +1,136 @@
+"""The litellm backend: any litellm model string, imported only when first used."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from types import ModuleType
+from typing import Any
+
+from ._errors import ModelError
+from ._models import ModelResponse, ToolCall
+
+_module: ModuleType | None = None
+_lock = threading.Lock()
+_preload: threading.Thread | None = None
+
+
+def load() -> ModuleType:
+    """Import litellm (once), with its cost map read locally so the import never hits the network."""
+    global _module
+    if _module is None:
+        with _lock:
+            if _module is None:
+                os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                try:
+                    import litellm
+                except ImportError as exc:
+                    raise ModelError(
+                        f"the litellm backend is not available ({exc}); install it with "
+                        "'pip install litellm', or use the offline model (SHIPMATES_MODEL=offline)"
+                    ) from exc
+                litellm.suppress_debug_info = True
+                _module = litellm
+    return _module
+
+
+def preload() -> threading.Thread:
+    """Start importing litellm in a daemon thread (cheap to call again); returns the thread.
+
+    A REPL can call this right away and show its prompt while the import (seconds) runs.
+    """
+    global _preload
+    if _preload is None:
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # reported again, properly, on first use
+                load()
+
+        _preload = threading.Thread(target=run, name="shipmates-litellm-preload", daemon=True)
+        _preload.start()
+    return _preload
+
+
+def is_loaded() -> bool:
+    """True once litellm has been imported by this module."""
+    return _module is not None
+
+
+def _hint(model: str, exc: Exception, litellm: ModuleType) -> str:
+    errors = litellm.exceptions
+    text = str(exc)
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    lowered = text.lower()
+    if isinstance(exc, errors.AuthenticationError) or "api key" in lowered or "api_key" in lowered:
+        return (
+            f"no valid API key for {provider}: set the provider's key in the environment (for example "
+            f"{provider.upper()}_API_KEY), or use the offline model (SHIPMATES_MODEL=offline)"
+        )
+    if "llm provider not provided" in lowered or isinstance(exc, errors.LiteLLMUnknownProvider):
+        return (
+            "litellm does not know this model: use 'provider/model' (for example openai/gpt-4o-mini, "
+            "ollama/llama3.1), see https://docs.litellm.ai/docs/providers, or a registered model "
+            "such as 'offline'"
+        )
+    if isinstance(exc, errors.NotFoundError):
+        return "the provider does not know this model: check the model name"
+    if isinstance(exc, (errors.APIConnectionError, errors.Timeout)) or "connection" in lowered:
+        return (
+            "could not reach the model server: check that it is running and reachable (for ollama: "
+            "'ollama serve'; or set api_base in the agent's model_settings), or use SHIPMATES_MODEL=offline"
+        )
+    if isinstance(exc, errors.RateLimitError):
+        return "the provider is rate limiting: wait and try again"
+    return "check the model name, its credentials and the network, or use SHIPMATES_MODEL=offline"
+
+
+def to_response(raw: Any) -> ModelResponse:
+    """Convert a litellm ``ModelResponse`` to shipmates' :class:`ModelResponse`."""
+    message = raw.choices[0].message
+    calls = [
+        ToolCall(
+            id=str(tc.id or f"call_{i}"),
+            name=str(tc.function.name),
+            arguments=tc.function.arguments if isinstance(tc.function.arguments, str) else "{}",
+        )
+        for i, tc in enumerate(getattr(message, "tool_calls", None) or ())
+    ]
+    usage = getattr(raw, "usage", None)
+    return ModelResponse(
+        content=message.content,
+        tool_calls=calls,
+        usage=usage.model_dump() if usage is not None and hasattr(usage, "model_dump") else None,
+        raw=raw,
+    )
+
+
+class LiteLLMModel:
+    """A model reached through ``litellm.acompletion``; ``settings`` are passed through."""
+
+    def __init__(self, model_id: str, **settings: Any) -> None:
+        self.model_id = model_id
+        self.settings = settings
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        settings: dict[str, Any] | None = None,
+    ) -> ModelResponse:
+        """One ``litellm.acompletion`` call; provider failures become :class:`ModelError`."""
+        litellm = load()
+        kwargs = {**self.settings, **(settings or {})}
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            raw = await litellm.acompletion(model=self.model_id, messages=messages, **kwargs)
+        except Exception as exc:
+            raise ModelError(
+                f"model '{self.model_id}' failed: {type(exc).__name__}: {str(exc)[:500]}. "
+                f"{_hint(self.model_id, exc, litellm)}"
+            ) from exc
+        return to_response(raw)
+
+    def __repr__(self) -> str:
+        return f"<LiteLLMModel {self.model_id!r}>"

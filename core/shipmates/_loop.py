@@ -1,0 +1,285 @@
+"""The agent loop: model, tool calls (run concurrently), results, model, until a text answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ._context import delegation_stack
+from ._errors import EndSession
+from ._events import ToolCallEvent
+from ._models import ModelResponse, ToolCall
+from ._tool import Tool, ToolArgumentsError
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+
+log = logging.getLogger("shipmates")
+
+Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
+
+REFUSED = "the user refused this call; do not retry it, answer without it or ask the user"
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def tool_pool() -> ThreadPoolExecutor:
+    """The worker threads for sync tools: sized for fan-out, unlike asyncio's default executor."""
+    global _pool
+    if _pool is None:
+        configured = int(os.environ.get("SHIPMATES_TOOL_THREADS", "0") or 0)
+        workers = configured or max(64, (os.cpu_count() or 1) * 16)
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shipmates-tool")
+    return _pool
+
+
+def to_text(value: Any) -> str:
+    """A tool's return value as the text the model sees."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    dump = getattr(value, "model_dump_json", None)
+    if callable(dump):
+        return str(dump())
+    if isinstance(value, (dict, list, tuple, int, float, bool)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _who(tool: Tool) -> str:
+    if tool.sibling is None:
+        return f"tool '{tool.name}'"
+    where = tool.provenance.describe() if tool.provenance is not None else "code"
+    return f"sibling '{tool.name}' ({where})"
+
+
+def _exclude_hint(tool: Tool) -> str:
+    prov = tool.provenance
+    if prov is not None and prov.distribution:
+        return (
+            f" If it keeps failing, report it to the maintainers of {prov.distribution} or leave it "
+            f"out with SHIPMATES_EXCLUDE_AGENTS={prov.distribution}."
+        )
+    return ""
+
+
+class _Hooks:
+    """The two tool-call hooks; a failing observer is logged, never fatal."""
+
+    __slots__ = ("finished", "started")
+
+    def __init__(self, pm: Any) -> None:
+        hook = pm.hook
+        self.started = hook.tool_call_started if hook.tool_call_started.get_hookimpls() else None
+        self.finished = hook.tool_call_finished if hook.tool_call_finished.get_hookimpls() else None
+
+    def start(self, event: ToolCallEvent) -> None:
+        if self.started is not None:
+            try:
+                self.started(event=event)
+            except Exception:
+                log.exception("a tool_call_started hook failed")
+
+    def finish(self, event: ToolCallEvent) -> None:
+        if self.finished is not None:
+            try:
+                self.finished(event=event)
+            except Exception:
+                log.exception("a tool_call_finished hook failed")
+
+
+async def _execute(tool: Tool, bound: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
+    args, kwargs = bound
+    if tool.is_async:
+        result = tool.fn(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    if kwargs:
+        return await loop.run_in_executor(tool_pool(), lambda: ctx.run(tool.fn, *args, **kwargs))
+    result = await loop.run_in_executor(tool_pool(), ctx.run, tool.fn, *args)
+    return await result if inspect.isawaitable(result) else result
+
+
+class _Call:
+    """One planned tool call of a turn: its tool, parsed arguments (or the error) and its event."""
+
+    __slots__ = ("bound", "call", "error", "event", "tool")
+
+    def __init__(self, call: ToolCall, tool: Tool | None, event: ToolCallEvent) -> None:
+        self.call = call
+        self.tool = tool
+        self.event = event
+        self.bound: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self.error: str | None = None
+
+
+def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
+    tool = agent._tools.get(call.name)
+    arguments: dict[str, Any] | str = call.arguments
+    event = ToolCallEvent(agent.name, call.name, arguments, call.id, len(stack) - 1, stack)
+    planned = _Call(call, tool, event)
+    if tool is None:
+        names = ", ".join(agent._tools) or "none"
+        planned.error = f"error: there is no tool named '{call.name}'; the available tools are: {names}"
+        return planned
+    event.is_delegation = tool.sibling is not None
+    event.provenance = tool.provenance
+    try:
+        parsed = tool.parse(call.arguments)
+        event.arguments = parsed
+        planned.bound = tool.bind(parsed)
+    except ToolArgumentsError as exc:
+        planned.error = str(exc)
+        return planned
+    if tool.sibling is not None:
+        if tool.name in stack:
+            chain = " -> ".join((*stack, tool.name))
+            planned.error = (
+                f"error: delegation cycle: {chain}. '{tool.name}' is already working on this request "
+                "further up; answer with what you have instead of delegating back to it"
+            )
+        elif len(stack) > agent.max_depth:
+            planned.error = (
+                f"error: delegation depth limit reached: {' -> '.join(stack)} is already "
+                f"{len(stack) - 1} levels deep (max_depth={agent.max_depth}); "
+                "answer without delegating further"
+            )
+    return planned
+
+
+async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[str, ...]) -> str:
+    """Run one planned call; every outcome but EndSession and cancellation becomes text."""
+    event = planned.event
+    tool = planned.tool
+    if planned.error is not None or tool is None or planned.bound is None:
+        event.status, event.error = "error", planned.error
+        event.duration = time.monotonic() - event.started
+        hooks.finish(event)
+        return planned.error or "error"
+    timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
+    token = delegation_stack.set((*stack, tool.name)) if tool.sibling is not None else None
+    try:
+        try:
+            value = await asyncio.wait_for(_execute(tool, planned.bound), timeout)
+        finally:
+            if token is not None:
+                delegation_stack.reset(token)
+        text = to_text(value)
+        event.status, event.result = "ok", text
+    except EndSession:
+        event.status, event.result = "ok", "session ended"
+        raise
+    except asyncio.CancelledError:
+        event.status, event.error = "cancelled", "cancelled"
+        raise
+    except asyncio.TimeoutError:
+        text = (
+            f"error: {_who(tool)} did not answer within {timeout:g} s and was abandoned (timeout). "
+            "Answer without it, or try again later; the timeout is set per sibling "
+            "(absorb(..., timeout=), a 'timeout' attribute) or with SHIPMATES_TOOL_TIMEOUT."
+        )
+        event.status, event.error = "timeout", text
+    except Exception as exc:
+        text = (
+            f"error: {_who(tool)} failed with {type(exc).__name__}: {exc}. "
+            f"The {'captain' if tool.sibling is not None else 'agent'} carries on: answer without it "
+            f"or call it again with different arguments.{_exclude_hint(tool)}"
+        )
+        event.status, event.error = "error", text
+    finally:
+        event.duration = time.monotonic() - event.started
+        hooks.finish(event)
+    return text
+
+
+async def _maybe_await(value: bool | Awaitable[bool]) -> bool:
+    return bool(await value) if inspect.isawaitable(value) else bool(value)
+
+
+async def run_turn_calls(
+    agent: Agent,
+    calls: list[ToolCall],
+    hooks: _Hooks,
+    stack: tuple[str, ...],
+    events: list[ToolCallEvent],
+    approve: Approver | None,
+) -> list[str]:
+    """Run one model turn's tool calls concurrently; results in call order."""
+    planned = [_plan(agent, call, stack) for call in calls]
+    for p in planned:
+        events.append(p.event)
+        p.event.started = time.monotonic()
+        hooks.start(p.event)
+    if approve is not None:
+        # Asked one at a time, before anything runs, so prompts never interleave.
+        for p in planned:
+            if p.error is None and not await _maybe_await(approve(p.event)):
+                p.error = f"error: {REFUSED}"
+                p.event.status = "refused"
+    results: list[str] = []
+    if len(planned) == 1:
+        p = planned[0]
+        if p.event.status == "refused":
+            return [_refused(p, hooks)]
+        return [await _run_call(agent, p, hooks, stack)]
+    tasks = [
+        asyncio.ensure_future(_finish_refused(p, hooks))
+        if p.event.status == "refused"
+        else asyncio.ensure_future(_run_call(agent, p, hooks, stack))
+        for p in planned
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for p in planned:
+            if p.event.status == "running":  # cancelled before it started
+                p.event.status, p.event.error = "cancelled", "cancelled"
+                p.event.duration = time.monotonic() - p.event.started
+                hooks.finish(p.event)
+        raise
+    pending = [t for t in tasks if not t.done()]
+    if pending:  # one raised EndSession (or a bug): stop the others
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
+    for t in tasks:
+        results.append(t.result())
+    return results
+
+
+def _refused(p: _Call, hooks: _Hooks) -> str:
+    p.event.error = REFUSED
+    p.event.duration = time.monotonic() - p.event.started
+    hooks.finish(p.event)
+    return f"error: {REFUSED}"
+
+
+async def _finish_refused(p: _Call, hooks: _Hooks) -> str:
+    return _refused(p, hooks)
+
+
+def assistant_message(response: ModelResponse) -> dict[str, Any]:
+    """The OpenAI-format assistant message for a model response."""
+    message: dict[str, Any] = {"role": "assistant", "content": response.content}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    return message

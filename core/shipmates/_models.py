@@ -1,0 +1,129 @@
+"""The model interface (OpenAI chat format, as litellm speaks it) and the model registry."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ._errors import ModelError
+
+DEFAULT_MODEL = "offline"
+"""The model used when neither the agent nor ``SHIPMATES_MODEL`` names one."""
+
+log = logging.getLogger("shipmates")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for; ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass
+class ModelResponse:
+    """What a model returns for one completion: text, tool calls, or both."""
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    raw: Any = None
+    """The backend's own response object, for debugging."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat model backend.
+
+    ``messages`` and ``tools`` are in the OpenAI chat-completions format. When an agent has
+    ``model_settings``, ``complete`` is called with the extra keyword ``settings=`` (a dict);
+    models that take no settings need not accept it.
+    """
+
+    model_id: str
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelResponse:
+        """Return the model's next message for ``messages``, given the callable ``tools``."""
+        ...
+
+
+_registry: dict[str, Model] = {}
+_registry_pm: object | None = None
+_litellm_models: dict[str, Model] = {}
+
+
+def default_model_name() -> str:
+    """``SHIPMATES_MODEL`` when set and not empty, else :data:`DEFAULT_MODEL`."""
+    return os.environ.get("SHIPMATES_MODEL", "").strip() or DEFAULT_MODEL
+
+
+def _load_registry() -> dict[str, Model]:
+    global _registry, _registry_pm
+    from ._plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    if _registry_pm is pm:
+        return _registry
+    registry: dict[str, Model] = {}
+
+    def register(model: Model, aliases: tuple[str, ...] | list[str] = (), **_: Any) -> None:
+        model_id = getattr(model, "model_id", None)
+        if not isinstance(model_id, str) or not callable(getattr(model, "complete", None)):
+            raise ModelError(f"{model!r} is not a model: it needs a str 'model_id' and 'async complete()'")
+        for key in (model_id, *aliases):
+            if key in registry and registry[key] is not model:
+                log.warning("model name %r registered twice; keeping the first registration", key)
+                continue
+            registry[key] = model
+
+    # Call each plugin separately, so one broken plugin does not hide the others' models.
+    for impl in pm.hook.register_models.get_hookimpls():
+        try:
+            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+        except Exception as exc:  # a plugin bug must not take the captain down
+            log.warning(
+                "plugin %s failed in register_models: %s: %s", impl.plugin_name, type(exc).__name__, exc
+            )
+    if DEFAULT_MODEL not in registry:  # a custom plugin manager without the built-in plugin
+        from ._offline import OfflineRouter
+
+        registry[DEFAULT_MODEL] = OfflineRouter()
+    _registry, _registry_pm = registry, pm
+    return registry
+
+
+def registered_models() -> dict[str, Model]:
+    """Models contributed through the ``register_models`` hook, by name and alias."""
+    return dict(_load_registry())
+
+
+def get_model(name: str | Model | None = None) -> Model:
+    """Resolve a model: a registered name, else a litellm model string; ``None`` is the default.
+
+    Model instances are returned unchanged. Resolving a litellm name does not import litellm;
+    the first completion does.
+    """
+    if name is None:
+        name = default_model_name()
+    if not isinstance(name, str):
+        return name
+    model = _load_registry().get(name)
+    if model is not None:
+        return model
+    model = _litellm_models.get(name)
+    if model is None:
+        from ._litellm import LiteLLMModel
+
+        model = _litellm_models[name] = LiteLLMModel(name)
+    return model
+
+
+def reset_models() -> None:
+    """Forget the registry (tests, or after plugins changed)."""
+    global _registry_pm
+    _registry_pm = None
+    _litellm_models.clear()

@@ -1,0 +1,249 @@
+"""Tools: typed Python functions (and absorbed siblings) the model can call."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ._names import check_name
+from ._sibling import Provenance
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Bound = tuple[tuple[Any, ...], dict[str, Any]]
+"""Positional and keyword arguments ready for the tool's function."""
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments were not valid JSON or did not validate; the text is for the model."""
+
+
+class Tool:
+    """A function the model may call: name, description, JSON-schema parameters and an executor.
+
+    Calling the tool object calls the underlying function directly (no validation), so a
+    decorated function stays usable as a function.
+    """
+
+    __slots__ = (
+        "__dict__",
+        "_bind",
+        "description",
+        "fn",
+        "is_async",
+        "name",
+        "parameters",
+        "provenance",
+        "schema",
+        "sibling",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        fn: Callable[..., Any],
+        *,
+        bind: Callable[[dict[str, Any]], Bound],
+        is_async: bool | None = None,
+        timeout: float | None = None,
+        sibling: Any = None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        self.name = check_name(name, what="tool")
+        self.description = description
+        self.parameters = parameters
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn) if is_async is None else is_async
+        self.timeout = timeout
+        self.sibling = sibling
+        """The absorbed sibling, when this tool delegates to one."""
+        self.provenance = provenance
+        self._bind = bind
+        self.schema: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": name, "description": description, "parameters": parameters},
+        }
+        """The OpenAI-format tool schema handed to models, built once."""
+
+    @property
+    def is_delegation(self) -> bool:
+        """True when the tool is an absorbed sibling."""
+        return self.sibling is not None
+
+    def bind(self, arguments: dict[str, Any]) -> Bound:
+        """Validate parsed JSON arguments; raise :class:`ToolArgumentsError` with text for the model."""
+        return self._bind(arguments)
+
+    def parse(self, raw: str | dict[str, Any] | None) -> dict[str, Any]:
+        """Parse the model's raw JSON arguments into a dict (empty text means no arguments)."""
+        if isinstance(raw, dict):
+            return raw
+        if raw is None or not raw.strip():
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ToolArgumentsError(
+                f"error: the arguments for tool '{self.name}' are not valid JSON ({exc}); "
+                f"call it again with a JSON object matching its parameters: {json.dumps(self.parameters)}"
+            ) from None
+        if not isinstance(value, dict):
+            raise ToolArgumentsError(
+                f"error: the arguments for tool '{self.name}' must be a JSON object, got "
+                f"{type(value).__name__}; expected parameters: {json.dumps(self.parameters)}"
+            )
+        return value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        kind = "sibling" if self.sibling is not None else "tool"
+        return f"<Tool {self.name!r} ({kind})>"
+
+
+def validation_message(tool_name: str, exc: ValidationError, parameters: dict[str, Any]) -> str:
+    """Turn a pydantic error into one line the model can act on."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+        problems.append(f"{where}: {err['msg']}{got}")
+    return (
+        f"error: invalid arguments for tool '{tool_name}': {'; '.join(problems)}. "
+        f"Call it again with arguments matching: {json.dumps(parameters)}"
+    )
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$", re.IGNORECASE)
+_ARG_LINE = re.compile(r"^\s*\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a docstring into its description and Google-style ``Args:`` descriptions."""
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    params: dict[str, str] = {}
+    current: str | None = None
+    in_args = False
+    for line in lines:
+        if _ARGS_HEADER.match(line):
+            in_args = True
+            continue
+        if in_args:
+            if line and not line[0].isspace() and line.rstrip().endswith(":"):
+                in_args = False  # another section (Returns:, Raises:)
+                continue
+            match = _ARG_LINE.match(line)
+            if match and (line.startswith("    ") or not line.startswith(" ")):
+                current = match.group(1)
+                params[current] = match.group(2).strip()
+            elif current and line.strip():
+                params[current] = f"{params[current]} {line.strip()}".strip()
+            continue
+        summary.append(line)
+    return "\n".join(summary).strip(), params
+
+
+def _strip_titles(schema: dict[str, Any]) -> dict[str, Any]:
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop, dict):
+            prop.pop("title", None)
+    return schema
+
+
+def _function_tool(
+    fn: Callable[..., Any], name: str | None, description: str | None, timeout: float | None
+) -> Tool:
+    tool_name: str = name or str(getattr(fn, "__name__", ""))
+    doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+    signature = inspect.signature(fn)
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True) if inspect.isfunction(fn) else {}
+    except Exception:
+        hints = {}
+    fields: dict[str, Any] = {}
+    for pname, param in signature.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(pname, param.annotation)
+        if annotation is inspect.Parameter.empty:
+            annotation = Any
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
+    # Built once here: every call only validates against it.
+    args_model: type[BaseModel] = create_model(
+        f"{tool_name}_arguments",
+        __config__=ConfigDict(arbitrary_types_allowed=True),
+        **fields,
+    )
+    parameters = _strip_titles(args_model.model_json_schema())
+    parameters.setdefault("properties", {})
+    validate = args_model.model_validate
+
+    def bind(arguments: dict[str, Any]) -> Bound:
+        try:
+            instance = validate(arguments)
+        except ValidationError as exc:
+            raise ToolArgumentsError(validation_message(tool_name, exc, parameters)) from None
+        return (), instance.__dict__
+
+    return Tool(
+        tool_name,
+        description if description is not None else doc_description,
+        parameters,
+        fn,
+        bind=bind,
+        timeout=timeout,
+    )
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function (sync or async) into a :class:`Tool`.
+
+    The name is the function's, the description its docstring (``Args:`` lines describe the
+    parameters) and the JSON-schema parameters come from its type hints, through pydantic.
+    Use bare (``@tool``) or with options (``@tool(name=..., description=..., timeout=...)``).
+    """
+    if fn is not None:
+        return _function_tool(fn, name, description, timeout)
+
+    def decorate(func: Callable[..., Any]) -> Tool:
+        return _function_tool(func, name, description, timeout)
+
+    return decorate
+
+
+def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
+    """A :class:`Tool` as is; a plain function through :func:`tool`."""
+    if isinstance(obj, Tool):
+        return obj
+    if callable(obj):
+        return _function_tool(obj, None, None, None)
+    raise TypeError(f"not a tool or function: {obj!r}")
