@@ -1,0 +1,265 @@
+"""The ``shipmates`` command line.
+
+Start-up time matters (``shipmates agents`` is benchmarked against a bare interpreter), so
+this module imports only the standard library and the cheap core of ``shipmates``; each
+subcommand imports what it needs when it runs. Plugins are asked for their subcommands
+(the ``register_cli`` hook) only when the command line names something that is not built in,
+or asks for the top-level help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+
+BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
+_TOP_LEVEL_ONLY = ("-h", "--help", "--version")
+USAGE_ERROR = 2
+
+
+@dataclass
+class PluginCommand:
+    """A subcommand contributed through the ``register_cli`` hook."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    plugin: str = ""
+
+
+def _csv(values: list[str] | None) -> list[str] | None:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``; None stays None (meaning: use the env)."""
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--captain",
+        metavar="NAME",
+        help="make this discovered agent the captain; it absorbs every other sibling",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="model for this session: a registered name (default 'offline') or any litellm model "
+        "string, e.g. openai/gpt-4o-mini (also SHIPMATES_MODEL)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAMES",
+        help="load only these agents or distributions, comma-separated (like SHIPMATES_AGENTS)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        metavar="NAMES",
+        help="do not load these agents or distributions (like SHIPMATES_EXCLUDE_AGENTS)",
+    )
+    parser.add_argument(
+        "--once", metavar="PROMPT", help="answer one prompt on stdout and exit (no REPL)"
+    )
+    parser.add_argument(
+        "--approve",
+        action="store_true",
+        help="ask before every tool call or delegation (also /approve on|off)",
+    )
+    parser.add_argument(
+        "--nats",
+        metavar="URL",
+        help="NATS server for remote siblings (sets SHIPMATES_NATS_URL; needs shipmates-nats)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        metavar="TURNS",
+        help="turns of conversation the captain remembers (0: none; default SHIPMATES_MEMORY_TURNS, "
+        "else the last 200 messages)",
+    )
+    parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
+    parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
+
+
+def build_parser(plugin_commands: Sequence[PluginCommand] = ()) -> argparse.ArgumentParser:
+    """The full parser: built-in subcommands plus those contributed by plugins."""
+    parser = argparse.ArgumentParser(
+        prog="shipmates",
+        description="Talk to a captain agent that absorbed every installed sibling agent. "
+        "Without a subcommand, starts the chat REPL.",
+    )
+    parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="the captain REPL (the default)", description="The captain REPL.")
+    _add_chat_arguments(chat)
+
+    agents = sub.add_parser(
+        "agents",
+        help="list discovered sibling agents and their status",
+        description="List every discovered sibling: name, distribution, version, entry point and "
+        "status (ok, failed with reason, conflict, excluded). Imports no sibling unless --load.",
+    )
+    agents.add_argument("--json", action="store_true", help="machine-readable output")
+    agents.add_argument(
+        "--load", action="store_true", help="build each sibling: adds description, tools, load time"
+    )
+    agents.add_argument("--only", action="append", metavar="NAMES", help="like chat --only")
+    agents.add_argument("--exclude", action="append", metavar="NAMES", help="like chat --exclude")
+
+    plugins = sub.add_parser(
+        "plugins",
+        help="list pluggy plugins with distribution, version and hooks",
+        description="List the loaded pluggy plugins (built-in and shipmates.plugins entry points).",
+    )
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    new = sub.add_parser(
+        "new",
+        help="write a new sibling agent package",
+        description="Write a new sibling agent package (pyproject with the entry point, a module "
+        "with a provider and an example tool, a README and a test).",
+    )
+    new.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
+    new.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
+
+    for command in plugin_commands:
+        if command.name in BUILTIN_COMMANDS:
+            continue
+        plugin_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(plugin_parser)
+        plugin_parser.set_defaults(_plugin_run=command.run)
+    return parser
+
+
+def _wants_plugin_commands(argv: Sequence[str]) -> bool:
+    if not argv:
+        return False
+    first = argv[0]
+    if first in ("-h", "--help"):
+        return True
+    return not first.startswith("-") and first not in BUILTIN_COMMANDS
+
+
+def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
+    """Ask every plugin for its subcommands; a failing plugin is reported and skipped."""
+    stderr = stderr or sys.stderr
+    try:
+        from ._plugins import get_plugin_manager
+
+        pm = get_plugin_manager()
+    except Exception as exc:  # the CLI must keep working when plugins are broken
+        print(f"warning: plugins unavailable: {type(exc).__name__}: {exc}", file=stderr)
+        return []
+    commands: list[PluginCommand] = []
+    for impl in pm.hook.register_cli.get_hookimpls():
+
+        def register(
+            name: str,
+            help: str,
+            configure: Callable[[argparse.ArgumentParser], None],
+            run: Callable[[argparse.Namespace], int],
+            *,
+            _plugin: str = impl.plugin_name,
+        ) -> None:
+            if name in BUILTIN_COMMANDS or any(c.name == name for c in commands):
+                print(f"warning: plugin {_plugin}: subcommand {name!r} already exists", file=stderr)
+                return
+            commands.append(PluginCommand(name, help, configure, run, _plugin))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            print(
+                f"warning: plugin {impl.plugin_name}: register_cli failed: {type(exc).__name__}: {exc}",
+                file=stderr,
+            )
+    return commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shipmates`` console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # A bare `shipmates`, or `shipmates --captain fib`, means `shipmates chat ...`.
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_LEVEL_ONLY):
+        args_list.insert(0, "chat")
+    plugin_commands = collect_plugin_commands() if _wants_plugin_commands(args_list) else []
+    parser = build_parser(plugin_commands)
+    args = parser.parse_args(args_list)  # exits 2 with usage on an unknown flag
+    plugin_run = getattr(args, "_plugin_run", None)
+    try:
+        if plugin_run is not None:
+            return int(plugin_run(args))
+        handler = _HANDLERS[args.command]
+        return handler(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    if args.nats:
+        os.environ["SHIPMATES_NATS_URL"] = args.nats
+    if args.model:
+        os.environ["SHIPMATES_MODEL"] = args.model
+    from ._chat import run_chat
+
+    return run_chat(
+        captain=args.captain,
+        model=args.model,
+        only=_csv(args.only),
+        exclude=_csv(args.exclude),
+        once=args.once,
+        approve=args.approve,
+        trace=not args.no_trace,
+        memory=args.memory,
+    )
+
+
+def _run_agents(args: argparse.Namespace) -> int:
+    from ._roster import print_agents
+
+    return print_agents(
+        as_json=args.json, load=args.load, only=_csv(args.only), exclude=_csv(args.exclude)
+    )
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    from ._roster import print_plugins
+
+    return print_plugins(as_json=args.json)
+
+
+def _run_new(args: argparse.Namespace) -> int:
+    from ._errors import ShipmatesError
+    from ._scaffold import next_steps, scaffold
+
+    try:
+        path = scaffold(args.name, args.dir)
+    except (ShipmatesError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    print(f"created {path}")
+    print(next_steps(path))
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "chat": _run_chat,
+    "agents": _run_agents,
+    "plugins": _run_plugins,
+    "new": _run_new,
+}

@@ -1,0 +1,459 @@
+"""The captain REPL: prompt-toolkit on a terminal, one turn per line when stdin is piped.
+
+A turn runs as its own asyncio task: Ctrl-C cancels that task (and the sibling calls it is
+waiting on) and the REPL goes back to the prompt. The session memory only records turns that
+completed, so a cancelled or failed turn leaves the conversation as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from . import __version__
+from ._commands import CommandTable, build_commands
+from ._errors import EndSession, ShipmatesError
+from ._indicator import RunningIndicator
+from ._roster import format_agents, tool_names
+from ._session import Session
+from ._trace import Tracer, call_text, shorten
+
+if TYPE_CHECKING:
+    from ._captain import Crew
+    from ._events import ToolCallEvent
+    from ._sibling import Provenance
+
+HISTORY_FILE = "history"
+USAGE_ERROR = 2
+YES = ("y", "yes")
+
+
+def memory_from_env() -> int | None:
+    """Turns to remember from ``SHIPMATES_MEMORY_TURNS`` (unset: the Session default bound)."""
+    raw = os.environ.get("SHIPMATES_MEMORY_TURNS", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        return None
+
+
+def model_name(model: Any) -> str:
+    """A model setting (None, a name, or a Model) as text."""
+    if model is None:
+        from ._models import default_model_name
+
+        return default_model_name()
+    return model if isinstance(model, str) else str(getattr(model, "model_id", model))
+
+
+class Repl:
+    """One chat session with a captain.
+
+    Plugin commands receive this object: ``captain``, ``crew``, ``session``, ``say(text)``,
+    ``error(text)`` and ``refresh()`` are theirs to use.
+    """
+
+    def __init__(
+        self,
+        crew: Crew,
+        *,
+        approve: bool = False,
+        trace: bool = True,
+        memory: int | None = None,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        interactive: bool | None = None,
+        pm: Any = None,
+    ) -> None:
+        self.crew = crew
+        self.captain = crew.captain
+        self.approve = approve
+        self._stdin = stdin
+        self._stdout = stdout
+        self._stderr = stderr
+        if interactive is None:
+            interactive = self.stdin.isatty() and self.stdout.isatty()
+        self.interactive = interactive
+        memory = memory_from_env() if memory is None else memory
+        self.session: Session | None = None
+        if memory != 0:
+            self.session = Session(max_turns=memory) if memory else Session()
+        if pm is None:
+            from ._plugins import get_plugin_manager
+
+            pm = get_plugin_manager()
+        self.pm = pm
+        self.tracer = Tracer(self._trace_line, enabled=trace)
+        self.commands: CommandTable = build_commands(pm, self.warn)
+        self._indicator: RunningIndicator | None = None
+        self._turn: asyncio.Task[str] | None = None
+        self._interrupted = False
+
+    # -- streams (looked up late, so prompt-toolkit's patch_stdout and pytest capture work) ----
+
+    @property
+    def stdin(self) -> IO[str]:
+        return self._stdin or sys.stdin
+
+    @property
+    def stdout(self) -> IO[str]:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> IO[str]:
+        return self._stderr or sys.stderr
+
+    def _write(self, stream: IO[str], text: str) -> None:
+        if self._indicator is not None and stream is self.stderr:
+            self._indicator.print(text)
+            return
+        if self._indicator is not None:
+            self._indicator.pause()
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+        finally:
+            if self._indicator is not None:
+                self._indicator.resume()
+
+    def say(self, text: str) -> None:
+        """Print to stdout: answers and command output."""
+        self._write(self.stdout, text)
+
+    def note(self, text: str) -> None:
+        """Print to stderr: banner when piped, notices, the trace."""
+        self._write(self.stderr, text)
+
+    def error(self, text: str) -> None:
+        self.note(text if text.startswith(("error:", "unknown command")) else f"error: {text}")
+
+    def warn(self, text: str) -> None:
+        self.note(f"warning: {text}")
+
+    def _trace_line(self, line: str) -> None:
+        self.note(line)
+
+    # -- state shown by commands ----------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.captain.model)
+
+    def set_model(self, name: str) -> None:
+        self.captain.model = name
+        preload_if_litellm(name)
+
+    def clear(self) -> None:
+        if self.session is not None:
+            self.session.clear()
+
+    def crew_names(self) -> list[str]:
+        return list(self.captain.siblings)
+
+    def agent_names(self) -> list[str]:
+        return [self.captain.name, *self.captain.siblings, *(t.name for t in self.captain.tools)]
+
+    def load_problems(self) -> int:
+        d = self.crew.discovery
+        return len(d.failures) + len(d.conflicts) + len(self.crew.report.rejected)
+
+    def banner(self) -> list[str]:
+        origin = "built-in" if self.crew.general else self._origin(self.captain.name)
+        lines = [
+            f"shipmates {__version__} | captain: {self.captain.name} ({origin}) | model: {self.model_name}"
+        ]
+        crew = self.crew_names()
+        if crew:
+            lines.append(f"crew: {', '.join(crew)}")
+        else:
+            lines.append("crew: none yet (install sibling packages, see `shipmates new`)")
+        problems = self.load_problems()
+        if problems:
+            lines.append(f"{problems} agent{'s' if problems != 1 else ''} failed to load: see /agents")
+        if self.interactive:
+            lines.append("/help for commands, Ctrl-C cancels a turn, Ctrl-D exits")
+        return lines
+
+    def _origin(self, name: str) -> str:
+        record = next((r for r in self.crew.discovery.records if r.name == name), None)
+        return record.provenance.describe() if record is not None else "code"
+
+    def roster(self) -> list[str]:
+        lines = format_agents(self.crew.discovery.records, details=False)
+        lines += self.crew.report.lines()
+        discovered = {r.name for r in self.crew.discovery.records}
+        others = [name for name in self.captain.siblings if name not in discovered]
+        if others:
+            lines.append(f"also absorbed (plugins, remote): {', '.join(others)}")
+        lines.append(f"captain: {self.captain.name}; crew: {', '.join(self.crew_names()) or 'none'}")
+        return lines
+
+    def tool_lines(self) -> list[str]:
+        lines = []
+        for t in self.captain.tools:
+            if t.sibling is not None:
+                where = t.provenance.describe() if t.provenance is not None else "code"
+                own = tool_names(t.sibling)
+                extra = f"; its tools: {', '.join(own)}" if own else ""
+                kind = f"sibling from {where}{extra}"
+            else:
+                kind = "tool"
+            summary = shorten(str(getattr(t.sibling, "description", "") or t.description), 80)
+            lines.append(f"{t.name} ({kind}): {summary}")
+        return lines or ["the captain has no tools"]
+
+    def refresh(self, *, report: bool = False) -> str:
+        """Run the ``refresh_agents`` hook; with ``report``, say what changed."""
+        before = set(self.captain.siblings)
+        for impl in self.pm.hook.refresh_agents.get_hookimpls():
+            try:
+                impl.function(captain=self.captain)
+            except Exception as exc:  # a plugin bug must not end the session
+                self.warn(f"plugin {impl.plugin_name}: refresh_agents failed: {type(exc).__name__}: {exc}")
+        if not report:
+            return ""
+        after = set(self.captain.siblings)
+        added, gone = sorted(after - before), sorted(before - after)
+        changes = [f"+{n}" for n in added] + [f"-{n}" for n in gone]
+        return f"crew: {', '.join(sorted(after)) or 'none'}" + (
+            f" (changed: {' '.join(changes)})" if changes else " (no change)"
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run the session to its end; returns the exit status."""
+        return asyncio.run(self.main())
+
+    def run_once(self, prompt: str) -> int:
+        """Answer one prompt on stdout (0), or print ``error: ...`` on stderr (2)."""
+        return asyncio.run(self.once(prompt))
+
+    @contextlib.contextmanager
+    def _traced(self) -> Iterator[None]:
+        name = f"shipmates.repl.trace.{id(self)}"
+        self.pm.register(self.tracer, name=name)
+        try:
+            yield
+        finally:
+            self.pm.unregister(name=name)
+
+    async def main(self) -> int:
+        with self._traced():
+            for line in self.banner():
+                (self.say if self.interactive else self.note)(line)
+            try:
+                if self.interactive:
+                    await self._interactive()
+                else:
+                    await self._piped()
+            except EndSession as end:
+                self.say(end.message)
+            return 0
+
+    async def once(self, prompt: str) -> int:
+        with self._traced():
+            self.refresh()
+            try:
+                answer = await self._ask(prompt)
+            except EndSession as end:
+                self.say(end.message)
+                return 0
+            except Exception as exc:
+                self.error(error_text(exc))
+                return USAGE_ERROR
+            self.say(answer)
+            return 0
+
+    async def handle(self, line: str) -> None:
+        """One input line: a slash command or a turn. EndSession propagates."""
+        line = line.strip()
+        if not line:
+            return
+        if line.startswith("/"):
+            await self.commands.dispatch(self, line)
+        else:
+            await self.turn(line)
+
+    async def _piped(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, self.stdin.readline)
+            if not line:
+                return
+            await self.handle(line)
+
+    async def _interactive(self) -> None:
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        prompt = self._prompt_session()
+        while True:
+            try:
+                with patch_stdout(raw=True):
+                    line = await prompt.prompt_async(f"{self.captain.name}> ")
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt: the line is dropped, ask again
+            except EOFError:
+                raise EndSession("Goodbye.") from None
+            await self.handle(line)
+
+    def _prompt_session(self) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+
+        from ._completion import ReplCompleter
+        from ._state import state_dir
+
+        history: History
+        try:
+            history = FileHistory(str(state_dir() / HISTORY_FILE))
+        except OSError as exc:
+            self.warn(f"history not saved: {exc}")
+            history = InMemoryHistory()
+        return PromptSession(
+            history=history,
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=ReplCompleter(self.commands.names, self.agent_names),
+            complete_while_typing=True,
+        )
+
+    async def turn(self, text: str) -> None:
+        """Run one turn; print its answer, or ``error: ...``, or that it was cancelled."""
+        self.refresh()
+        loop = asyncio.get_running_loop()
+        self._interrupted = False
+        task = self._turn = loop.create_task(self._ask(text))
+        sigint = self._catch_sigint(loop)
+        self._indicator = RunningIndicator(
+            self.stderr, f"{self.captain.name} is working", active=self.interactive
+        )
+        self._indicator.start()
+        try:
+            try:
+                answer = await task
+            finally:
+                self._stop_turn(loop, sigint)
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            self.note("cancelled (the conversation before this turn is kept)")
+            return
+        except EndSession:
+            raise
+        except Exception as exc:
+            self.error(error_text(exc))
+            return
+        self.say(answer)
+
+    def _stop_turn(self, loop: asyncio.AbstractEventLoop, sigint: bool) -> None:
+        if self._indicator is not None:
+            self._indicator.stop()
+            self._indicator = None
+        if sigint:
+            loop.remove_signal_handler(signal.SIGINT)
+        self._turn = None
+
+    async def _ask(self, text: str) -> str:
+        result = await self.captain.arun(
+            text, session=self.session, approve=self._approver if self.approve else None
+        )
+        if result.status == "max_turns":
+            raise ShipmatesError(
+                f"the captain was still calling tools after max_turns={self.captain.max_turns} model calls"
+                f"{': ' + shorten(result.output, 200) if result.output else ''}"
+            )
+        return result.output
+
+    def interrupt(self) -> None:
+        """Cancel the running turn (what Ctrl-C does)."""
+        if self._turn is not None and not self._turn.done():
+            self._interrupted = True
+            self._turn.cancel()
+
+    def _catch_sigint(self, loop: asyncio.AbstractEventLoop) -> bool:
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+            return False
+        return True
+
+    # -- approval -------------------------------------------------------------------------
+
+    def _provenance(self, event: ToolCallEvent) -> Provenance | None:
+        if event.provenance is not None:
+            return event.provenance
+        for record in self.crew.discovery.records:
+            if record.name == event.agent:
+                return record.provenance
+        return None
+
+    def approval_question(self, event: ToolCallEvent) -> str:
+        what = "delegate to sibling" if event.is_delegation else "call tool"
+        provenance = self._provenance(event)
+        where = provenance.describe() if provenance is not None else "code"
+        return f"approve? {event.agent} wants to {what}: {call_text(event).strip()} [from {where}]"
+
+    async def _approver(self, event: ToolCallEvent) -> bool:
+        question = self.approval_question(event)
+        if self._indicator is not None:
+            self._indicator.pause()
+        try:
+            answer = await self._ask_user(question)
+        finally:
+            if self._indicator is not None:
+                self._indicator.resume()
+        allowed = answer.strip().lower() in YES
+        if not allowed:
+            self.note(f"refused: {event.tool}")
+        return allowed
+
+    async def _ask_user(self, question: str) -> str:
+        if not self.interactive:
+            self.note(f"{question} [y/N]")
+            line = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+            return line
+        from prompt_toolkit import PromptSession
+
+        self.note(question)
+        try:
+            # handle_sigint=False keeps our Ctrl-C handler; Ctrl-C arrives as a key here.
+            answer: str = await PromptSession().prompt_async("run it? [y/N] ", handle_sigint=False)
+        except KeyboardInterrupt:
+            self.interrupt()
+            return ""
+        except EOFError:
+            return ""
+        return answer
+
+
+def error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, ShipmatesError):
+        return f"error: {text or type(exc).__name__}"
+    return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
+
+
+def preload_if_litellm(name: str | None) -> None:
+    """Start importing litellm in the background when ``name`` is not a registered model."""
+    from ._models import default_model_name, registered_models
+
+    if name is None:
+        name = default_model_name()
+    if name in registered_models():
+        return
+    try:
+        from . import _litellm
+    except ImportError:
+        return
+    preload = getattr(_litellm, "preload", None)
+    if callable(preload):
+        preload()

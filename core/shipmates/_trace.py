@@ -1,0 +1,99 @@
+"""The live delegation trace: a pluggy plugin that prints tool calls as they happen.
+
+Each finished call is one line, indented by delegation depth::
+
+    [fib] factor(query='factor 60') ...
+      [factor] factor_number(n=60) -> 2, 2, 3, 5
+    [fib] factor(query='factor 60') -> 2, 2, 3, 5
+
+A delegation also prints a line when it starts, so nested calls appear under it before
+the outer call returns.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._events import ToolCallEvent
+from ._hookspecs import hookimpl
+
+RESULT_LIMIT = 100
+ARGUMENTS_LIMIT = 60
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut with ``...`` beyond ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: max(limit - 3, 0)] + "..."
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def format_arguments(arguments: dict[str, Any] | str, limit: int = ARGUMENTS_LIMIT) -> str:
+    """``n=60, query='x'``, cut when long; raw (non-JSON) argument text is shown as is."""
+    if isinstance(arguments, str):
+        return shorten(arguments, limit)
+    return shorten(", ".join(f"{key}={_value(value)}" for key, value in arguments.items()), limit)
+
+
+def call_text(event: ToolCallEvent) -> str:
+    """``[agent] tool(arguments)``, indented by depth."""
+    return f"{'  ' * event.depth}[{event.agent}] {event.tool}({format_arguments(event.arguments)})"
+
+
+def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
+    """What the call gave: its result, or ``error: ...``, ``timeout: ...``, ``cancelled``..."""
+    if event.status == "ok":
+        return shorten(event.result or "", limit)
+    if event.status == "cancelled":
+        return "cancelled"
+    if event.status == "refused":
+        return "refused by the user"
+    detail = event.error or event.result or ""
+    return shorten(f"{event.status}: {detail}" if detail else event.status, limit)
+
+
+def finished_line(event: ToolCallEvent) -> str:
+    line = f"{call_text(event)} -> {outcome_text(event)}"
+    if event.duration is not None and event.duration >= 0.5:
+        line += f" ({event.duration:.1f}s)"
+    return line
+
+
+class Tracer:
+    """Prints the trace through ``write`` (one line per call, without the newline).
+
+    Register it on the plugin manager for the session; ``enabled`` turns it off without
+    unregistering (``/trace off``).
+    """
+
+    def __init__(self, write: Callable[[str], None], *, enabled: bool = True) -> None:
+        self._write = write
+        self._lock = threading.Lock()  # sync tools may finish in worker threads
+        self.enabled = enabled
+
+    def _emit(self, line: str) -> None:
+        with self._lock:
+            self._write(line)
+
+    @hookimpl
+    def tool_call_started(self, event: ToolCallEvent) -> None:
+        if self.enabled and event.is_delegation:
+            self._emit(f"{call_text(event)} ...")
+
+    @hookimpl
+    def tool_call_finished(self, event: ToolCallEvent) -> None:
+        if self.enabled:
+            self._emit(finished_line(event))
