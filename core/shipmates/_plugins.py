@@ -1,23 +1,91 @@
-"""The process-wide pluggy plugin manager (minimal version; entry-point loading to come)."""
+"""The process-wide pluggy plugin manager: the built-in plugin plus ``shipmates.plugins`` entry points.
+
+Each entry-point plugin is loaded on its own: one that fails to import or to register is
+recorded (name, distribution, version, reason) and skipped, unless strict mode is on.
+
+Environment:
+
+- ``SHIPMATES_PLUGINS``: comma-separated allow-list of plugin or distribution names; unset loads
+  every installed plugin, an empty value loads none (like ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
+- ``SHIPMATES_EXCLUDE_PLUGINS``: comma-separated deny-list (like pytest's ``-p no:NAME``).
+- ``SHIPMATES_STRICT=1``: re-raise the first plugin load failure (for plugin authors).
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
 import pluggy
 
+from ._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
+from ._errors import PluginLoadError
 from ._hookspecs import PROJECT, ShipmatesSpec
 
+BUILTIN_NAME = "shipmates.builtin"
+PluginStatus = Literal["ok", "failed", "excluded"]
+
+
+@dataclass
+class PluginRecord:
+    """One pluggy plugin: a row of ``shipmates plugins``."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    entry_point: str | None = None
+    status: PluginStatus = "ok"
+    reason: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    load_seconds: float | None = None
+    builtin: bool = False
+
+    def describe(self) -> str:
+        """``"shipmates-nats 0.1.0"``, or ``"built-in"``."""
+        if self.builtin:
+            return "built-in"
+        if self.distribution:
+            return f"{self.distribution} {self.version or '(unknown version)'}"
+        return "registered from code"
+
+    def one_line(self) -> str:
+        """``name (dist version, entry point name = mod:attr): status: reason``."""
+        where = self.describe()
+        if self.entry_point:
+            where += f", entry point {self.name} = {self.entry_point}"
+        line = f"plugin {self.name} ({where}): {self.status}"
+        return f"{line}: {self.reason}" if self.reason else line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "entry_point": self.entry_point,
+            "status": self.status,
+            "reason": self.reason,
+            "hooks": list(self.hooks),
+            "load_seconds": self.load_seconds,
+            "builtin": self.builtin,
+        }
+
+
 _pm: pluggy.PluginManager | None = None
+_records: list[PluginRecord] = []
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The shared plugin manager: built-in plugin plus installed ``shipmates.plugins``."""
+    """The shared plugin manager: built-in plugin plus installed ``shipmates.plugins``.
+
+    Built on first use; raises :class:`PluginLoadError` only in strict mode.
+    """
     global _pm
     if _pm is None:
-        pm = pluggy.PluginManager(PROJECT)
-        pm.add_hookspecs(ShipmatesSpec)
-        from . import _builtin
-
-        pm.register(_builtin, name="shipmates.builtin")
+        pm, records = build_plugin_manager()
+        _records[:] = records
         _pm = pm
     return _pm
 
@@ -26,3 +94,211 @@ def reset_plugin_manager() -> None:
     """Forget the shared plugin manager (tests, or after changing the plugin env vars)."""
     global _pm
     _pm = None
+    _records.clear()
+
+
+def build_plugin_manager(
+    *,
+    allow: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    strict: bool | None = None,
+    path: Sequence[str] | None = None,
+    builtin: bool = True,
+) -> tuple[pluggy.PluginManager, list[PluginRecord]]:
+    """A new plugin manager and its plugin records; ``None`` arguments come from the environment."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(ShipmatesSpec)
+    records: list[PluginRecord] = []
+    if builtin:
+        from . import _builtin
+
+        pm.register(_builtin, name=BUILTIN_NAME)
+        records.append(PluginRecord(BUILTIN_NAME, builtin=True, hooks=_hooks_of(pm, _builtin)))
+    allowed = _env_list("SHIPMATES_PLUGINS") if allow is None else set(allow)
+    denied = set(exclude) if exclude is not None else _env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
+    strict = is_strict() if strict is None else strict
+    for ep in entry_points(PLUGINS_GROUP, path):
+        records.append(_load_one(pm, ep, allowed, denied, strict))
+    return pm, records
+
+
+def list_plugins() -> list[PluginRecord]:
+    """Every plugin of the shared manager (built-in, loaded, failed, excluded), in load order."""
+    pm = get_plugin_manager()
+    for record in _records:
+        if record.status == "ok":
+            plugin = pm.get_plugin(record.name)
+            if plugin is not None:
+                record.hooks = _hooks_of(pm, plugin)
+    return list(_records)
+
+
+def plugin_record(name: str) -> PluginRecord | None:
+    """The record of the plugin registered under ``name`` in the shared manager, if any."""
+    get_plugin_manager()
+    return next((r for r in _records if r.name == name), None)
+
+
+def plugins_header() -> str | None:
+    """A pytest-style line ``plugins: shipmates-nats-0.1.0, ...``; None without third-party plugins."""
+    loaded = [r for r in list_plugins() if r.status == "ok" and not r.builtin]
+    if not loaded:
+        return None
+    labels = sorted({f"{r.distribution}-{r.version}" if r.distribution else r.name for r in loaded})
+    return "plugins: " + ", ".join(labels)
+
+
+def plugin_distributions() -> dict[str, tuple[str | None, str | None]]:
+    """Distribution and version per loaded plugin name (for listings)."""
+    return {r.name: (r.distribution, r.version) for r in list_plugins() if r.status == "ok"}
+
+
+def plugin_failures() -> list[dict[str, Any]]:
+    """Plugins that failed to load or were excluded, as dicts (for listings)."""
+    return [r.as_dict() for r in list_plugins() if r.status != "ok"]
+
+
+def call_hook_isolated(
+    hook_name: str, *, plugin_manager: pluggy.PluginManager | None = None, **kwargs: Any
+) -> tuple[list[Any], list[str]]:
+    """Call every implementation of ``hook_name`` separately; a raising plugin does not stop the rest.
+
+    Returns the non-None results and one error line per failing plugin (naming the plugin,
+    its distribution, the hook and the fix).
+    """
+    pm = plugin_manager or get_plugin_manager()
+    results: list[Any] = []
+    errors: list[str] = []
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's LIFO call order
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        try:
+            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        except Exception as exc:
+            errors.append(hook_error(impl.plugin_name, hook_name, exc))
+            continue
+        if result is not None:
+            results.append(result)
+    return results, errors
+
+
+def hook_error(plugin_name: str, hook_name: str, exc: BaseException) -> str:
+    """``plugin 'x' (dist 1.0) failed in hook h: Error: msg; fix ... or disable it with ...``."""
+    record = next((r for r in _records if r.name == plugin_name), None)
+    where = f" ({record.describe()})" if record else ""
+    return (
+        f"plugin {plugin_name!r}{where} failed in hook {hook_name}: {exception_line(exc)}; "
+        f"report it to the plugin's authors, or disable it with SHIPMATES_EXCLUDE_PLUGINS={plugin_name}"
+    )
+
+
+def is_strict() -> bool:
+    """True when ``SHIPMATES_STRICT`` asks to re-raise load failures."""
+    return os.environ.get("SHIPMATES_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def exception_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, cut to ``limit`` characters."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def module_missing(exc: BaseException, module: str) -> bool:
+    """True when ``exc`` says ``module`` itself (or a parent package) is missing, not a dependency."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return False
+    return module == exc.name or module.startswith(exc.name + ".")
+
+
+def matches(token: str, name: str, distribution: str | None) -> bool:
+    """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``."""
+    token = token.strip()
+    if not token:
+        return False
+    if token == name:
+        return True
+    return distribution is not None and normalize_dist(token) == normalize_dist(distribution)
+
+
+def _env_list(var: str) -> set[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+
+
+def _load_one(
+    pm: pluggy.PluginManager,
+    ep: EntryPointInfo,
+    allowed: set[str] | None,
+    denied: set[str],
+    strict: bool,
+) -> PluginRecord:
+    record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
+    if allowed is not None and not any(matches(t, ep.name, ep.distribution) for t in allowed):
+        record.status = "excluded"
+        record.reason = "not in SHIPMATES_PLUGINS" if allowed else "SHIPMATES_PLUGINS is empty (no plugins)"
+        return record
+    if any(matches(t, ep.name, ep.distribution) for t in denied):
+        record.status = "excluded"
+        record.reason = "excluded by SHIPMATES_EXCLUDE_PLUGINS"
+        pm.set_blocked(ep.name)
+        return record
+    started = time.perf_counter()
+    plugin: Any = None
+    try:
+        plugin = ep.load()
+        if pm.has_plugin(ep.name):
+            other = next((r for r in _records if r.name == ep.name), None)
+            raise PluginLoadError(
+                f"the plugin name {ep.name!r} is already taken"
+                + (f" by {other.describe()}" if other else "")
+                + f"; keep one with SHIPMATES_EXCLUDE_PLUGINS={ep.distribution}"
+            )
+        pm.register(plugin, name=ep.name)
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError:
+            pm.unregister(plugin)
+            raise
+    except (Exception, SystemExit) as exc:
+        record.status = "failed"
+        record.reason = _reason(ep, exc)
+        record.load_seconds = time.perf_counter() - started
+        if strict:
+            raise PluginLoadError(record.one_line()) from exc
+        return record
+    record.load_seconds = time.perf_counter() - started
+    record.hooks = _hooks_of(pm, plugin)
+    return record
+
+
+def _reason(ep: EntryPointInfo, exc: BaseException) -> str:
+    fix = f"fix or reinstall {ep.distribution}, or disable it with SHIPMATES_EXCLUDE_PLUGINS={ep.name}"
+    if isinstance(exc, pluggy.PluginValidationError):
+        detail = " ".join(str(exc).split())
+        hook = _unknown_hook(str(exc))
+        if hook:
+            known = ", ".join(sorted(n for n in dir(ShipmatesSpec) if not n.startswith("_")))
+            return f"implements unknown hook {hook!r} (known hooks: {known}); {fix}"
+        return f"invalid hook implementation: {detail}; {fix}"
+    if isinstance(exc, PluginLoadError):
+        return str(exc)
+    if module_missing(exc, ep.module):
+        return f"module {ep.module!r} not found ({exception_line(exc)}); {fix}"
+    return f"loading {ep.value} raised {exception_line(exc)}; {fix}"
+
+
+def _unknown_hook(message: str) -> str | None:
+    marker = "unknown hook '"
+    start = message.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = message.find("'", start)
+    return message[start:end] if end > start else None

@@ -1,0 +1,278 @@
+"""Discover sibling agents: ``shipmates.agents`` entry points plus siblings contributed by plugins.
+
+Rules, in this order:
+
+1. Allow/deny: ``only``/``SHIPMATES_AGENTS`` (allow-list; empty loads none) and
+   ``exclude``/``SHIPMATES_EXCLUDE_AGENTS`` (deny-list) match agent names or distribution
+   names (PEP 503 normalised). A filtered-out entry is recorded with status ``excluded``.
+2. Names must match ``^[a-zA-Z0-9_-]{1,64}$`` (what model APIs accept), else ``failed``.
+3. One name from two sources: neither loads, every one is recorded as ``conflict`` naming the
+   others, and the reason says how to keep one. The outcome never depends on path order.
+4. Loading is per entry and isolated: any failure is recorded as ``failed`` with a one-line
+   reason and the others still load; ``strict`` (``SHIPMATES_STRICT=1``) re-raises the first.
+
+Records are sorted by name, then distribution.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._entrypoints import AGENTS_GROUP, entry_points
+from ._errors import InvalidNameError, PluginLoadError
+from ._names import check_name
+from ._records import AgentRecord, Discovery
+from ._sibling import Provenance, is_sibling, why_not_sibling
+
+if TYPE_CHECKING:
+    import pluggy
+
+
+class _LoadError(Exception):
+    """A load failure whose reason is already written for the user."""
+
+
+@dataclass
+class _Candidate:
+    name: str
+    provenance: Provenance
+    obj: Any = None
+    """A plugin-registered object; entry points are imported from ``provenance.entry_point``."""
+    instances: tuple[str, ...] = ()
+    from_entry_point: bool = False
+
+    @property
+    def label(self) -> str:
+        """What a user names in an allow/deny list to pick this one: the distribution, else the name."""
+        return self.provenance.distribution or self.name
+
+
+def discover(
+    *,
+    only: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    load: bool = True,
+    strict: bool | None = None,
+    path: Sequence[str] | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+) -> Discovery:
+    """Find (and with ``load`` build) every sibling agent; never raises unless strict.
+
+    ``only``/``exclude`` take agent or distribution names; ``only=None`` falls back to
+    ``SHIPMATES_AGENTS``, and ``SHIPMATES_EXCLUDE_AGENTS`` always adds to ``exclude``.
+    ``load=False`` lists without importing any sibling module. ``path`` is where to look
+    for distributions (default ``sys.path``); modules are imported through ``sys.path``.
+    ``plugin_manager`` defaults to the shared one (its ``register_agents`` siblings join).
+    """
+    from ._plugins import _env_list, is_strict
+
+    allowed = set(only) if only is not None else _env_list("SHIPMATES_AGENTS")
+    denied = set(exclude or ()) | (_env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
+    strict = is_strict() if strict is None else strict
+
+    records: list[AgentRecord] = []
+    candidates = [
+        _Candidate(
+            ep.name, Provenance("entry-point", ep.distribution, ep.version, ep.value), from_entry_point=True
+        )
+        for ep in entry_points(AGENTS_GROUP, path)
+    ]
+    candidates += _plugin_candidates(plugin_manager, records)
+    candidates.sort(key=lambda c: _order(c.name, c.provenance))
+
+    live: list[_Candidate] = []
+    for c in candidates:
+        excluded = _exclusion(c, allowed, denied, only is not None)
+        if excluded:
+            records.append(_record(c, "excluded", excluded))
+            continue
+        try:
+            check_name(c.name, what="agent")
+        except InvalidNameError as exc:
+            record = _record(c, "failed", f"{exc}; rename it in {_source(c)}")
+            records.append(record)
+            if strict:
+                raise PluginLoadError(record.one_line()) from exc
+            continue
+        live.append(c)
+
+    by_name: dict[str, list[_Candidate]] = {}
+    for c in live:
+        by_name.setdefault(c.name, []).append(c)
+    for name, group in by_name.items():
+        if len(group) > 1:
+            records += [_record(c, "conflict", _conflict_reason(name, c, group)) for c in group]
+        elif load:
+            records.append(_load(group[0], strict))
+        else:
+            records.append(_record(group[0], "ok", None))
+    records.sort(key=lambda r: _order(r.name, r.provenance))
+    return Discovery(records)
+
+
+def _order(name: str, p: Provenance) -> tuple[str, str, str, str]:
+    return (name, p.distribution or "", p.origin, p.entry_point or p.location or "")
+
+
+def _record(c: _Candidate, status: Any, reason: str | None) -> AgentRecord:
+    return AgentRecord(c.name, c.provenance, status, reason, instances=list(c.instances))
+
+
+def _source(c: _Candidate) -> str:
+    if c.provenance.origin == "entry-point":
+        return f"the [project.entry-points.{AGENTS_GROUP!r}] table of {c.provenance.describe()}"
+    return c.provenance.describe()
+
+
+def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_api: bool) -> str | None:
+    from ._plugins import matches
+
+    dist = c.provenance.distribution
+    if allowed is not None and not any(matches(t, c.name, dist) for t in allowed):
+        where = "only=" if from_api else "SHIPMATES_AGENTS"
+        return f"not in the allow-list ({where})" if allowed else f"the allow-list ({where}) is empty"
+    if any(matches(t, c.name, dist) for t in denied):
+        return "excluded by the deny-list (SHIPMATES_EXCLUDE_AGENTS or --exclude)"
+    return None
+
+
+def _conflict_reason(name: str, c: _Candidate, group: list[_Candidate]) -> str:
+    others = [o for o in group if o is not c]
+    listed = ", ".join(o.provenance.describe() for o in others)
+    keep = c.label
+    drop = ",".join(o.label for o in others)
+    return (
+        f"the name {name!r} is also registered by {listed}, so none of them was loaded; "
+        f"choose one with SHIPMATES_AGENTS={keep} or SHIPMATES_EXCLUDE_AGENTS={drop} (--exclude {drop})"
+    )
+
+
+def _load(c: _Candidate, strict: bool) -> AgentRecord:
+    started = time.perf_counter()
+    record = _record(c, "ok", None)
+    try:
+        record.sibling = _build(c)
+    except _LoadError as exc:
+        record.status, record.reason = "failed", str(exc)
+        if strict:
+            raise PluginLoadError(record.one_line()) from (exc.__cause__ or exc)
+    record.load_seconds = time.perf_counter() - started
+    return record
+
+
+def _build(c: _Candidate) -> Any:
+    from ._plugins import exception_line
+
+    p = c.provenance
+    exclude_hint = f"or exclude it with SHIPMATES_EXCLUDE_AGENTS={c.label}"
+    what = p.entry_point or f"the object registered by {p.describe()}"
+    obj = c.obj
+    if c.from_entry_point:
+        obj = _import(c, exclude_hint)
+    if not is_sibling(obj):
+        if not callable(obj):
+            raise _LoadError(
+                f"{what} is neither a sibling nor a zero-argument provider: {why_not_sibling(obj)}; "
+                f"fix {p.describe()} {exclude_hint}"
+            )
+        try:
+            obj = obj()
+        except (Exception, SystemExit) as exc:
+            raise _LoadError(
+                f"provider {what} raised {exception_line(exc)}; fix {p.describe()} "
+                f"(or report it to its authors) {exclude_hint}"
+            ) from exc
+        if not is_sibling(obj):
+            if inspect.iscoroutine(obj):
+                obj.close()
+                raise _LoadError(
+                    f"provider {what} is async (it returned a coroutine); a provider must be a plain "
+                    f"function returning the sibling; fix {p.describe()} {exclude_hint}"
+                )
+            raise _LoadError(
+                f"provider {what} returned something that is not a sibling: {why_not_sibling(obj)}; "
+                "it must return an object with str name and description and invoke(query) -> str "
+                f"or async ainvoke(query) -> str; fix {p.describe()} {exclude_hint}"
+            )
+    if obj.name != c.name:
+        raise _LoadError(
+            f"the built agent is named {obj.name!r} but is registered as {c.name!r}; "
+            f"make the names match in {p.describe()} {exclude_hint}"
+        )
+    return obj
+
+
+def _import(c: _Candidate, exclude_hint: str) -> Any:
+    from ._plugins import exception_line, module_missing
+
+    p = c.provenance
+    value = p.entry_point or ""
+    module_name, _, attr = value.partition(":")
+    module_name, attr = module_name.strip(), attr.split("[")[0].strip()
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:
+        if module_missing(exc, module_name):
+            raise _LoadError(
+                f"module {module_name!r} is not installed ({exception_line(exc)}); reinstall "
+                f"{p.describe()} or fix its entry point {c.name} = {value} {exclude_hint}"
+            ) from exc
+        raise _LoadError(
+            f"importing {module_name!r} raised {exception_line(exc)}; fix {p.describe()} "
+            f"(or report it to its authors) {exclude_hint}"
+        ) from exc
+    for part in filter(None, attr.split(".")):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise _LoadError(
+                f"{value}: {exception_line(exc)}; fix the entry point {c.name} in {p.describe()} "
+                f"{exclude_hint}"
+            ) from exc
+    return obj
+
+
+def _plugin_candidates(pm: pluggy.PluginManager | None, records: list[AgentRecord]) -> list[_Candidate]:
+    """Siblings contributed through ``register_agents``, one plugin at a time."""
+    from ._plugins import get_plugin_manager, hook_error, plugin_record
+
+    pm = pm or get_plugin_manager()
+    found: list[_Candidate] = []
+    for impl in reversed(pm.hook.register_agents.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        info = plugin_record(impl.plugin_name)
+        default = Provenance(
+            "plugin",
+            info.distribution if info else None,
+            info.version if info else None,
+            location=f"plugin {impl.plugin_name}",
+        )
+        register = _registrar(found, default)
+        try:
+            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+        except Exception as exc:
+            records.append(
+                AgentRecord(
+                    impl.plugin_name, default, "failed", hook_error(impl.plugin_name, "register_agents", exc)
+                )
+            )
+    return found
+
+
+def _registrar(found: list[_Candidate], default: Provenance) -> Callable[..., None]:
+    def register(
+        obj: Any, name: str | None = None, provenance: Provenance | None = None, instances: Iterable[str] = ()
+    ) -> None:
+        """Contribute ``obj`` (a sibling or a zero-argument provider) under ``name``."""
+        if name is None:
+            guess = getattr(obj, "name", None)
+            name = guess if isinstance(guess, str) else getattr(obj, "__name__", repr(obj))
+        found.append(_Candidate(str(name), provenance or default, obj, tuple(instances)))
+
+    return register

@@ -1,0 +1,243 @@
+"""Entry points of the shipmates groups, read once per process and cached on disk between processes.
+
+Reading every installed distribution's ``entry_points.txt`` is what makes plugin discovery
+slow with many packages installed, so the result is kept in a small file under the user cache
+dir (:func:`shipmates._state.cache_path`), keyed on the path entries and their mtimes.
+
+What invalidates the disk cache (so an install or removal is always seen):
+
+- installing, upgrading or removing a distribution: pip creates or deletes a ``*.dist-info``
+  directory (and ``.pth``/finder files for editable installs), which changes the mtime of
+  the site-packages directory;
+- any change to the list of path entries (``sys.path``, ``PYTHONPATH``, entries added by
+  ``.pth`` files, the current directory when ``''`` is on the path), or an entry appearing,
+  disappearing or being touched;
+- a different interpreter or a different cache format.
+
+Not detected: editing an existing ``entry_points.txt`` in place without reinstalling (for
+example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree). Reinstall the
+package, or set ``SHIPMATES_DISCOVERY_CACHE=0`` to bypass the disk cache.
+
+Listing never imports a sibling or plugin module; :meth:`EntryPointInfo.load` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._state import cache_path
+
+AGENTS_GROUP = "shipmates.agents"
+PLUGINS_GROUP = "shipmates.plugins"
+GROUPS = (AGENTS_GROUP, PLUGINS_GROUP)
+
+_FORMAT = 1
+# Like git's "racy" index entries: a directory changed within this window of the scan may
+# change again with the same coarse mtime, so such a scan is not written to disk.
+_RACY_NS = 2_000_000_000
+_VALUE_RE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+Groups = dict[str, tuple["EntryPointInfo", ...]]
+_memo: dict[tuple[str, ...], Groups] = {}
+
+
+@dataclass(frozen=True)
+class EntryPointInfo:
+    """One entry point of a shipmates group, with the distribution that declares it."""
+
+    group: str
+    name: str
+    value: str
+    """``"module:attr"`` as written in the distribution's metadata."""
+    distribution: str
+    version: str
+
+    @property
+    def module(self) -> str:
+        return self._match().group("module")
+
+    @property
+    def attr(self) -> str | None:
+        attr: str | None = self._match().group("attr")
+        return attr
+
+    def _match(self) -> re.Match[str]:
+        match = _VALUE_RE.match(self.value)
+        if match is None:
+            raise ValueError(
+                f"malformed entry point value {self.value!r} (expected 'package.module:attribute')"
+            )
+        return match
+
+    def load(self) -> Any:
+        """Import the module and return the named object (may raise anything the import raises)."""
+        import importlib
+
+        obj: Any = importlib.import_module(self.module)
+        for part in (self.attr or "").split("."):
+            if part:
+                obj = getattr(obj, part)
+        return obj
+
+
+def entry_points(
+    group: str, path: Sequence[str] | None = None, *, refresh: bool = False
+) -> tuple[EntryPointInfo, ...]:
+    """The entry points of ``group`` on ``path`` (default ``sys.path``), first distribution wins.
+
+    ``refresh=True`` forgets this process's copy and re-validates against the disk.
+    """
+    return scan(path, refresh=refresh).get(group, ())
+
+
+def scan(path: Sequence[str] | None = None, *, refresh: bool = False) -> Groups:
+    """Entry points of every shipmates group on ``path``, by group."""
+    entries = tuple(os.path.abspath(p or ".") for p in (sys.path if path is None else path))
+    if not refresh:
+        cached = _memo.get(entries)
+        if cached is not None:
+            return cached
+    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
+    # Stamps are taken before reading, so an install racing with this scan invalidates it.
+    stamps = _stamps(entries)
+    cache_file = _cache_file(entries) if use_disk else None
+    groups = _read_disk(cache_file, entries, stamps) if cache_file else None
+    if groups is None:
+        groups = _read_metadata(entries)
+        if cache_file:
+            _write_disk(cache_file, entries, stamps, groups)
+    _memo[entries] = groups
+    return groups
+
+
+def normalize_dist(name: str) -> str:
+    """PEP 503 normalised distribution name: ``Shipmates_Fib`` -> ``shipmates-fib``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def clear_cache(*, disk: bool = False) -> None:
+    """Forget this process's copy; with ``disk=True`` also delete the on-disk caches."""
+    _memo.clear()
+    if disk:
+        directory = cache_path()
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith("entry-points-"):
+                _unlink_quietly(os.path.join(directory, name))
+
+
+def _stamps(entries: tuple[str, ...]) -> list[int]:
+    stamps = []
+    for entry in entries:
+        try:
+            stamps.append(os.stat(entry).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    return stamps
+
+
+def _cache_file(entries: tuple[str, ...]) -> str:
+    key = "\0".join((str(_FORMAT), sys.version, sys.prefix, *entries)).encode("utf-8", "surrogatepass")
+    return os.path.join(cache_path(), f"entry-points-{zlib.crc32(key):08x}{zlib.adler32(key):08x}.json")
+
+
+def _read_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int]) -> Groups | None:
+    try:
+        with open(cache_file, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    import json
+
+    try:
+        data = json.loads(text)
+        if (
+            data["format"] != _FORMAT
+            or data["python"] != sys.version
+            or data["path"] != list(entries)
+            or data["stamps"] != stamps
+        ):
+            return None
+        groups: dict[str, list[list[str]]] = data["groups"]
+        return {group: tuple(EntryPointInfo(group, *row) for row in rows) for group, rows in groups.items()}
+    except (ValueError, KeyError, TypeError):
+        return None  # corrupt or foreign file: rescan and overwrite it
+
+
+def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], groups: Groups) -> None:
+    if max(stamps, default=-1) > time.time_ns() - _RACY_NS:
+        return
+    import json
+
+    data = {
+        "format": _FORMAT,
+        "python": sys.version,
+        "path": list(entries),
+        "stamps": stamps,
+        "groups": {
+            group: [[e.name, e.value, e.distribution, e.version] for e in eps]
+            for group, eps in groups.items()
+        },
+    }
+    tmp = f"{cache_file}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, cache_file)  # atomic: concurrent readers see the old or the new file
+    except OSError:
+        _unlink_quietly(tmp)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        return
+
+
+def _read_metadata(entries: tuple[str, ...]) -> Groups:
+    """Read every distribution's entry points on ``entries`` (the slow, cache-miss path)."""
+    import importlib_metadata  # deferred: its import costs more than a warm scan
+
+    found: dict[str, list[EntryPointInfo]] = {group: [] for group in GROUPS}
+    seen: set[str] = set()
+    for dist in importlib_metadata.distributions(path=list(entries)):
+        # importlib's own rule: the first distribution of a normalised name on the path wins.
+        key: str | None = getattr(dist, "_normalized_name", None)
+        if key is None:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        text = dist.read_text("entry_points.txt")
+        if not text or "shipmates." not in text:
+            continue  # skip parsing the many distributions that cannot matter
+        eps = [ep for ep in dist.entry_points if ep.group in found]
+        if not eps:
+            continue
+        name, version = _name_and_version(dist, key)
+        for ep in eps:
+            found[ep.group].append(EntryPointInfo(ep.group, ep.name, ep.value, name, version))
+    return {group: tuple(eps) for group, eps in found.items()}
+
+
+def _name_and_version(dist: Any, fallback: str) -> tuple[str, str]:
+    try:
+        name = dist.name
+        version = dist.version
+    except Exception:  # a broken METADATA file must not hide the other distributions
+        name = version = None
+    return (name if isinstance(name, str) and name else fallback), (
+        version if isinstance(version, str) and version else "unknown"
+    )

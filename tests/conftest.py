@@ -1,0 +1,151 @@
+"""Shared fixtures: in-process isolation for every test, plus the wheel/venv kit of tests/support.
+
+Every test runs with ``SHIPMATES_HOME`` in a temp dir, ``SHIPMATES_PLUGINS=""`` and
+``SHIPMATES_AGENTS=""`` (the developer's installed plugins and agents are never autoloaded),
+other ``SHIPMATES_*`` variables removed, and the discovery/plugin/model caches reset.
+Opt back in with the ``autoload`` fixture, or use ``fake_site`` for hand-made distributions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import (
+    PackageSpec,
+    Venv,
+    WheelBuilder,
+    create_venv,
+    make_overlay,
+    sibling_spec,
+    write_dist_info,
+    write_project,
+)
+
+
+def _reset_shipmates_caches() -> None:
+    from shipmates import _entrypoints, _plugins
+
+    _entrypoints.clear_cache()
+    _plugins.reset_plugin_manager()
+    try:
+        from shipmates import _models
+    except ImportError:  # being written; nothing cached yet
+        return
+    reset = getattr(_models, "reset_models", None)
+    if reset is not None:
+        reset()
+
+
+@pytest.fixture(autouse=True)
+def _isolate_shipmates(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    for var in list(os.environ):
+        if var.startswith("SHIPMATES_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path_factory.mktemp("shipmates-home")))
+    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
+    monkeypatch.setenv("SHIPMATES_AGENTS", "")
+    _reset_shipmates_caches()
+    yield
+    _reset_shipmates_caches()
+
+
+@pytest.fixture
+def autoload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let this test see the plugins and agents installed in the running interpreter."""
+    monkeypatch.delenv("SHIPMATES_PLUGINS", raising=False)
+    monkeypatch.delenv("SHIPMATES_AGENTS", raising=False)
+    _reset_shipmates_caches()
+
+
+class FakeSite:
+    """A directory of hand-made distributions (module + ``*.dist-info``), prepended to ``sys.path``.
+
+    ``discover(path=[site.path])`` sees exactly these; their modules import through ``sys.path``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.modules: list[str] = []
+
+    def add(self, spec: PackageSpec) -> PackageSpec:
+        write_dist_info(spec, self.path)
+        self.modules.append(spec.module)
+        return spec
+
+    def sibling(self, name: str, **kwargs: Any) -> PackageSpec:
+        """Add a sibling distribution (arguments as :func:`support.sibling_spec`)."""
+        return self.add(sibling_spec(name, **kwargs))
+
+    def discover(self, **kwargs: Any) -> Any:
+        from shipmates import discover
+
+        kwargs.setdefault("path", [str(self.path)])
+        return discover(**kwargs)
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    """A :class:`FakeSite` on ``sys.path`` with ``SHIPMATES_AGENTS`` unset; its modules unloaded after."""
+    site = FakeSite(tmp_path / "site-packages")
+    site.path.mkdir()
+    monkeypatch.syspath_prepend(str(site.path))
+    monkeypatch.delenv("SHIPMATES_AGENTS", raising=False)
+    yield site
+    for name in list(sys.modules):
+        if any(name == m or name.startswith(m + ".") for m in site.modules):
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def wheel_builder(tmp_path_factory: pytest.TempPathFactory) -> WheelBuilder:
+    """Builds wheels once per session: ``.build(*project_dirs)``, ``.shipmates()``, ``.demo("fib")``."""
+    return WheelBuilder(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture(scope="session")
+def shipmates_wheel(wheel_builder: WheelBuilder) -> Path:
+    """The wheel of this checkout's shipmates (built once per session)."""
+    return wheel_builder.shipmates()
+
+
+@pytest.fixture(scope="session")
+def site_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev venv's site-packages without shipmates, shipmates plugins/agents and ``.pth`` files."""
+    return make_overlay(tmp_path_factory.mktemp("overlay") / "site-packages")
+
+
+@pytest.fixture
+def make_sibling_package(tmp_path: Path) -> Callable[..., Path]:
+    """``make_sibling_package(name, **spec_kwargs)`` or ``make_sibling_package(spec)`` -> project dir."""
+    root = tmp_path / "projects"
+
+    def make(name_or_spec: str | PackageSpec, **kwargs: Any) -> Path:
+        spec = name_or_spec if isinstance(name_or_spec, PackageSpec) else sibling_spec(name_or_spec, **kwargs)
+        return write_project(spec, root)
+
+    return make
+
+
+@pytest.fixture
+def throwaway_venv(tmp_path: Path, site_overlay: Path, shipmates_wheel: Path) -> Callable[..., Venv]:
+    """``throwaway_venv(*wheels, shipmates=True)`` -> a fresh :class:`support.Venv` with them installed.
+
+    Third-party dependencies come from the overlay; nothing else shipmates-related is visible.
+    """
+    count = 0
+
+    def make(*wheels: Path, shipmates: bool = True) -> Venv:
+        nonlocal count
+        count += 1
+        venv = create_venv(tmp_path / f"venv{count}", overlay=site_overlay)
+        venv.install(*([shipmates_wheel] if shipmates else []), *wheels)
+        return venv
+
+    return make
