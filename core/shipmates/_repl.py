@@ -92,10 +92,10 @@ class Repl:
             pm = get_plugin_manager()
         self.pm = pm
         self.tracer = Tracer(self._trace_line, enabled=trace)
-        self.commands: CommandTable = build_commands(pm, self.warn)
         self._indicator: RunningIndicator | None = None
         self._turn: asyncio.Task[str] | None = None
         self._interrupted = False
+        self.commands: CommandTable = build_commands(pm, self.warn)
 
     # -- streams (looked up late, so prompt-toolkit's patch_stdout and pytest capture work) ----
 
@@ -161,9 +161,17 @@ class Repl:
     def agent_names(self) -> list[str]:
         return [self.captain.name, *self.captain.siblings, *(t.name for t in self.captain.tools)]
 
+    def failed_plugins(self) -> list[str]:
+        """One line per pluggy plugin that failed to load (they may have brought siblings)."""
+        from ._plugins import list_plugins
+
+        return [r.one_line() for r in list_plugins() if r.status == "failed"]
+
     def load_problems(self) -> int:
         d = self.crew.discovery
-        return len(d.failures) + len(d.conflicts) + len(self.crew.report.rejected)
+        return (
+            len(d.failures) + len(d.conflicts) + len(self.crew.report.rejected) + len(self.failed_plugins())
+        )
 
     def banner(self) -> list[str]:
         origin = "built-in" if self.crew.general else self._origin(self.captain.name)
@@ -177,7 +185,7 @@ class Repl:
             lines.append("crew: none yet (install sibling packages, see `shipmates new`)")
         problems = self.load_problems()
         if problems:
-            lines.append(f"{problems} agent{'s' if problems != 1 else ''} failed to load: see /agents")
+            lines.append(f"{problems} load failure{'s' if problems != 1 else ''}: see /agents")
         if self.interactive:
             lines.append("/help for commands, Ctrl-C cancels a turn, Ctrl-D exits")
         return lines
@@ -189,6 +197,7 @@ class Repl:
     def roster(self) -> list[str]:
         lines = format_agents(self.crew.discovery.records, details=False)
         lines += self.crew.report.lines()
+        lines += self.failed_plugins()
         discovered = {r.name for r in self.crew.discovery.records}
         others = [name for name in self.captain.siblings if name not in discovered]
         if others:
