@@ -226,7 +226,7 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
         eps = [ep for ep in dist.entry_points if ep.group in found]
         if not eps:
             continue
-        name, version = _name_and_version(dist, key)
+        name, version = _name_and_version(dist, normalize_dist(key))
         for ep in eps:
             found[ep.group].append(EntryPointInfo(ep.group, ep.name, ep.value, name, version))
     return {group: tuple(eps) for group, eps in found.items()}

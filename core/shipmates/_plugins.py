@@ -117,7 +117,10 @@ def build_plugin_manager(
     allowed = _env_list("SHIPMATES_PLUGINS") if allow is None else set(allow)
     denied = set(exclude) if exclude is not None else _env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
     strict = is_strict() if strict is None else strict
-    for ep in entry_points(PLUGINS_GROUP, path):
+    # Sorted, so load order (and pluggy's call order) does not depend on the file system.
+    for ep in sorted(
+        entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
+    ):
         records.append(_load_one(pm, ep, allowed, denied, strict))
     return pm, records
 
