@@ -52,7 +52,7 @@ class Model(Protocol):
 
 
 _registry: dict[str, Model] = {}
-_registry_pm: object | None = None
+_registry_key: object | None = None
 _litellm_models: dict[str, Model] = {}
 
 
@@ -62,11 +62,13 @@ def default_model_name() -> str:
 
 
 def _load_registry() -> dict[str, Model]:
-    global _registry, _registry_pm
+    global _registry, _registry_key
     from ._plugins import get_plugin_manager
 
     pm = get_plugin_manager()
-    if _registry_pm is pm:
+    impls = pm.hook.register_models.get_hookimpls()
+    key = (pm, *(impl.function for impl in impls))
+    if _registry_key == key:
         return _registry
     registry: dict[str, Model] = {}
 
@@ -81,7 +83,7 @@ def _load_registry() -> dict[str, Model]:
             registry[key] = model
 
     # Call each plugin separately, so one broken plugin does not hide the others' models.
-    for impl in pm.hook.register_models.get_hookimpls():
+    for impl in impls:
         try:
             impl.function(*[{"register": register}[arg] for arg in impl.argnames])
         except Exception as exc:  # a plugin bug must not take the captain down
@@ -92,7 +94,7 @@ def _load_registry() -> dict[str, Model]:
         from ._offline import OfflineRouter
 
         registry[DEFAULT_MODEL] = OfflineRouter()
-    _registry, _registry_pm = registry, pm
+    _registry, _registry_key = registry, key
     return registry
 
 
@@ -124,6 +126,6 @@ def get_model(name: str | Model | None = None) -> Model:
 
 def reset_models() -> None:
     """Forget the registry (tests, or after plugins changed)."""
-    global _registry_pm
-    _registry_pm = None
+    global _registry_key
+    _registry_key = None
     _litellm_models.clear()

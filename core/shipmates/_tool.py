@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -161,16 +162,39 @@ def _strip_titles(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> dict[str, Any]:
+    """Type hints of ``fn``, string annotations (``from __future__ import annotations``) evaluated."""
+    raw = getattr(fn, "__annotations__", None)
+    if not isinstance(raw, dict):
+        return {}
+    globalns = getattr(inspect.unwrap(fn), "__globals__", {})
+    hints: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "return":
+            continue
+        if isinstance(value, str):
+            try:
+                value = eval(value, globalns, localns or {})  # as typing.get_type_hints does
+            except Exception as exc:
+                raise TypeError(
+                    f"cannot resolve the type hint {value!r} of parameter '{key}' of {fn!r}: {exc}; "
+                    "define the type at module level"
+                ) from exc
+        hints[key] = value
+    return hints
+
+
 def _function_tool(
-    fn: Callable[..., Any], name: str | None, description: str | None, timeout: float | None
+    fn: Callable[..., Any],
+    name: str | None,
+    description: str | None,
+    timeout: float | None,
+    localns: dict[str, Any] | None = None,
 ) -> Tool:
     tool_name: str = name or str(getattr(fn, "__name__", ""))
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
     signature = inspect.signature(fn)
-    try:
-        hints = inspect.get_annotations(fn, eval_str=True) if inspect.isfunction(fn) else {}
-    except Exception:
-        hints = {}
+    hints = _resolve_hints(fn, localns)
     fields: dict[str, Any] = {}
     for pname, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -208,7 +232,14 @@ def _function_tool(
 
 
 @overload
-def tool(fn: Callable[..., Any], /) -> Tool: ...
+def tool(
+    fn: Callable[..., Any],
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> Tool: ...
 
 
 @overload
@@ -231,11 +262,13 @@ def tool(
     parameters) and the JSON-schema parameters come from its type hints, through pydantic.
     Use bare (``@tool``) or with options (``@tool(name=..., description=..., timeout=...)``).
     """
+    # The caller's locals resolve string annotations naming classes defined in a function.
+    localns = dict(sys._getframe(1).f_locals)
     if fn is not None:
-        return _function_tool(fn, name, description, timeout)
+        return _function_tool(fn, name, description, timeout, localns)
 
     def decorate(func: Callable[..., Any]) -> Tool:
-        return _function_tool(func, name, description, timeout)
+        return _function_tool(func, name, description, timeout, localns)
 
     return decorate
 

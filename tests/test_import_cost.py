@@ -1,0 +1,41 @@
+"""Importing shipmates stays cheap: no litellm, no prompt_toolkit (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("litellm", "prompt_toolkit", "openai")
+
+
+def _loaded_after(code: str) -> dict[str, bool]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    env = {**os.environ, "SHIPMATES_PLUGINS": "", "SHIPMATES_AGENTS": ""}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import shipmates",
+        "import shipmates; shipmates.Agent",
+        "import shipmates; shipmates.tool; shipmates.Session; shipmates.absorb_crew; shipmates.get_model",
+        # Running on the offline default must not pull litellm in either.
+        "import shipmates\nfrom shipmates import Agent, tool\n"
+        "@tool\ndef double(n: int) -> int:\n    'Double n.'\n    return 2 * n\n"
+        "assert Agent('a', tools=[double]).invoke('double 4') == '8'",
+    ],
+    ids=["import", "agent", "public-names", "offline-run"],
+)
+def test_import_does_not_load_heavy_dependencies(code: str) -> None:
+    assert _loaded_after(code) == dict.fromkeys(HEAVY, False)
+
+
+def test_litellm_model_name_resolves_without_import() -> None:
+    code = "import shipmates\nm = shipmates.get_model('openai/gpt-4o-mini')\nassert m.model_id"
+    assert _loaded_after(code)["litellm"] is False
