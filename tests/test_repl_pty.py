@@ -1,0 +1,262 @@
+"""The real REPL (prompt-toolkit) driven through a pseudo-terminal with pexpect.
+
+The crew is generated per test: ``echo`` and ``slow`` siblings, a ``broken`` one whose module
+is missing, and a plugin contributing the scripted ``recall`` model (``call NAME ...`` calls
+that tool; anything else lists the earlier user turns, which shows the session memory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from support import plugin_spec, sibling_spec, write_dist_info
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+
+PROMPT = "captain>"
+
+SLOW_CODE = '''
+import asyncio
+
+
+class Slow:
+    name = "slow"
+    description = "Takes its time over slow requests."
+
+    async def ainvoke(self, query: str) -> str:
+        await asyncio.sleep(60)
+        return "slow done"
+
+
+def build_agent():
+    return Slow()
+'''
+
+RECALL_CODE = '''
+import json
+
+from shipmates import ModelResponse, ToolCall, hookimpl
+
+
+class Recall:
+    model_id = "recall"
+
+    async def complete(self, messages, tools):
+        last = messages[-1]
+        if last["role"] == "tool":
+            return ModelResponse(content="tool said: " + last["content"])
+        text = last["content"]
+        if text.startswith("call "):
+            name = text.split()[1]
+            return ModelResponse(tool_calls=[ToolCall("c1", name, json.dumps({"query": text}))])
+        earlier = [m["content"] for m in messages[:-1] if m["role"] == "user"]
+        return ModelResponse(content="earlier: " + (" | ".join(earlier) or "nothing"))
+
+
+@hookimpl
+def register_models(register):
+    register(Recall())
+'''
+
+
+@pytest.fixture
+def crew_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a shipmates process that sees exactly the generated crew and plugin."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_dist_info(sibling_spec("echo", reply="echo got: {query}"), site)
+    write_dist_info(sibling_spec("slow", code=SLOW_CODE), site)
+    write_dist_info(sibling_spec("broken", value="no_such_module_xyz:build_agent"), site)
+    write_dist_info(plugin_spec("recall", RECALL_CODE), site)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPMATES_", "PYTHON"))}
+    env.update(
+        PYTHONPATH=str(site),
+        SHIPMATES_HOME=str(tmp_path / "home"),
+        SHIPMATES_AGENTS="echo,slow,broken",
+        SHIPMATES_PLUGINS="recall",
+        # pexpect's terminal does not answer cursor-position requests.
+        PROMPT_TOOLKIT_NO_CPR="1",
+        TERM="xterm",
+    )
+    return env
+
+
+@pytest.fixture
+def spawn(crew_env: dict[str, str]) -> Iterator[object]:
+    children: list[pexpect.spawn] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "shipmates", "chat", *args],
+            env=env or crew_env,
+            encoding="utf-8",
+            timeout=30,
+            dimensions=(40, 200),
+        )
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def ask(child: pexpect.spawn, line: str, *expected: str) -> None:
+    """Type ``line``, wait for each expected text in order, then for the next prompt."""
+    child.sendline(line)
+    for text in expected:
+        child.expect_exact(text)
+    child.expect_exact(PROMPT)
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus is not None
+    return child.exitstatus
+
+
+def test_banner_turn_through_a_sibling_with_trace_and_exit(spawn: object) -> None:
+    child = spawn()  # type: ignore[operator]
+    child.expect_exact("captain: captain (built-in) | model: offline")
+    child.expect_exact("crew: echo, slow")
+    child.expect_exact("1 load failure: see /agents")
+    child.expect_exact(PROMPT)
+    ask(
+        child,
+        "echo hello there",
+        "[captain] echo(query='echo hello there') -> echo got: echo hello there",
+        "echo got: echo hello there",
+    )
+    ask(child, "/frobnicate", "unknown command: /frobnicate (try /help)")
+    child.sendline("/exit")
+    child.expect_exact("Goodbye.")
+    assert finish(child) == 0
+
+
+def test_agents_shows_the_broken_sibling(spawn: object) -> None:
+    child = spawn()  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    ask(child, "/agents", "broken", "failed", "no_such_module_xyz", "echo", "ok")
+    child.sendcontrol("d")
+    child.expect_exact("Goodbye.")
+    assert finish(child) == 0
+
+
+def test_ctrl_c_cancels_a_running_turn_and_keeps_the_conversation(spawn: object) -> None:
+    child = spawn("--model", "recall")  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    ask(child, "remember me", "earlier: nothing")
+    child.sendline("call slow now")
+    child.expect_exact("[captain] slow(query='call slow now') ...")
+    child.expect_exact("captain is working")  # the running indicator
+    started = time.monotonic()
+    child.sendintr()
+    child.expect_exact("[captain] slow(query='call slow now') -> cancelled")
+    child.expect_exact("cancelled (the conversation before this turn is kept)")
+    child.expect_exact(PROMPT)
+    assert time.monotonic() - started < 10  # the 60 s sibling was abandoned
+    ask(child, "what do you remember", "earlier: remember me")
+    child.sendline("/quit")
+    assert finish(child) == 0
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(spawn: object) -> None:
+    child = spawn("--model", "recall")  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    child.send("half a thought")
+    time.sleep(0.3)
+    child.sendintr()
+    child.expect_exact(PROMPT)
+    ask(child, "fresh", "earlier: nothing")  # the dropped line never reached the captain
+    child.sendcontrol("d")
+    assert finish(child) == 0
+
+
+def test_clear_forgets_the_conversation(spawn: object) -> None:
+    child = spawn("--model", "recall")  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    ask(child, "first", "earlier: nothing")
+    ask(child, "second", "earlier: first")
+    ask(child, "/clear", "conversation cleared")
+    ask(child, "third", "earlier: nothing")
+    child.sendline("/exit")
+    assert finish(child) == 0
+
+
+def test_history_is_kept_across_runs(spawn: object, crew_env: dict[str, str]) -> None:
+    child = spawn()  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    ask(child, "echo from the first run", "echo got: echo from the first run")
+    child.sendline("/exit")
+    assert finish(child) == 0
+    history = Path(crew_env["SHIPMATES_HOME"]) / "state" / "history"
+    assert "echo from the first run" in history.read_text()
+
+    child = spawn()  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    child.send("\x1b[A\x1b[A")  # Up twice: past /exit to the turn
+    time.sleep(0.3)
+    child.send("\r")
+    child.expect_exact("echo got: echo from the first run")
+    child.expect_exact(PROMPT)
+    child.send("echo fr")  # auto-suggestion from history; Right arrow accepts it
+    time.sleep(0.3)
+    child.send("\x1b[C")
+    time.sleep(0.3)
+    child.send("\r")
+    child.expect_exact("echo got: echo from the first run")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    assert finish(child) == 0
+
+
+def test_tab_completes_commands_and_agent_names(spawn: object) -> None:
+    child = spawn("--model", "recall")  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    child.send("/he")
+    time.sleep(0.3)
+    child.send("\t")
+    time.sleep(0.3)
+    child.send("\r")
+    child.expect_exact("this list")  # /help ran
+    child.expect_exact(PROMPT)
+    child.send("call ec")
+    time.sleep(0.3)
+    child.send("\t")
+    time.sleep(0.3)
+    child.send(" hi\r")
+    child.expect_exact("tool said: echo got: call echo hi")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    assert finish(child) == 0
+
+
+def test_approve_asks_before_each_call(spawn: object) -> None:
+    child = spawn("--model", "recall", "--approve")  # type: ignore[operator]
+    child.expect_exact(PROMPT)
+    child.sendline("call echo one")
+    child.expect_exact("approve? captain wants to delegate to sibling: [captain] echo(query='call echo one')")
+    child.expect_exact("[from shipmates-echo 0.1.0]")
+    child.expect_exact("run it?")
+    child.sendline("y")
+    child.expect_exact("tool said: echo got: call echo one")
+    child.expect_exact(PROMPT)
+    child.sendline("call echo two")
+    child.expect_exact("run it?")
+    child.sendline("n")
+    child.expect_exact("refused: echo")
+    child.expect_exact("tool said: error: the user refused this call")
+    child.expect_exact(PROMPT)
+    ask(child, "/approve off", "approve off")
+    ask(child, "call echo three", "tool said: echo got: call echo three")
+    child.sendline("/exit")
+    assert finish(child) == 0
