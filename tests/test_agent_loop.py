@@ -548,3 +548,15 @@ def test_session_trims_whole_turns() -> None:
     assert [m["content"] for m in by_turns.messages if m["role"] == "user"] == ["2", "3"]
     by_turns.clear()
     assert len(by_turns) == 0
+
+
+def test_a_tools_own_timeout_error_is_a_failure_not_a_timeout() -> None:
+    @tool
+    async def flaky() -> str:
+        """Fails with its own TimeoutError."""
+        raise TimeoutError("upstream timed out")
+
+    agent = Agent("a", model=ScriptedModel(calls(("flaky", {}))), tools=[flaky])
+    result = asyncio.run(agent.arun("go"))
+    assert result.events[0].status == "error"
+    assert "tool 'flaky' failed with TimeoutError: upstream timed out" in tool_messages(result.messages)[0]

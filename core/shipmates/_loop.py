@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,14 @@ def _exclude_hint(tool: Tool) -> str:
     return ""
 
 
+def _failure(tool: Tool, exc: BaseException) -> str:
+    return (
+        f"error: {_who(tool)} failed with {type(exc).__name__}: {exc}. "
+        f"The {'captain' if tool.sibling is not None else 'agent'} carries on: answer without it "
+        f"or call it again with different arguments.{_exclude_hint(tool)}"
+    )
+
+
 class _Hooks:
     """The two tool-call hooks; a failing observer is logged, never fatal."""
 
@@ -97,17 +106,30 @@ class _Hooks:
                 log.exception("a tool_call_finished hook failed")
 
 
-async def _execute(tool: Tool, bound: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
+        # Runs in the calling task: cheaper than wait_for, which wraps coroutines in a new task.
+        async with asyncio.timeout(timeout):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+    _within = asyncio.wait_for
+
+
+async def _execute(tool: Tool, bound: tuple[tuple[Any, ...], dict[str, Any]], timeout: float) -> Any:
     args, kwargs = bound
     if tool.is_async:
         result = tool.fn(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
+        return await _within(result, timeout) if inspect.isawaitable(result) else result
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
     if kwargs:
-        return await loop.run_in_executor(tool_pool(), lambda: ctx.run(tool.fn, *args, **kwargs))
-    result = await loop.run_in_executor(tool_pool(), ctx.run, tool.fn, *args)
-    return await result if inspect.isawaitable(result) else result
+        future = loop.run_in_executor(tool_pool(), lambda: ctx.run(tool.fn, *args, **kwargs))
+    else:
+        future = loop.run_in_executor(tool_pool(), ctx.run, tool.fn, *args)
+    result = await _within(future, timeout)
+    return await _within(result, timeout) if inspect.isawaitable(result) else result
 
 
 class _Call:
@@ -168,9 +190,10 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         return planned.error or "error"
     timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
     token = delegation_stack.set((*stack, tool.name)) if tool.sibling is not None else None
+    begun = time.monotonic()
     try:
         try:
-            value = await asyncio.wait_for(_execute(tool, planned.bound), timeout)
+            value = await _execute(tool, planned.bound, timeout)
         finally:
             if token is not None:
                 delegation_stack.reset(token)
@@ -182,7 +205,11 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
     except asyncio.CancelledError:
         event.status, event.error = "cancelled", "cancelled"
         raise
-    except asyncio.TimeoutError:
+    except asyncio.TimeoutError as exc:
+        if time.monotonic() - begun < timeout:  # the tool's own TimeoutError, not ours
+            text = _failure(tool, exc)
+            event.status, event.error = "error", text
+            return text
         text = (
             f"error: {_who(tool)} did not answer within {timeout:g} s and was abandoned (timeout). "
             "Answer without it, or try again later; the timeout is set per sibling "
@@ -190,11 +217,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         )
         event.status, event.error = "timeout", text
     except Exception as exc:
-        text = (
-            f"error: {_who(tool)} failed with {type(exc).__name__}: {exc}. "
-            f"The {'captain' if tool.sibling is not None else 'agent'} carries on: answer without it "
-            f"or call it again with different arguments.{_exclude_hint(tool)}"
-        )
+        text = _failure(tool, exc)
         event.status, event.error = "error", text
     finally:
         event.duration = time.monotonic() - event.started
