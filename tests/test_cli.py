@@ -1,0 +1,326 @@
+"""The ``shipmates`` command: subcommands, listings, flags and every exit status."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from shipmates import ModelError, ModelResponse, get_plugin_manager, hookimpl
+from shipmates._cli import main
+from support import plugin_spec
+
+BROKEN_PLUGIN = """
+raise ImportError("this plugin is broken on purpose")
+"""
+
+RAISING_HOOK_PLUGIN = """
+from shipmates import hookimpl
+
+
+@hookimpl
+def register_agents(register):
+    raise RuntimeError("register_agents exploded")
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``main(argv)`` -> (status, stdout, stderr); argparse's SystemExit becomes a status."""
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def use_plugin(plugin: object) -> None:
+    """Register ``plugin`` on the shared manager (conftest resets it after the test)."""
+    from shipmates import _models
+
+    get_plugin_manager().register(plugin)
+    _models.reset_models()
+
+
+@pytest.fixture
+def crew(fake_site: Any) -> Any:
+    fake_site.sibling("echo", reply="echo got: {query}")
+    fake_site.sibling("broken", value="no_such_module_xyz:build_agent")
+    return fake_site
+
+
+# -- version, help, usage errors ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["chat", "--version"]])
+def test_version(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    status, out, _ = run(capsys, *argv)
+    assert status == 0
+    assert out.strip() == "shipmates 0.1.0"
+
+
+def test_help_lists_builtin_and_plugin_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    class Cli:
+        @hookimpl
+        def register_cli(self, register: Any) -> None:
+            register("hello", "say hello from a plugin", lambda p: None, lambda a: 0)
+
+    use_plugin(Cli())
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    for name in ("chat", "agents", "plugins", "new", "hello"):
+        assert name in out
+    status, out, _ = run(capsys, "chat", "--help")
+    assert status == 0
+    for flag in ("--captain", "--model", "--only", "--exclude", "--once", "--approve", "--nats", "--memory"):
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--bogus"], ["chat", "--bogus"], ["agents", "--bogus"], ["nosuchcommand"], ["new"]]
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert "usage: shipmates" in err
+
+
+# -- agents and plugins ------------------------------------------------------------------------
+
+
+def test_agents_lists_without_loading(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "agents")
+    assert status == 0
+    assert "echo" in out and "shipmates-echo 0.1.0" in out and "shipmates_echo:build_agent" in out
+    assert "shipmates_echo" not in sys.modules  # listing never imports a sibling
+    status, out, _ = run(capsys, "agents", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["echo"]["distribution"] == "shipmates-echo"
+    assert rows["echo"]["version"] == "0.1.0"
+    assert rows["echo"]["entry_point"] == "shipmates_echo:build_agent"
+    assert rows["echo"]["status"] == "ok"
+
+
+def test_agents_load_adds_details_and_failures(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "agents", "--load")
+    assert status == 0
+    assert "description: The echo test sibling" in out
+    assert "loaded in" in out
+    assert "failed" in out and "no_such_module_xyz" in out
+    status, out, _ = run(capsys, "agents", "--load", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["echo"]["description"].startswith("The echo test sibling")
+    assert rows["echo"]["tools"] == []
+    assert rows["echo"]["load_seconds"] is not None
+    assert rows["broken"]["status"] == "failed"
+    assert "no_such_module_xyz" in rows["broken"]["reason"]
+
+
+def test_agents_shows_excluded(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "agents", "--json", "--exclude", "broken")
+    assert status == 0
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["broken"]["status"] == "excluded"
+
+
+def test_agents_and_plugins_work_with_broken_plugins(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crew.add(plugin_spec("badimport", BROKEN_PLUGIN))
+    crew.add(plugin_spec("badhook", RAISING_HOOK_PLUGIN))
+    monkeypatch.setenv("SHIPMATES_PLUGINS", "badimport,badhook")
+    status, out, _ = run(capsys, "agents", "--load", "--json")
+    assert status == 0
+    assert "echo" in {row["name"] for row in json.loads(out)}
+    status, out, _ = run(capsys, "plugins", "--json")
+    assert status == 0
+    plugins = {row["name"]: row for row in json.loads(out)}
+    assert plugins["shipmates.builtin"]["status"] == "ok"
+    assert "register_models" in plugins["shipmates.builtin"]["hooks"]
+    assert plugins["badimport"]["status"] == "failed"
+    assert "broken on purpose" in plugins["badimport"]["reason"]
+    assert plugins["badhook"]["distribution"] == "shipmates-plugin-badhook"
+    status, out, _ = run(capsys, "plugins")
+    assert status == 0 and "badimport" in out and "reason:" in out
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def test_unknown_captain_lists_the_discovered_names(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "chat", "--captain", "nobody", "--once", "hi")
+    assert status == 2
+    assert "no agent named 'nobody'" in err
+    assert "echo" in err
+
+
+def test_a_captain_must_be_an_agent(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "chat", "--captain", "echo", "--once", "hi")
+    assert status == 2
+    assert "not a shipmates.Agent" in err
+
+
+def test_captain_that_failed_to_load(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "chat", "--captain", "broken", "--once", "hi")
+    assert status == 2
+    assert "did not load" in err
+
+
+def test_once_answers_on_stdout_with_trace_on_stderr(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "chat", "--once", "echo hi")
+    assert status == 0
+    assert out == "echo got: echo hi\n"
+    assert "[captain] echo(query='echo hi') -> echo got: echo hi" in err
+
+
+def test_once_respects_only_and_exclude(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "chat", "--exclude", "echo", "--once", "echo hi")
+    assert status == 0
+    assert "echo got" not in out
+    status, out, _ = run(capsys, "chat", "--only", "broken", "--once", "echo hi")
+    assert status == 0
+    assert "echo got" not in out
+    status, out, _ = run(capsys, "--only", "echo,broken", "--once", "echo hi")  # bare = chat
+    assert out == "echo got: echo hi\n"
+
+
+def test_once_error_exits_2(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Failing:
+        model_id = "failing"
+
+        async def complete(self, messages: Any, tools: Any) -> ModelResponse:
+            raise ModelError("the model is down")
+
+    class Models:
+        @hookimpl
+        def register_models(self, register: Any) -> None:
+            register(Failing())
+
+    use_plugin(Models())
+    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)  # --model sets it; restored after
+    status, out, err = run(capsys, "chat", "--model", "failing", "--once", "hi")
+    assert status == 2
+    assert out == ""
+    assert err.strip() == "error: the model is down"
+    assert os.environ["SHIPMATES_MODEL"] == "failing"  # siblings follow the session model
+
+
+def test_nats_flag_sets_the_url_even_without_the_plugin(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHIPMATES_NATS_URL", raising=False)
+    status, out, _ = run(capsys, "chat", "--nats", "nats://127.0.0.1:4999", "--once", "echo x")
+    assert status == 0 and out == "echo got: echo x\n"
+    assert os.environ["SHIPMATES_NATS_URL"] == "nats://127.0.0.1:4999"
+
+
+def test_bare_shipmates_with_piped_stdin_is_the_chat(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("echo one\n/nope\necho two\n"))
+    status, out, err = run(capsys)
+    assert status == 0
+    assert out.splitlines() == ["echo got: echo one", "echo got: echo two"]
+    assert "unknown command: /nope (try /help)" in err
+
+
+# -- new and plugin subcommands ------------------------------------------------------------------
+
+
+def test_new_writes_a_package_and_refuses_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "new", "weather", "--dir", str(tmp_path))
+    assert status == 0
+    assert (tmp_path / "shipmates-weather" / "pyproject.toml").is_file()
+    assert "shipmates-weather" in out
+    status, _, err = run(capsys, "new", "weather", "--dir", str(tmp_path))
+    assert status == 2 and err.startswith("error: ")
+    status, _, err = run(capsys, "new", "bad name!", "--dir", str(tmp_path))
+    assert status == 2 and "invalid" in err
+
+
+def test_plugin_subcommand_runs_with_its_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    class Cli:
+        @hookimpl
+        def register_cli(self, register: Any) -> None:
+            def configure(parser: Any) -> None:
+                parser.add_argument("--times", type=int, default=1)
+
+            def run_it(args: Any) -> int:
+                print("hello " * args.times)
+                return 3
+
+            register("hello", "say hello", configure, run_it)
+            register("agents", "clash", configure, run_it)  # refused: built in
+
+        @hookimpl
+        def register_commands(self, register: Any) -> None:
+            raise AssertionError("the CLI never asks for REPL commands")
+
+    use_plugin(Cli())
+    status, out, err = run(capsys, "hello", "--times", "2")
+    assert status == 3
+    assert out.strip() == "hello hello"
+    assert "subcommand 'agents' already exists" in err
+    status, _, err = run(capsys, "hello", "--bogus")
+    assert status == 2
+
+
+def test_a_plugin_whose_register_cli_raises_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
+    class Bad:
+        @hookimpl
+        def register_cli(self, register: Any) -> None:
+            raise RuntimeError("no subcommands today")
+
+    use_plugin(Bad())
+    status, out, err = run(capsys, "--help")
+    assert status == 0 and "agents" in out
+    assert "register_cli failed: RuntimeError: no subcommands today" in err
+
+
+# -- start-up cost ---------------------------------------------------------------------------------
+
+HEAVY = ("litellm", "prompt_toolkit", "pydantic", "shipmates_echo", "shipmates._agent", "openai")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["agents"], ["agents", "--json"]])
+def test_fast_commands_import_nothing_heavy(crew: Any, argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from shipmates._cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(crew.path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr
+
+
+def test_python_dash_m_shipmates(crew: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(crew.path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipmates", "chat", "--once", "echo via -m"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "echo got: echo via -m\n"
