@@ -130,7 +130,8 @@ def write_project(spec: PackageSpec, root: Path) -> Path:
     for group, eps in spec.entry_points.items():
         lines += ["", f"[project.entry-points.{_toml(group)}]"]
         lines += [f"{_toml(name)} = {_toml(value)}" for name, value in eps.items()]
-    lines += ["", "[tool.hatch.build.targets.wheel]", f'packages = ["src/{spec.module}"]', ""]
+    lines += ["", "[tool.hatch.build.targets.wheel]", f'packages = ["src/{spec.module}"]']
+    lines += ['dev-mode-dirs = ["src"]  # editable installs through a .pth file, no "editables" needed', ""]
     (project / "pyproject.toml").write_text("\n".join(lines))
     return project
 

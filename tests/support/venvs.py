@@ -201,7 +201,7 @@ def create_venv(path: Path, *, overlay: Path | None = None, home: Path | None = 
         capture_output=True,
         timeout=120,
     )
-    venv = Venv(path, home or path / "shipmates-home")
+    venv = Venv(path, home or path.with_name(path.name + "-home"))  # outside: the venv dir is the cwd
     if overlay is not None:
         (venv.site_packages / OVERLAY_PTH).write_text(f"{overlay}\n")
     return venv
