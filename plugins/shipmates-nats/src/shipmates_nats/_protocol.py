@@ -1,0 +1,166 @@
+"""Wire protocol shared by ``serve`` and the remote proxy: subjects, headers, the sibling card.
+
+Everything a crew uses lives under its namespace ``NS`` (a subject prefix), so NATS permissions
+on ``NS.>`` (plus ``_INBOX.>`` and, for durable jobs, ``$JS.API.>``) isolate one crew:
+
+- ``NS.$SRV.INFO|PING|STATS[.name[.id]]``: micro discovery subjects (the micro protocol, prefixed);
+- ``NS.agents.<name>.invoke``: the sibling's invoke endpoint (queue group ``shipmates``);
+- ``NS.jobs.<name>`` / ``NS.results.<key>``: durable delegation (JetStream).
+
+Request body: JSON ``{"query": "..."}`` for untyped siblings, the input object for typed ones
+(a body that is not a JSON object is taken as the query text, so ``nats req`` works).
+Response body: the sibling's text; errors use the micro error headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any
+
+QUEUE_GROUP = "shipmates"
+CARD_KEY = "shipmates.card"
+PROTOCOL = "shipmates/1"
+
+H_TRACEPARENT = "traceparent"
+H_TIMEOUT = "Shipmates-Timeout"
+H_CALLER = "Shipmates-Path"
+H_ERROR = "Nats-Service-Error"
+H_ERROR_CODE = "Nats-Service-Error-Code"
+H_MSG_ID = "Nats-Msg-Id"
+H_STATUS = "Shipmates-Status"
+
+# error codes (strings, as the micro protocol wants)
+E_BAD_REQUEST = "400"
+E_TOO_LARGE = "413"
+E_TIMEOUT = "504"
+E_FAILED = "500"
+E_UNAVAILABLE = "503"
+E_END_SESSION = "299"
+
+
+def srv_prefix(ns: str) -> str:
+    return f"{ns}.$SRV"
+
+
+def invoke_subject(ns: str, name: str) -> str:
+    return f"{ns}.agents.{name}.invoke"
+
+
+def jobs_subject(ns: str, name: str) -> str:
+    return f"{ns}.jobs.{name}"
+
+
+def results_subject(ns: str, key: str) -> str:
+    return f"{ns}.results.{key}"
+
+
+def stream_name(ns: str, kind: str) -> str:
+    """JetStream stream names: ``SHIPMATES_<NS>_JOBS`` / ``..._RESULTS``."""
+    return f"SHIPMATES_{ns.upper().replace('-', '_')}_{kind}"
+
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def check_key(key: str) -> str:
+    """An idempotency key becomes a subject token: letters, digits, '_' and '-' only."""
+    if not _KEY_RE.match(key):
+        raise ValueError(f"invalid idempotency key {key!r}: use 1-128 letters, digits, '_' or '-'")
+    return key
+
+
+def semver(version: str | None) -> str:
+    """The micro protocol insists on semver; coerce ``"1.2"`` or ``"2024.1.post1"`` to one."""
+    parts = re.findall(r"\d+", version or "")
+    major, minor, patch = ([*parts, "0", "0", "0"])[:3]
+    return f"{int(major)}.{int(minor)}.{int(patch)}"
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """A W3C traceparent: a child span of ``parent`` (same trace id), or a new trace."""
+    trace_id = None
+    if parent:
+        bits = parent.split("-")
+        if len(bits) == 4 and len(bits[1]) == 32:
+            trace_id = bits[1]
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    bits = (traceparent or "").split("-")
+    return bits[1] if len(bits) == 4 else None
+
+
+def build_card(sibling: Any, *, distribution: str | None, version: str | None,
+               timeout: float | None, durable: bool) -> dict[str, Any]:
+    """An A2A-style card: what a captain needs to absorb ``sibling`` without importing it."""
+    input_model = getattr(sibling, "input_model", None)
+    schema = None
+    if input_model is not None and hasattr(input_model, "model_json_schema"):
+        schema = input_model.model_json_schema()
+    tools = []
+    for t in getattr(sibling, "tools", None) or ():
+        tname = t if isinstance(t, str) else getattr(t, "name", None)
+        if isinstance(tname, str):
+            desc = "" if isinstance(t, str) else str(getattr(t, "description", "") or "")
+            tools.append({"name": tname, "description": desc[:200]})
+    skills = [s if isinstance(s, str) else str(getattr(s, "name", s))
+              for s in getattr(sibling, "skills", None) or ()]
+    return {
+        "protocol": PROTOCOL,
+        "name": sibling.name,
+        "description": sibling.description,
+        "distribution": distribution,
+        "version": version,
+        "inputSchema": schema,
+        "timeout": timeout,
+        "durable": durable,
+        "tools": tools,
+        "skills": skills,
+    }
+
+
+def card_metadata(card: dict[str, Any]) -> dict[str, str]:
+    """Micro service metadata (str -> str) carrying the card."""
+    return {
+        CARD_KEY: json.dumps(card, separators=(",", ":")),
+        "distribution": card.get("distribution") or "",
+        "version": card.get("version") or "",
+    }
+
+
+def parse_card(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The card from service metadata, or None when the service is not a shipmates sibling."""
+    raw = (metadata or {}).get(CARD_KEY)
+    if not isinstance(raw, str):
+        return None
+    try:
+        card = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(card, dict) or not isinstance(card.get("name"), str):
+        return None
+    return card
+
+
+def encode_request(value: Any) -> bytes:
+    """A query string, a pydantic instance or a dict -> request body."""
+    if isinstance(value, str):
+        return json.dumps({"query": value}).encode()
+    if hasattr(value, "model_dump"):
+        return json.dumps(value.model_dump(mode="json", exclude_unset=True)).encode()
+    return json.dumps(value).encode()
+
+
+def decode_request(data: bytes) -> dict[str, Any]:
+    """Request body -> arguments object (non-JSON bodies become ``{"query": text}``)."""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        obj = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {"query": text}
+    if isinstance(obj, dict):
+        return obj
+    return {"query": obj if isinstance(obj, str) else text}

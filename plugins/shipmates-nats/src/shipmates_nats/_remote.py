@@ -1,0 +1,384 @@
+"""The captain's side: find siblings served on NATS and call them through proxy siblings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipmates import EndSession, Provenance
+
+from . import _protocol as p
+from ._bridge import Bridge, get_bridge
+from ._config import NatsSettings, connect
+from ._errors import PayloadTooLargeError, RemoteCallError
+from ._invoke import current_traceparent
+
+log = logging.getLogger("shipmates_nats")
+
+SCAN_MIN = 0.1
+"""Seconds a discovery scan always listens for answers."""
+SCAN_QUIET = 0.05
+"""...then it stops once no answer came for this long..."""
+SCAN_MAX = 1.0
+"""...or after this long at most."""
+POLL_INTERVAL = 2.0
+NETWORK_GRACE = 1.0
+"""Seconds added to a sibling's own timeout for the round trip."""
+
+
+@dataclass
+class Instance:
+    id: str
+    card: dict[str, Any]
+    seen: float
+
+
+@dataclass
+class RemoteView:
+    """One served name: its instances, grouped by distribution when they disagree."""
+
+    name: str
+    instances: dict[str, Instance] = field(default_factory=dict)
+
+    def by_distribution(self) -> dict[str, list[Instance]]:
+        groups: dict[str, list[Instance]] = {}
+        for inst in sorted(self.instances.values(), key=lambda i: i.id):
+            groups.setdefault(inst.card.get("distribution") or "", []).append(inst)
+        return groups
+
+
+def model_from_schema(name: str, schema: dict[str, Any]) -> Any:
+    """A pydantic model whose JSON schema is exactly ``schema`` (the served sibling's input).
+
+    Simple top-level fields are typed so the captain catches obvious mistakes; the serving
+    side validates against the real model.
+    """
+    import copy
+    from typing import Optional
+
+    from pydantic import BaseModel, ConfigDict, create_model
+
+    kinds: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
+                             "array": list, "object": dict}
+    required = set(schema.get("required") or ())
+    fields: dict[str, Any] = {}
+    for key, spec in (schema.get("properties") or {}).items():
+        if not key.isidentifier() or key.startswith("_") or hasattr(BaseModel, key):
+            continue
+        kind = kinds.get(spec.get("type")) if isinstance(spec, dict) else None
+        kind = kind or Any
+        if key in required:
+            fields[key] = (kind, ...)
+        else:
+            fields[key] = (Optional[kind], spec.get("default") if isinstance(spec, dict) else None)  # noqa: UP045
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    try:
+        model = create_model(f"{safe}_input", __config__=ConfigDict(extra="allow"), **fields)
+    except Exception:
+        model = create_model(f"{safe}_input", __config__=ConfigDict(extra="allow"))
+    frozen = copy.deepcopy(schema)
+
+    def model_json_schema(cls: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return copy.deepcopy(frozen)
+
+    model.model_json_schema = classmethod(model_json_schema)  # type: ignore[method-assign,assignment]
+    return model
+
+
+class RemoteSibling:
+    """A proxy sibling: absorbed like a local one, each call is a NATS request to a replica."""
+
+    def __init__(self, crew: RemoteCrew, card: dict[str, Any], instances: list[str]) -> None:
+        self.crew = crew
+        self.name: str = card["name"]
+        self.available = True
+        self.instances: list[str] = []
+        self.update(card, instances)
+
+    def update(self, card: dict[str, Any], instances: list[str]) -> None:
+        """Take the newest card and instance list (cheap; keeps the same object)."""
+        self.card = card
+        self.description: str = str(card.get("description") or "")
+        schema = card.get("inputSchema")
+        if schema != getattr(self, "_schema", None):
+            self._schema = schema
+            self.input_model = model_from_schema(self.name, schema) if isinstance(schema, dict) else None
+        served = card.get("timeout")
+        self.served_timeout = float(served) if isinstance(served, (int, float)) else 120.0
+        self.timeout = self.served_timeout + 2 * NETWORK_GRACE
+        self.durable = bool(card.get("durable"))
+        self.tools = [t.get("name") for t in card.get("tools") or () if isinstance(t, dict)]
+        self.skills = [str(s) for s in card.get("skills") or ()]
+        self.instances = sorted(instances)
+        self.provenance = Provenance(
+            "remote", card.get("distribution"), card.get("version"),
+            location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
+                     f"instances {','.join(self.instances) or 'none'}",
+        )
+
+    @property
+    def label(self) -> str:
+        return f"remote sibling '{self.name}' ({self.provenance.describe()})"
+
+    def _headers(self, timeout: float) -> dict[str, str]:
+        from shipmates._context import delegation_stack
+
+        headers = {
+            p.H_TRACEPARENT: p.new_traceparent(current_traceparent.get()),
+            p.H_TIMEOUT: f"{timeout:g}",
+        }
+        stack = delegation_stack.get()
+        if stack:
+            headers[p.H_CALLER] = ",".join(stack)
+        return headers
+
+    def _body(self, query: Any) -> bytes:
+        body = p.encode_request(query)
+        limit = self.crew.max_bytes
+        if len(body) > limit:
+            raise PayloadTooLargeError(
+                f"request of {len(body)} bytes to {self.label} exceeds the limit of {limit} bytes "
+                "(SHIPMATES_NATS_MAX_BYTES and the server's max_payload); send less or raise the limit"
+            )
+        return body
+
+    async def ainvoke(self, query: Any) -> str:
+        """Ask a replica; durable siblings go through the JetStream work queue."""
+        if self.durable:
+            return await self.adelegate(query)
+        body = self._body(query)
+        headers = self._headers(self.served_timeout)
+        wait = self.served_timeout + NETWORK_GRACE
+        return await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
+
+    def invoke(self, query: Any) -> str:
+        """Blocking :meth:`ainvoke`."""
+        return self.crew.bridge.run(self.ainvoke(query))
+
+    async def adelegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
+        """Durable delegation: submitted to a JetStream work queue, idempotent on ``key``.
+
+        A replica that dies mid-task leads to redelivery to another; calling again with the
+        same key returns the same single result.
+        """
+        body = self._body(query)
+        wait = timeout if timeout is not None else self.served_timeout
+        headers = self._headers(self.served_timeout)
+        key = p.check_key(key or uuid.uuid4().hex)
+        return await self.crew.bridge.call(self.crew.submit_durable(self, body, key, headers, wait))
+
+    def delegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
+        """Blocking :meth:`adelegate`."""
+        return self.crew.bridge.run(self.adelegate(query, key=key, timeout=timeout))
+
+    def __repr__(self) -> str:
+        return f"<RemoteSibling {self.name!r} {self.provenance.describe()} instances={self.instances}>"
+
+
+class RemoteCrew:
+    """One NATS connection (on the bridge loop) and what it has seen served in a namespace."""
+
+    def __init__(self, settings: NatsSettings, bridge: Bridge | None = None) -> None:
+        self.settings = settings
+        self.ns = settings.namespace
+        self.bridge = bridge or get_bridge()
+        self.nc: Any = None
+        self.js: Any = None
+        self.views: dict[str, RemoteView] = {}
+        self.scanned_at = 0.0
+        self.proxies: dict[str, RemoteSibling] = {}
+        self._poller: Any = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def _connected(self) -> Any:
+        if self.nc is None or self.nc.is_closed:
+            self.nc = await connect(self.settings, name="shipmates-captain")
+            self.js = self.nc.jetstream()
+        return self.nc
+
+    def connect(self) -> RemoteCrew:
+        self.bridge.run(self._connected(), timeout=self.settings.connect_timeout + 5)
+        return self
+
+    @property
+    def max_bytes(self) -> int:
+        server_max = getattr(self.nc, "max_payload", 0) or self.settings.max_bytes
+        return min(self.settings.max_bytes, server_max)
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                self.bridge.run(self.nc.close(), timeout=5)
+
+    # -- discovery --------------------------------------------------------------------------
+
+    async def _scan(self, max_wait: float = SCAN_MAX) -> dict[str, RemoteView]:
+        nc = await self._connected()
+        inbox = nc.new_inbox()
+        replies: asyncio.Queue[Any] = asyncio.Queue()
+        sub = await nc.subscribe(inbox, cb=replies.put)
+        now = time.monotonic()
+        try:
+            await nc.publish(f"{p.srv_prefix(self.ns)}.INFO", b"", reply=inbox)
+            start = last = time.monotonic()
+            while True:
+                elapsed = time.monotonic() - start
+                if elapsed >= max_wait:
+                    break
+                wait = max(SCAN_MIN - elapsed, SCAN_QUIET - (time.monotonic() - last), 0.005)
+                try:
+                    msg = await asyncio.wait_for(replies.get(), min(wait, max_wait - elapsed))
+                except asyncio.TimeoutError:
+                    if time.monotonic() - start >= SCAN_MIN and time.monotonic() - last >= SCAN_QUIET:
+                        break
+                    continue
+                last = time.monotonic()
+                self._absorb_info(msg.data, now)
+        finally:
+            await sub.unsubscribe()
+        alive = now - 2 * POLL_INTERVAL - SCAN_MAX
+        for view in self.views.values():
+            view.instances = {k: v for k, v in view.instances.items() if v.seen >= alive}
+        self.scanned_at = time.monotonic()
+        return self.views
+
+    def _absorb_info(self, data: bytes, now: float) -> None:
+        try:
+            info = json.loads(data)
+        except ValueError:
+            return
+        card = p.parse_card(info.get("metadata") if isinstance(info, dict) else None)
+        if card is None or not isinstance(info.get("id"), str):
+            return  # some other micro service in this namespace
+        view = self.views.setdefault(card["name"], RemoteView(card["name"]))
+        view.instances[info["id"]] = Instance(info["id"], card, now)
+
+    def scan(self, max_wait: float = SCAN_MAX) -> dict[str, RemoteView]:
+        """Ask every serving replica for its card (blocking, bounded by ``max_wait``); update proxies."""
+        views = self.bridge.run(self._scan(max_wait), timeout=max_wait + self.settings.connect_timeout + 5)
+        self.siblings()
+        return views
+
+    def start_polling(self, interval: float | None = None) -> None:
+        """Keep ``views`` fresh in the background, so refreshes before each turn cost nothing."""
+        if self._poller is not None:
+            return
+        interval = interval or POLL_INTERVAL
+
+        async def poll() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self._scan()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.debug("NATS discovery poll failed: %s", exc)
+
+        self._poller = self.bridge.submit(poll())
+
+    def siblings(self) -> list[tuple[RemoteSibling | None, RemoteView, str, list[Instance]]]:
+        """One entry per (name, distribution) served now; proxies are reused across scans.
+
+        When one name is served by several distributions, each gets its own proxy-less entry
+        so that discovery reports the conflict with every provenance.
+        """
+        out: list[tuple[RemoteSibling | None, RemoteView, str, list[Instance]]] = []
+        for name, view in sorted(self.views.items()):
+            groups = view.by_distribution()
+            if not groups:
+                continue
+            for dist, insts in groups.items():
+                card = max(insts, key=lambda i: i.seen).card
+                ids = [i.id for i in insts]
+                proxy = self.proxies.get(name)
+                if proxy is None:
+                    proxy = self.proxies[name] = RemoteSibling(self, card, ids)
+                elif len(groups) == 1:
+                    proxy.update(card, ids)
+                if len(groups) > 1:
+                    proxy = RemoteSibling(self, card, ids)  # a conflict record: never absorbed
+                out.append((proxy, view, dist, insts))
+        return out
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def request(self, proxy: RemoteSibling, body: bytes, headers: dict[str, str],
+                      timeout: float) -> str:
+        from nats.errors import MaxPayloadError, NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        nc = await self._connected()
+        try:
+            subject = p.invoke_subject(self.ns, proxy.name)
+            msg = await nc.request(subject, body, timeout=timeout, headers=headers)
+        except NoRespondersError:
+            raise RemoteCallError(
+                f"no replica of {proxy.label} is serving in namespace '{self.ns}' on "
+                f"{self.settings.display_url}: start `shipmates serve` where it is installed, "
+                "or check --namespace"
+            ) from None
+        except NatsTimeout:
+            raise RemoteCallError(
+                f"{proxy.label} did not answer within {timeout:g}s "
+                f"(trace {p.trace_id(headers[p.H_TRACEPARENT])}); "
+                "its replica may have died or be overloaded. The call was not retried, since it may "
+                "not be idempotent: ask again, or use durable delegation for long jobs"
+            ) from None
+        except MaxPayloadError as exc:
+            raise PayloadTooLargeError(
+                f"request to {proxy.label} is too large for the NATS server: {exc}"
+            ) from None
+        return _answer(proxy, msg.headers, msg.data)
+
+    async def submit_durable(self, proxy: RemoteSibling, body: bytes, key: str, headers: dict[str, str],
+                             timeout: float) -> str:
+        from ._durable import submit
+
+        await self._connected()
+        return await submit(self.nc, self.js, self.ns, proxy.name, body, key, timeout=timeout,
+                            headers=headers)
+
+
+def _answer(proxy: RemoteSibling, headers: dict[str, str] | None, data: bytes) -> str:
+    headers = headers or {}
+    code = headers.get(p.H_ERROR_CODE)
+    if code:
+        text = headers.get(p.H_ERROR, "")
+        if code == p.E_END_SESSION:
+            raise EndSession(text or "Goodbye.")
+        if code == p.E_TOO_LARGE:
+            raise PayloadTooLargeError(text)
+        raise RemoteCallError(text if proxy.name in text else f"{proxy.label}: {text}")
+    return data.decode("utf-8", errors="replace")
+
+
+_crews: dict[tuple[Any, ...], RemoteCrew] = {}
+
+
+def get_crew(settings: NatsSettings) -> RemoteCrew:
+    """The process-wide crew for these settings (connected on first use)."""
+    key = (settings.url, settings.namespace, settings.token, settings.user, settings.password,
+           settings.nkey, settings.creds, settings.tls_ca, settings.tls_cert)
+    crew = _crews.get(key)
+    if crew is None:
+        crew = RemoteCrew(settings).connect()
+        _crews[key] = crew
+    return crew
+
+
+def reset_crews() -> None:
+    """Close every crew connection (tests)."""
+    for crew in _crews.values():
+        crew.close()
+    _crews.clear()

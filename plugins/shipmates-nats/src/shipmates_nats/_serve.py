@@ -1,0 +1,181 @@
+"""``shipmates serve``: host local siblings as NATS micro services (one per sibling).
+
+Each service answers the micro discovery verbs under ``NS.$SRV`` with metadata carrying the
+sibling's card, and has one ``invoke`` endpoint on ``NS.agents.<name>.invoke`` in a queue group,
+so any number of ``serve`` processes are load-balanced replicas. On SIGTERM/SIGINT the server
+leaves discovery, stops taking requests, finishes in-flight ones until the drain deadline, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+from shipmates import Provenance
+
+from . import _protocol as p
+from ._config import NatsSettings, connect
+from ._durable import DurableWorker, ensure_streams
+from ._invoke import CallFailedError, Hosted, call_hosted, current_traceparent
+
+log = logging.getLogger("shipmates_nats")
+
+
+class SiblingServer:
+    """Serves ``siblings`` (pairs of sibling and provenance) on NATS until stopped."""
+
+    def __init__(self, siblings: list[tuple[Any, Provenance]], settings: NatsSettings, *,
+                 max_inflight: int = 64, drain_timeout: float = 30.0, durable: bool = True,
+                 ack_wait: float = 30.0, durable_concurrency: int = 4) -> None:
+        self.settings = settings
+        self.ns = settings.namespace
+        self.max_inflight = max_inflight
+        self.drain_timeout = drain_timeout
+        self.want_durable = durable
+        self.ack_wait = ack_wait
+        self.durable_concurrency = durable_concurrency
+        self.hosted = [Hosted(s, prov, {}) for s, prov in siblings]
+        self.nc: Any = None
+        self.services: list[Any] = []
+        self.workers: list[DurableWorker] = []
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.slots = asyncio.Semaphore(max_inflight)
+        self.stopped = asyncio.Event()
+        self.durable = False
+        self.handled = 0
+
+    @property
+    def max_bytes(self) -> int:
+        server_max = getattr(self.nc, "max_payload", 0) or self.settings.max_bytes
+        return min(self.settings.max_bytes, server_max)
+
+    async def start(self) -> None:
+        from nats.micro.service import Service, ServiceConfig
+
+        self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
+        js = None
+        if self.want_durable:
+            js = self.nc.jetstream()
+            try:
+                await ensure_streams(js, self.ns)
+                self.durable = True
+            except Exception as exc:
+                log.warning("durable delegation off: JetStream unavailable on %s (%s)",
+                            self.settings.display_url, exc)
+        for h in self.hosted:
+            prov = h.provenance
+            h.card = p.build_card(h.sibling, distribution=prov.distribution, version=prov.version,
+                                  timeout=h.default_timeout(),
+                                  durable=self.durable and bool(getattr(h.sibling, "durable", False)))
+            h.card["durableWorker"] = self.durable
+            config = ServiceConfig(name=h.name, version=p.semver(prov.version),
+                                   description=h.sibling.description,
+                                   metadata=p.card_metadata(h.card), queue_group=p.QUEUE_GROUP)
+            service = Service(self.nc, config)
+            service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
+            await service.add_endpoint(name="invoke", subject=p.invoke_subject(self.ns, h.name),
+                                       handler=self._handler(h), metadata={"format": "json"})
+            await service.start()
+            self.services.append(service)
+            if self.durable and js is not None:
+                worker = DurableWorker(js, self.ns, h, max_bytes=self.max_bytes, ack_wait=self.ack_wait,
+                                       concurrency=self.durable_concurrency)
+                await worker.start()
+                self.workers.append(worker)
+        await self.nc.flush()
+
+    def _handler(self, h: Hosted) -> Any:
+        async def handle(request: Any) -> None:
+            await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
+            task = asyncio.ensure_future(self._respond(h, request))
+            self.inflight.add(task)
+            task.add_done_callback(self._done)
+
+        return handle
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        self.slots.release()
+
+    async def _respond(self, h: Hosted, request: Any) -> None:
+        headers = request.headers or {}
+        span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
+        token = current_traceparent.set(span)
+        path = tuple(x for x in headers.get(p.H_CALLER, "").split(",") if x)
+        stack_token = None
+        if path:
+            from shipmates._context import delegation_stack
+
+            stack_token = delegation_stack.set(path)
+        try:
+            if len(request.data) > self.max_bytes:
+                raise CallFailedError(p.E_TOO_LARGE, f"request of {len(request.data)} bytes for {h.label} "
+                                  f"exceeds the limit of {self.max_bytes} bytes")
+            timeout = float(headers.get(p.H_TIMEOUT, "0") or 0) or None
+            data = await call_hosted(h, p.decode_request(request.data), timeout=timeout,
+                                     max_bytes=self.max_bytes)
+            self.handled += 1
+            await request.respond(data, headers={p.H_TRACEPARENT: span})
+        except CallFailedError as failure:
+            with contextlib.suppress(Exception):
+                await request.respond_error(failure.code, failure.description,
+                                            headers={p.H_TRACEPARENT: span})
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await request.respond_error(p.E_UNAVAILABLE, f"{h.label}: the serving replica shut down "
+                                            "before the call finished; call again")
+            raise
+        except Exception as exc:  # never leave a caller waiting
+            with contextlib.suppress(Exception):
+                await request.respond_error(p.E_FAILED, f"{h.label}: {type(exc).__name__}: {exc}")
+        finally:
+            current_traceparent.reset(token)
+            if stack_token is not None:
+                from shipmates._context import delegation_stack
+
+                delegation_stack.reset(stack_token)
+            log.debug("served %s trace=%s", h.name, p.trace_id(span))
+
+    async def drain(self) -> None:
+        """Leave discovery, stop taking calls, finish in-flight ones until the deadline, disconnect."""
+        deadline = time.monotonic() + self.drain_timeout
+        for service in self.services:
+            for sub in list(service._subscriptions.values()):
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+            for endpoint in service._endpoints:
+                if endpoint._subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await endpoint._subscription.drain()  # take what is buffered, then stop
+        await asyncio.gather(*(w.stop(deadline) for w in self.workers))
+        if self.inflight:
+            log.info("draining: waiting for %d call(s), at most %.0fs", len(self.inflight),
+                     max(0.0, deadline - time.monotonic()))
+            _, pending = await asyncio.wait(set(self.inflight), timeout=max(0.0, deadline - time.monotonic()))
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        self.stopped.set()
+
+    async def run(self, ready: Any = None) -> None:
+        """Start, report ready, serve until SIGTERM/SIGINT, then drain."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready(self)
+        await stop.wait()
+        log.info("shutting down: draining (deadline %.0fs)", self.drain_timeout)
+        await self.drain()
