@@ -215,6 +215,15 @@ def test_history_is_kept_across_runs(spawn: object, crew_env: dict[str, str]) ->
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
+    child.send("\x12")  # Ctrl-R: reverse search through the history
+    time.sleep(0.2)
+    child.send("first run")
+    time.sleep(0.3)
+    child.send("\r")  # accept the match into the line
+    time.sleep(0.3)
+    child.send("\r")
+    child.expect_exact("echo got: echo from the first run")
+    child.expect_exact(PROMPT)
     child.sendline("/exit")
     assert finish(child) == 0
 
@@ -260,3 +269,36 @@ def test_approve_asks_before_each_call(spawn: object) -> None:
     ask(child, "call echo three", "tool said: echo got: call echo three")
     child.sendline("/exit")
     assert finish(child) == 0
+
+
+def test_sigint_when_piped_cancels_the_turn_then_exits_130_when_idle(crew_env: dict[str, str]) -> None:
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipmates", "chat", "--model", "recall"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=crew_env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write("first\ncall slow now\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "earlier: nothing\n"
+        while "[captain] slow(query='call slow now') ..." not in proc.stderr.readline():
+            pass
+        proc.send_signal(signal.SIGINT)
+        while "cancelled (the conversation" not in proc.stderr.readline():
+            pass
+        proc.stdin.write("after\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "earlier: first\n"
+        proc.send_signal(signal.SIGINT)  # idle, waiting for input: leave at once
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

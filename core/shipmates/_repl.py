@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -80,7 +81,7 @@ class Repl:
         self._stdout = stdout
         self._stderr = stderr
         if interactive is None:
-            interactive = self.stdin.isatty() and self.stdout.isatty()
+            interactive = _isatty(self.stdin) and _isatty(self.stdout)
         self.interactive = interactive
         memory = memory_from_env() if memory is None else memory
         self.session: Session | None = None
@@ -293,12 +294,39 @@ class Repl:
             await self.turn(line)
 
     async def _piped(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            line = await loop.run_in_executor(None, self.stdin.readline)
+            line = await self._readline()
             if not line:
                 return
             await self.handle(line)
+
+    async def _readline(self) -> str:
+        """``stdin.readline()`` without blocking the loop.
+
+        A daemon thread rather than the default executor: asyncio.run joins executor threads
+        on exit, which would hang on a pending read after Ctrl-C.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+
+        def deliver(line: str | None, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(line or "")
+
+        def read() -> None:
+            try:
+                line = self.stdin.readline()
+            except Exception as exc:
+                loop.call_soon_threadsafe(deliver, None, exc)
+            else:
+                loop.call_soon_threadsafe(deliver, line, None)
+
+        threading.Thread(target=read, name="shipmates-stdin", daemon=True).start()
+        return await future
 
     async def _interactive(self) -> None:
         from prompt_toolkit.patch_stdout import patch_stdout
@@ -343,7 +371,7 @@ class Repl:
         task = self._turn = loop.create_task(self._ask(text))
         sigint = self._catch_sigint(loop)
         self._indicator = RunningIndicator(
-            self.stderr, f"{self.captain.name} is working", active=self.interactive
+            self.stderr, f"{self.captain.name} is working", active=self.interactive and _isatty(self.stderr)
         )
         self._indicator.start()
         try:
@@ -428,8 +456,7 @@ class Repl:
     async def _ask_user(self, question: str) -> str:
         if not self.interactive:
             self.note(f"{question} [y/N]")
-            line = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
-            return line
+            return await self._readline()
         from prompt_toolkit import PromptSession
 
         self.note(question)
@@ -442,6 +469,13 @@ class Repl:
         except EOFError:
             return ""
         return answer
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def error_text(exc: BaseException) -> str:
