@@ -232,3 +232,17 @@ def test_absorb_crew_skips_the_captain_and_reports_rejections() -> None:
     assert captain.get_tool("echo") is not None
     assert captain.get_tool("echo").provenance == FIB  # type: ignore[union-attr]
     assert absorb_crew(Agent("other"), [_record("echo", Echo())]).absorbed == ["echo"]
+
+
+def test_an_agent_is_a_sibling_and_works_from_a_plain_thread() -> None:
+    import threading
+
+    from shipmates import is_sibling
+
+    fib = Agent("fib", "Fibonacci numbers", tools=[tool(lambda n: n + 1, name="succ", description="n+1")])
+    assert is_sibling(fib)
+    out: list[str] = []
+    thread = threading.Thread(target=lambda: out.append(fib.invoke("succ 41")))
+    thread.start()
+    thread.join()
+    assert out == ["42"]

@@ -14,6 +14,10 @@ from shipmates import _litellm as backend
 from shipmates._litellm import LiteLLMModel
 
 
+# litellm's ollama types trigger a harmless pydantic warning when first built.
+pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 from types import ModuleType
@@ -122,9 +123,12 @@ class LiteLLMModel:
         litellm = load()
         kwargs = {**self.settings, **(settings or {})}
         if tools:
-            kwargs["tools"] = tools
+            # litellm may rewrite schemas for a provider: never let it touch the shared ones.
+            kwargs["tools"] = copy.deepcopy(tools)
         try:
-            raw = await litellm.acompletion(model=self.model_id, messages=messages, **kwargs)
+            raw = await litellm.acompletion(
+                model=self.model_id, messages=[dict(m) for m in messages], **kwargs
+            )
         except Exception as exc:
             raise ModelError(
                 f"model '{self.model_id}' failed: {type(exc).__name__}: {str(exc)[:500]}. "
