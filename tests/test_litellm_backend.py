@@ -13,7 +13,6 @@ from shipmates import Agent, ModelError, Provenance, tool
 from shipmates import _litellm as backend
 from shipmates._litellm import LiteLLMModel
 
-
 # litellm's ollama types trigger a harmless pydantic warning when first built.
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 

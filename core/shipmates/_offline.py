@@ -95,6 +95,8 @@ def fill_arguments(text: str, parameters: dict[str, Any]) -> tuple[dict[str, Any
             args[pname] = text
         elif typ == "array" and (spec.get("items") or {}).get("type") == "integer" and ints:
             args[pname], ints = ints, []
+        elif typ is None and pname in required:  # untyped: a number if there is one, else the text
+            args[pname] = ints.pop(0) if ints else text
         if pname not in args and pname in required and "default" not in spec:
             missing.append(f"{pname} ({typ or 'value'})")
     return args, missing
