@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shipmates
@@ -185,3 +187,76 @@ def test_generated_tests_pass_in_process(generated_module: object, tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 passed" in proc.stdout
+
+
+# -- end to end: a user's whole journey in a fresh venv, no network ------------------------------
+
+
+def _pip_into(venv: Any, *args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv.python), "install", "-q", "--no-index", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**venv.env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _assert_discovered_and_used(venv: Any, name: str) -> None:
+    proc = venv.run_command([venv.bin / "shipmates", "agents", "--json"], check=True, timeout=60)
+    [row] = [row for row in json.loads(proc.stdout) if row["name"] == name]
+    assert (row["status"], row["distribution"], row["version"]) == ("ok", f"shipmates-{name}", "0.1.0")
+    # The general captain discovers it and delegates a turn to it ...
+    proc = venv.run_command([venv.bin / "shipmates", "--once", "square 7"], check=True, timeout=60)
+    assert proc.stdout == "49\n"
+    # ... and it can be the captain itself.
+    proc = venv.run_command(
+        [venv.bin / "shipmates", "chat", "--captain", name, "--once", "square 12"], check=True, timeout=60
+    )
+    assert proc.stdout == "144\n"
+
+
+@pytest.mark.slow
+def test_new_then_editable_install_then_discovered_and_its_tests_pass(
+    throwaway_venv: Callable[..., Any], tmp_path: Path
+) -> None:
+    venv = throwaway_venv()  # shipmates from its wheel: the templates must ship in it
+    work = tmp_path / "work"
+    proc = venv.run_command([venv.bin / "shipmates", "new", "weather", "--dir", work], check=True, timeout=60)
+    root = work / "shipmates-weather"
+    assert "shipmates chat --captain weather" in proc.stdout
+    assert (root / "pyproject.toml").is_file()
+
+    # What the README says: pip install -e . (offline here: no index, no build isolation).
+    _pip_into(venv, "--no-deps", "--no-build-isolation", "-e", str(root))
+    _assert_discovered_and_used(venv, "weather")
+
+    # The generated test passes in that environment, against the installed package.
+    proc = venv.run_command(
+        [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, timeout=180
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 passed" in proc.stdout
+
+    # Edits to the editable package show up on the next start.
+    module = root / "src" / "shipmates_weather" / "__init__.py"
+    module.write_text(module.read_text().replace("return n * n", "return n * n + 1"))
+    proc = venv.run_command([venv.bin / "shipmates", "--once", "square 7"], check=True, timeout=60)
+    assert proc.stdout == "50\n"
+
+
+@pytest.mark.slow
+def test_new_package_builds_a_wheel_that_installs_and_works(
+    throwaway_venv: Callable[..., Any], wheel_builder: Any, tmp_path: Path
+) -> None:
+    root = scaffold("tide-table", tmp_path)
+    [wheel] = wheel_builder.build(root, cached=False)
+    assert wheel.name == "shipmates_tide_table-0.1.0-py3-none-any.whl"
+    venv = throwaway_venv(wheel)
+    assert (venv.site_packages / "shipmates_tide_table" / "py.typed").is_file()
+    _assert_discovered_and_used(venv, "tide-table")
+    proc = venv.run_command(
+        [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", root / "tests"], cwd=root, timeout=180
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
