@@ -159,7 +159,8 @@ def test_slash_commands() -> None:
     text = out.getvalue()
     for name in ("/help", "/agents", "/tools", "/model", "/clear", "/trace", "/approve", "/refresh", "/exit"):
         assert name in text
-    assert "echo (sibling from code): Echoes what it is asked." in text
+    assert "NAME  KIND     FROM  ITS TOOLS" in text
+    assert "echo  sibling  code  -\n    Echoes what it is asked." in text
     assert "model: recall" in text
     assert "trace off" in text and "trace on" in text and "approve off" in text
     assert "[captain] echo" not in err.getvalue()  # the trace was off for that turn

@@ -20,7 +20,7 @@ from . import __version__
 from ._commands import CommandTable, build_commands
 from ._errors import EndSession, ShipmatesError
 from ._indicator import RunningIndicator
-from ._roster import format_agents, tool_names
+from ._roster import format_agents, table, tool_names
 from ._session import Session
 from ._trace import Tracer, call_text, shorten
 
@@ -93,6 +93,8 @@ class Repl:
             pm = get_plugin_manager()
         self.pm = pm
         self.tracer = Tracer(self._trace_line, enabled=trace)
+        # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).
+        self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
         self._indicator: RunningIndicator | None = None
         self._turn: asyncio.Task[str] | None = None
         self._interrupted = False
@@ -140,6 +142,8 @@ class Repl:
         self.note(f"warning: {text}")
 
     def _trace_line(self, line: str) -> None:
+        if self._dim:
+            line = f"\x1b[2m{line}\x1b[0m"
         self.note(line)
 
     # -- state shown by commands ----------------------------------------------------------
@@ -207,18 +211,27 @@ class Repl:
         return lines
 
     def tool_lines(self) -> list[str]:
-        lines = []
-        for t in self.captain.tools:
+        """``/tools``: one row per tool (kind, origin, a sibling's own tools), then its description."""
+        tools = self.captain.tools
+        if not tools:
+            return ["the captain has no tools"]
+        rows = [("NAME", "KIND", "FROM", "ITS TOOLS")]
+        descriptions = []
+        for t in tools:
             if t.sibling is not None:
                 where = t.provenance.describe() if t.provenance is not None else "code"
-                own = tool_names(t.sibling)
-                extra = f"; its tools: {', '.join(own)}" if own else ""
-                kind = f"sibling from {where}{extra}"
+                rows.append((t.name, "sibling", where, ", ".join(tool_names(t.sibling)) or "-"))
+                descriptions.append(str(getattr(t.sibling, "description", "") or t.description))
             else:
-                kind = "tool"
-            summary = shorten(str(getattr(t.sibling, "description", "") or t.description), 80)
-            lines.append(f"{t.name} ({kind}): {summary}")
-        return lines or ["the captain has no tools"]
+                rows.append((t.name, "tool", self.captain.name, "-"))
+                descriptions.append(t.description)
+        header, *lines = table(rows)
+        out = [header]
+        for line, description in zip(lines, descriptions, strict=True):
+            out.append(line)
+            if description:
+                out.append(f"    {shorten(description, 100)}")
+        return out
 
     def refresh(self, *, report: bool = False) -> str:
         """Run the ``refresh_agents`` hook; with ``report``, say what changed."""

@@ -25,7 +25,8 @@ def status_text(record: AgentRecord) -> str:
     return record.status
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as left-aligned columns (the first row is the header)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
@@ -38,7 +39,7 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
     rows = [("NAME", "STATUS", "DISTRIBUTION", "ENTRY POINT")]
     for r in records:
         rows.append((r.name, status_text(r), r.provenance.describe(), r.provenance.entry_point or "-"))
-    header, *lines = _table(rows)
+    header, *lines = table(rows)
     out = [header]
     for record, line in zip(records, lines, strict=True):
         out.append(line)
@@ -106,7 +107,7 @@ def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:
         return 0
     rows = [("NAME", "STATUS", "DISTRIBUTION", "HOOKS")]
     rows += [(r.name, r.status, r.describe(), ", ".join(r.hooks) or "-") for r in records]
-    header, *lines = _table(rows)
+    header, *lines = table(rows)
     print(header, file=out)
     for record, line in zip(records, lines, strict=True):
         print(line, file=out)
