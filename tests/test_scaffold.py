@@ -155,6 +155,20 @@ def test_generated_code_is_ruff_clean(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_generated_code_is_mypy_strict_clean(tmp_path: Path) -> None:
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed")
+    root = scaffold("demo-bot", tmp_path / "pkg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "src", "tests"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.fixture
 def generated_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """The generated module, imported in-process from its src directory."""
