@@ -560,3 +560,31 @@ def test_a_tools_own_timeout_error_is_a_failure_not_a_timeout() -> None:
     result = asyncio.run(agent.arun("go"))
     assert result.events[0].status == "error"
     assert "tool 'flaky' failed with TimeoutError: upstream timed out" in tool_messages(result.messages)[0]
+
+
+def test_a_hung_sync_sibling_does_not_keep_the_process_alive() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from shipmates import Agent\n"
+        "class Hang:\n"
+        "    name = 'hang'\n"
+        "    description = 'hangs forever'\n"
+        "    def invoke(self, query):\n"
+        "        time.sleep(600)\n"
+        "captain = Agent('captain', tool_timeout=0.2)\n"
+        "captain.absorb(Hang())\n"
+        "print(captain.invoke('hang'))\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "did not answer within 0.2 s" in done.stdout
+    assert time.perf_counter() - started < 30
+
+
+def test_max_turns_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_turns must be at least 1"):
+        Agent("a", max_turns=0)

@@ -173,6 +173,8 @@ class Agent:
         plugin_manager: Any = None,
     ) -> None:
         self.name = check_name(name, what="agent")
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
         self.description = description
         self.instructions = instructions
         self.model = model

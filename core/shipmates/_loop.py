@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any
 
 from ._context import delegation_stack
@@ -29,16 +32,59 @@ Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
 
 REFUSED = "the user refused this call; do not retry it, answer without it or ask the user"
 
-_pool: ThreadPoolExecutor | None = None
+class DaemonThreadPool(Executor):
+    """A thread pool whose workers are daemon threads.
+
+    ThreadPoolExecutor joins its workers at interpreter exit, so one sync tool that hangs
+    past its timeout would keep the process (the REPL) from ever exiting. Threads start on
+    demand, up to ``max_workers``, and are reused when idle.
+    """
+
+    def __init__(self, max_workers: int, name: str = "shipmates-tool") -> None:
+        self.max_workers = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = (
+            queue.SimpleQueue()
+        )
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        self._queue.put((future, fn, args))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if self._threads < self.max_workers:
+                    self._threads += 1
+                    name = f"{self._name}_{self._threads}"
+                    threading.Thread(target=self._work, name=name, daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self._queue.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            del future, fn, args
+            self._idle.release()
 
 
-def tool_pool() -> ThreadPoolExecutor:
-    """The worker threads for sync tools: sized for fan-out, unlike asyncio's default executor."""
+_pool: DaemonThreadPool | None = None
+
+
+def tool_pool() -> DaemonThreadPool:
+    """The worker threads for sync tools: sized for fan-out, unlike asyncio's default executor
+    (``min(32, cpus + 4)`` threads); ``SHIPMATES_TOOL_THREADS`` overrides the size."""
     global _pool
     if _pool is None:
         configured = int(os.environ.get("SHIPMATES_TOOL_THREADS", "0") or 0)
-        workers = configured or max(64, (os.cpu_count() or 1) * 16)
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shipmates-tool")
+        _pool = DaemonThreadPool(configured or max(64, (os.cpu_count() or 1) * 16))
     return _pool
 
 
