@@ -212,6 +212,28 @@ def test_once_error_exits_2(
     assert os.environ["SHIPMATES_MODEL"] == "failing"  # siblings follow the session model
 
 
+def test_once_ending_the_session_exits_0(fake_site: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code = """
+from shipmates import EndSession
+
+
+class Leaver:
+    name = "leaver"
+    description = "Leaves when the user says so."
+
+    def invoke(self, query):
+        raise EndSession("Bye now.")
+
+
+def build_agent():
+    return Leaver()
+"""
+    fake_site.sibling("leaver", code=code)
+    status, out, _ = run(capsys, "chat", "--once", "leaver please")
+    assert status == 0
+    assert out == "Bye now.\n"
+
+
 def test_nats_flag_sets_the_url_even_without_the_plugin(
     crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -307,3 +307,19 @@ def test_nested_delegation_prints_inner_call_before_outer_returns() -> None:
         "  [helper] double(n=21) -> 42",
         "[captain] helper(query='call helper please') -> 42",
     ]
+
+
+def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipmates import _litellm
+    from shipmates._repl import preload_if_litellm
+
+    calls: list[str] = []
+    monkeypatch.setattr(_litellm, "preload", lambda: calls.append("preload"))
+    preload_if_litellm("offline")
+    preload_if_litellm(None)  # the default: offline
+    assert calls == []
+    preload_if_litellm("openai/gpt-4o-mini")
+    assert calls == ["preload"]
+    monkeypatch.setenv("SHIPMATES_MODEL", "ollama/llama3.1")
+    preload_if_litellm(None)
+    assert calls == ["preload", "preload"]
