@@ -170,36 +170,71 @@ def test_tool_call_round_trip_and_message_format() -> None:
     assert result.events[0].arguments == {"a": 2, "b": 3}
 
 
+def best_of(attempts: int, run: Callable[[], Any]) -> float:
+    """The fastest of a few timed runs: a loaded CI box must not fail a concurrency check."""
+    best = float("inf")
+    for _ in range(attempts):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+        if best < 0.35:
+            break
+    return best
+
+
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 def test_two_slow_siblings_in_one_turn_run_concurrently(is_async: bool) -> None:
-    captain = Agent("captain", model=ScriptedModel(calls(("s1", {"query": "a"}), ("s2", {"query": "b"}))))
-    captain.absorb(Sleeper("s1", 0.3, is_async=is_async))
-    captain.absorb(Sleeper("s2", 0.3, is_async=is_async))
-    started = time.perf_counter()
-    result = asyncio.run(captain.arun("go"))
-    elapsed = time.perf_counter() - started
+    outputs: list[str] = []
+
+    def run() -> None:
+        captain = Agent("captain", model=ScriptedModel(calls(("s1", {"query": "a"}), ("s2", {"query": "b"}))))
+        captain.absorb(Sleeper("s1", 0.3, is_async=is_async))
+        captain.absorb(Sleeper("s2", 0.3, is_async=is_async))
+        outputs.append(asyncio.run(captain.arun("go")).output)
+
+    elapsed = best_of(3, run)
     assert elapsed < 0.5, f"two 0.3 s siblings took {elapsed:.2f} s: not concurrent"
-    assert result.output == "answer: s1 slept (a) | s2 slept (b)"
+    assert outputs[0] == "answer: s1 slept (a) | s2 slept (b)"
 
 
 def test_eight_sync_siblings_fan_out_beyond_default_executor() -> None:
+    # All eight must be inside invoke at once: asyncio's default executor (6 threads on a
+    # 2-core box) would break the barrier. The timing check is the user-visible half.
+    barrier = threading.Barrier(8, timeout=5)
+
+    class Waiter:
+        description = "waits for the others"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def invoke(self, query: str) -> str:
+            barrier.wait()
+            time.sleep(0.2)
+            return "ok"
+
     names = [f"s{i}" for i in range(8)]
-    captain = Agent("captain", model=ScriptedModel(calls(*[(n, {"query": n}) for n in names])))
-    for n in names:
-        captain.absorb(Sleeper(n, 0.2, is_async=False))
-    started = time.perf_counter()
-    asyncio.run(captain.arun("go"))
-    elapsed = time.perf_counter() - started
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.reset()
+        captain = Agent("captain", model=ScriptedModel(calls(*[(n, {"query": n}) for n in names])))
+        for n in names:
+            captain.absorb(Waiter(n))
+        results.append(asyncio.run(captain.arun("go")))
+
+    elapsed = best_of(3, run)
+    assert [e.status for e in results[0].events] == ["ok"] * 8
     assert elapsed < 0.38, f"eight 0.2 s sync siblings took {elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
 def test_timeout_becomes_an_error_result(is_async: bool) -> None:
     captain = Agent("captain", model=ScriptedModel(calls(("slow", {"query": "x"}))))
-    captain.absorb(Sleeper("slow", 1.0, is_async=is_async), timeout=0.1)
+    captain.absorb(Sleeper("slow", 3.0, is_async=is_async), timeout=0.1)
     started = time.perf_counter()
     result = asyncio.run(captain.arun("go"))
-    assert time.perf_counter() - started < 0.8
+    assert time.perf_counter() - started < 2.5
     (text,) = tool_messages(result.messages)
     assert text.startswith("error: sibling 'slow' (code) did not answer within 0.1 s")
     assert "timeout" in text
@@ -379,7 +414,7 @@ def test_end_session_stops_the_other_calls_of_the_turn() -> None:
     started = time.perf_counter()
     with pytest.raises(EndSession):
         captain.invoke("bye")
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 4
 
 
 def test_approval_refusal_and_acceptance() -> None:

@@ -36,6 +36,12 @@ def test_import_does_not_load_heavy_dependencies(code: str) -> None:
     assert _loaded_after(code) == dict.fromkeys(HEAVY, False)
 
 
+def test_agent_without_function_tools_does_not_need_pydantic() -> None:
+    probe = "import sys, shipmates\nshipmates.Agent('a')\nprint('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_litellm_model_name_resolves_without_import() -> None:
     code = "import shipmates\nm = shipmates.get_model('openai/gpt-4o-mini')\nassert m.model_id"
     assert _loaded_after(code)["litellm"] is False

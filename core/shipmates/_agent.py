@@ -104,10 +104,9 @@ def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout:
         parameters = dict(input_model.model_json_schema())
         parameters.pop("title", None)
         validate = input_model.model_validate
+        from pydantic import ValidationError
 
         def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            from pydantic import ValidationError
-
             try:
                 return (validate(arguments),), {}
             except ValidationError as exc:

@@ -7,14 +7,13 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 from ._names import check_name
 from ._sibling import Provenance
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 Bound = tuple[tuple[Any, ...], dict[str, Any]]
 """Positional and keyword arguments ready for the tool's function."""
@@ -191,6 +190,9 @@ def _function_tool(
     timeout: float | None,
     localns: dict[str, Any] | None = None,
 ) -> Tool:
+    # pydantic is imported on first use, so `import shipmates; shipmates.Agent` stays light.
+    from pydantic import ConfigDict, Field, ValidationError, create_model
+
     tool_name: str = name or str(getattr(fn, "__name__", ""))
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
     signature = inspect.signature(fn)
