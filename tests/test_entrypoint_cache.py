@@ -64,6 +64,23 @@ def test_scanned_once_per_process(site: Path, monkeypatch: pytest.MonkeyPatch) -
     assert scan([str(site)]) is first
 
 
+def test_install_while_a_process_runs_is_seen_by_its_next_scan(site: Path) -> None:
+    assert names(path=[str(site)]) == ["alpha"]
+    write_dist_info(sibling_spec("beta"), site)
+    assert names(path=[str(site)]) == ["alpha", "beta"]
+
+
+def test_refresh_reads_everything_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scan([str(site)])
+    calls = []
+    real = _entrypoints._read_metadata
+    monkeypatch.setattr(_entrypoints, "_read_metadata", lambda entries: calls.append(1) or real(entries))
+    scan([str(site)])
+    assert calls == []
+    scan([str(site)], refresh=True)
+    assert calls == [1]
+
+
 def test_next_process_uses_the_disk_cache(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = scan([str(site)])
     assert len(cache_files()) == 1

@@ -15,8 +15,11 @@ What invalidates the disk cache (so an install or removal is always seen):
 - a different interpreter or a different cache format.
 
 Not detected: editing an existing ``entry_points.txt`` in place without reinstalling (for
-example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree). Reinstall the
-package, or set ``SHIPMATES_DISCOVERY_CACHE=0`` to bypass the disk cache.
+example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree), and
+distributions served by custom ``sys.meta_path`` finders that do not live in a path entry.
+Reinstall the package, pass ``refresh=True``, or set ``SHIPMATES_DISCOVERY_CACHE=0``.
+
+Scans of path entries changed in the last two seconds are not cached at all (see ``_RACY_NS``).
 
 Listing never imports a sibling or plugin module; :meth:`EntryPointInfo.load` does.
 """
@@ -40,12 +43,12 @@ GROUPS = (AGENTS_GROUP, PLUGINS_GROUP)
 
 _FORMAT = 1
 # Like git's "racy" index entries: a directory changed within this window of the scan may
-# change again with the same coarse mtime, so such a scan is not written to disk.
+# change again with the same coarse mtime (2 s on FAT), so such a scan is never cached.
 _RACY_NS = 2_000_000_000
 _VALUE_RE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
 Groups = dict[str, tuple["EntryPointInfo", ...]]
-_memo: dict[tuple[str, ...], Groups] = {}
+_memo: dict[tuple[str, ...], tuple[list[int], Groups]] = {}
 
 
 @dataclass(frozen=True)
@@ -92,28 +95,34 @@ def entry_points(
 ) -> tuple[EntryPointInfo, ...]:
     """The entry points of ``group`` on ``path`` (default ``sys.path``), first distribution wins.
 
-    ``refresh=True`` forgets this process's copy and re-validates against the disk.
+    ``refresh=True`` ignores every cache and reads all metadata again.
     """
     return scan(path, refresh=refresh).get(group, ())
 
 
 def scan(path: Sequence[str] | None = None, *, refresh: bool = False) -> Groups:
-    """Entry points of every shipmates group on ``path``, by group."""
+    """Entry points of every shipmates group on ``path``, by group.
+
+    Within a process a repeated scan costs one stat per path entry, so a package installed
+    while a long-running process (the REPL) is up is seen by its next discovery.
+    """
     entries = tuple(os.path.abspath(p or ".") for p in (sys.path if path is None else path))
-    if not refresh:
-        cached = _memo.get(entries)
-        if cached is not None:
-            return cached
-    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
     # Stamps are taken before reading, so an install racing with this scan invalidates it.
     stamps = _stamps(entries)
+    if not refresh:
+        memo = _memo.get(entries)
+        if memo is not None and memo[0] == stamps:
+            return memo[1]
+    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
     cache_file = _cache_file(entries) if use_disk else None
-    groups = _read_disk(cache_file, entries, stamps) if cache_file else None
+    groups = _read_disk(cache_file, entries, stamps) if cache_file and not refresh else None
+    racy = max(stamps, default=-1) > time.time_ns() - _RACY_NS
     if groups is None:
         groups = _read_metadata(entries)
-        if cache_file:
+        if cache_file and not racy:
             _write_disk(cache_file, entries, stamps, groups)
-    _memo[entries] = groups
+    if not racy:
+        _memo[entries] = (stamps, groups)
     return groups
 
 
@@ -175,8 +184,6 @@ def _read_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int]) -> 
 
 
 def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], groups: Groups) -> None:
-    if max(stamps, default=-1) > time.time_ns() - _RACY_NS:
-        return
     import json
 
     data = {
