@@ -32,6 +32,15 @@ def test_provider_builds_a_sibling_named_exit() -> None:
         assert word in agent.description
 
 
+def test_tool_schema_takes_no_arguments() -> None:
+    [tool] = build_agent().tools
+    function = tool.schema["function"]
+    assert function["name"] == "exit_app"
+    assert function["parameters"].get("properties") == {}
+    assert not function["parameters"].get("required")
+    assert "goodbye" in function["description"]
+
+
 @pytest.mark.parametrize("text", ["bye", "goodbye", "quit", "exit", "Bye!"])
 def test_offline_turn_ends_the_session(text: str) -> None:
     with pytest.raises(shipmates.EndSession, match="Goodbye"):

@@ -60,6 +60,17 @@ def test_provider_builds_a_sibling_named_factor() -> None:
     assert [t.name for t in agent.tools] == ["factor_number"]
 
 
+def test_tool_schema_is_what_a_model_needs() -> None:
+    [tool] = build_agent().tools
+    function = tool.schema["function"]
+    assert function["name"] == "factor_number"
+    assert "prime" in function["description"]
+    parameters = function["parameters"]
+    assert parameters["required"] == ["n"]
+    assert parameters["properties"]["n"]["type"] == "integer"
+    assert "number" in parameters["properties"]["n"]["description"]
+
+
 def test_offline_turn_uses_the_factor_number_tool() -> None:
     result = asyncio.run(build_agent().arun("factor 60"))
     assert result.status == "ok"

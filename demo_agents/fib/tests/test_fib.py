@@ -46,6 +46,17 @@ def test_provider_builds_a_sibling_named_fib() -> None:
     assert [t.name for t in agent.tools] == ["fibonacci"]
 
 
+def test_tool_schema_is_what_a_model_needs() -> None:
+    [tool] = build_agent().tools
+    function = tool.schema["function"]
+    assert function["name"] == "fibonacci"
+    assert "Fibonacci" in function["description"]
+    parameters = function["parameters"]
+    assert parameters["required"] == ["n"]
+    assert parameters["properties"]["n"]["type"] == "integer"
+    assert "index" in parameters["properties"]["n"]["description"]
+
+
 def test_offline_turn_uses_the_fibonacci_tool() -> None:
     agent = build_agent()
     result = asyncio.run(agent.arun("fib(8)"))

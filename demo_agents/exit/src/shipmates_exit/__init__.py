@@ -14,11 +14,8 @@ __all__ = ["FAREWELL", "build_agent", "exit_app"]
 FAREWELL = "Goodbye."
 
 
-def exit_app() -> str:
-    """End the chat session and leave the app: call when the user says bye, goodbye, quit or exit.
-
-    It never returns: it raises :class:`shipmates.EndSession`, which ends the session.
-    """
+def exit_app() -> str:  # never returns: EndSession ends the session (the docstring is for the model)
+    """End the chat session and leave the app: call when the user says bye, goodbye, quit or exit."""
     raise EndSession(FAREWELL)
 
 
