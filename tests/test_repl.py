@@ -191,10 +191,8 @@ def test_approval_yes_runs_and_no_refuses() -> None:
     assert answers[1].startswith("tool said: error: the user refused this call")
     questions = [line for line in err.getvalue().splitlines() if line.startswith("approve?")]
     assert questions == [
-        "approve? captain wants to delegate to sibling: [captain] echo(query='call echo first') "
-        "[from code] [y/N]",
-        "approve? captain wants to delegate to sibling: [captain] echo(query='call echo second') "
-        "[from code] [y/N]",
+        "approve? captain wants to delegate to sibling echo(query='call echo first') from code [y/N]",
+        "approve? captain wants to delegate to sibling echo(query='call echo second') from code [y/N]",
     ]
     assert "refused by the user" in err.getvalue()
 

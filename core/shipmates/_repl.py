@@ -22,7 +22,7 @@ from ._errors import EndSession, ShipmatesError
 from ._indicator import RunningIndicator
 from ._roster import format_agents, table, tool_names
 from ._session import Session
-from ._trace import Tracer, call_text, shorten
+from ._trace import Tracer, format_arguments, shorten
 
 if TYPE_CHECKING:
     from ._captain import Crew
@@ -450,7 +450,8 @@ class Repl:
         what = "delegate to sibling" if event.is_delegation else "call tool"
         provenance = self._provenance(event)
         where = provenance.describe() if provenance is not None else "code"
-        return f"approve? {event.agent} wants to {what}: {call_text(event).strip()} [from {where}]"
+        call = f"{event.tool}({format_arguments(event.arguments)})"
+        return f"approve? {event.agent} wants to {what} {call} from {where}"
 
     async def _approver(self, event: ToolCallEvent) -> bool:
         question = self.approval_question(event)
