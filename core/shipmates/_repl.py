@@ -20,7 +20,7 @@ from . import __version__
 from ._commands import CommandTable, build_commands
 from ._errors import EndSession, ShipmatesError
 from ._indicator import RunningIndicator
-from ._roster import format_agents, table, tool_names
+from ._roster import format_agents, format_tools
 from ._session import Session
 from ._trace import Tracer, format_arguments, shorten
 
@@ -211,27 +211,7 @@ class Repl:
         return lines
 
     def tool_lines(self) -> list[str]:
-        """``/tools``: one row per tool (kind, origin, a sibling's own tools), then its description."""
-        tools = self.captain.tools
-        if not tools:
-            return ["the captain has no tools"]
-        rows = [("NAME", "KIND", "FROM", "ITS TOOLS")]
-        descriptions = []
-        for t in tools:
-            if t.sibling is not None:
-                where = t.provenance.describe() if t.provenance is not None else "code"
-                rows.append((t.name, "sibling", where, ", ".join(tool_names(t.sibling)) or "-"))
-                descriptions.append(str(getattr(t.sibling, "description", "") or t.description))
-            else:
-                rows.append((t.name, "tool", self.captain.name, "-"))
-                descriptions.append(t.description)
-        header, *lines = table(rows)
-        out = [header]
-        for line, description in zip(lines, descriptions, strict=True):
-            out.append(line)
-            if description:
-                out.append(f"    {shorten(description, 100)}")
-        return out
+        return format_tools(self.captain)
 
     def refresh(self, *, report: bool = False) -> str:
         """Run the ``refresh_agents`` hook; with ``report``, say what changed."""

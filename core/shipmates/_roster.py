@@ -64,6 +64,32 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
     return out
 
 
+def format_tools(captain: Any) -> list[str]:
+    """``/tools``: one row per tool (kind, origin, a sibling's own tools), then its description."""
+    from ._trace import shorten
+
+    tools = captain.tools
+    if not tools:
+        return ["the captain has no tools"]
+    rows = [("NAME", "KIND", "FROM", "ITS TOOLS")]
+    descriptions = []
+    for t in tools:
+        if t.sibling is not None:
+            where = t.provenance.describe() if t.provenance is not None else "code"
+            rows.append((t.name, "sibling", where, ", ".join(tool_names(t.sibling)) or "-"))
+            descriptions.append(str(getattr(t.sibling, "description", "") or t.description))
+        else:
+            rows.append((t.name, "tool", captain.name, "-"))
+            descriptions.append(t.description)
+    header, *lines = table(rows)
+    out = [header]
+    for line, description in zip(lines, descriptions, strict=True):
+        out.append(line)
+        if description:
+            out.append(f"    {shorten(description, 100)}")
+    return out
+
+
 def agent_dict(record: AgentRecord, *, details: bool) -> dict[str, Any]:
     data = record.as_dict()
     if details:
