@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX p
 
 PROMPT = "captain>"
 
-SLOW_CODE = '''
+SLOW_CODE = """
 import asyncio
 
 
@@ -36,9 +36,9 @@ class Slow:
 
 def build_agent():
     return Slow()
-'''
+"""
 
-RECALL_CODE = '''
+RECALL_CODE = """
 import json
 
 from shipmates import ModelResponse, ToolCall, hookimpl
@@ -62,7 +62,7 @@ class Recall:
 @hookimpl
 def register_models(register):
     register(Recall())
-'''
+"""
 
 
 @pytest.fixture
@@ -265,6 +265,11 @@ def test_approve_asks_before_each_call(spawn: object) -> None:
     child.sendline("n")
     child.expect_exact("refused: echo")
     child.expect_exact("tool said: error: the user refused this call")
+    child.expect_exact(PROMPT)
+    child.sendline("call echo cancel me")
+    child.expect_exact("run it?")
+    child.sendintr()  # Ctrl-C at the question cancels the whole turn
+    child.expect_exact("cancelled (the conversation before this turn is kept)")
     child.expect_exact(PROMPT)
     ask(child, "/approve off", "approve off")
     ask(child, "call echo three", "tool said: echo got: call echo three")
