@@ -92,6 +92,11 @@ def test_invalid_names_are_refused(tmp_path: Path, name: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_distribution_name_is_refused_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(shipmates.InvalidNameError, match="'weather' creates shipmates-weather"):
+        scaffold("shipmates-weather", tmp_path)
+
+
 def test_refuses_to_overwrite_an_existing_package(tmp_path: Path) -> None:
     root = scaffold("demo-bot", tmp_path)
     module = root / "src/shipmates_demo_bot/__init__.py"

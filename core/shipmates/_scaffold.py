@@ -40,6 +40,12 @@ def package_names(name: str) -> dict[str, str]:
     from ._errors import InvalidNameError
 
     check_name(name, what="agent")
+    if name.lower().startswith((DIST_PREFIX, MODULE_PREFIX)):
+        bare = name[len(DIST_PREFIX) :]
+        raise InvalidNameError(
+            f"invalid agent name {name!r}: give the agent's name, not the distribution's "
+            f"('{bare}' creates {DIST_PREFIX}{bare})"
+        )
     suffix = name.replace("-", "_")
     module = MODULE_PREFIX + suffix
     if not name[0].isalpha():
