@@ -623,3 +623,26 @@ def test_a_hung_sync_sibling_does_not_keep_the_process_alive() -> None:
 def test_max_turns_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_turns must be at least 1"):
         Agent("a", max_turns=0)
+
+
+def test_invoke_reuses_one_event_loop_and_nests_from_async_tools() -> None:
+    loops: list[int] = []
+
+    class LoopSpy:
+        model_id = "spy"
+
+        async def complete(self, messages: list[dict[str, Any]], tools: list[Any]) -> ModelResponse:
+            loops.append(id(asyncio.get_running_loop()))
+            return ModelResponse(content="inner answer")
+
+    inner = Agent("inner", model=LoopSpy())
+    assert inner.invoke("a") == inner.invoke("b") == "inner answer"
+    assert loops[0] == loops[1]  # clients cached per loop by model libraries stay valid
+
+    @tool
+    async def blocking() -> str:
+        """Calls a sibling synchronously from async code on the shared loop."""
+        return inner.invoke("c")
+
+    outer = Agent("outer", model=ScriptedModel(calls(("blocking", {}))), tools=[blocking])
+    assert outer.invoke("go") == "answer: inner answer"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import inspect
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._context import delegation_stack
 from ._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from ._events import ToolCallEvent
-from ._loop import Approver, _Hooks, assistant_message, run_turn_calls
+from ._loop import Approver, _Hooks, assistant_message, run_sync, run_turn_calls
 from ._models import Model, ModelResponse, get_model
 from ._names import check_name
 from ._sibling import CODE, Provenance, is_sibling, why_not_sibling
@@ -361,27 +358,12 @@ class Agent:
         return result.output
 
     def invoke(self, query: str | BaseModel) -> str:
-        """Blocking :meth:`ainvoke`; works with or without a running event loop in this thread."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.ainvoke(query))
-        # Sync code inside a running loop: run on a fresh loop in a thread of our own.
-        ctx = contextvars.copy_context()
-        box: dict[str, Any] = {}
+        """Blocking :meth:`ainvoke`; works with or without a running event loop in this thread.
 
-        def work() -> None:
-            try:
-                box["value"] = ctx.run(asyncio.run, self.ainvoke(query))
-            except BaseException as exc:
-                box["error"] = exc
-
-        thread = threading.Thread(target=work, name=f"shipmates-invoke-{self.name}", daemon=True)
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return str(box["value"])
+        Runs on shipmates' shared background event loop, so repeated calls reuse the model
+        backend's connections.
+        """
+        return run_sync(self.ainvoke(query))
 
     def __repr__(self) -> str:
         return f"<Agent {self.name!r} tools={list(self._tools)}>"

@@ -13,9 +13,9 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._context import delegation_stack
 from ._errors import EndSession
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._agent import Agent
 
 log = logging.getLogger("shipmates")
+T = TypeVar("T")
 
 Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
 
@@ -86,6 +87,78 @@ def tool_pool() -> DaemonThreadPool:
         configured = int(os.environ.get("SHIPMATES_TOOL_THREADS", "0") or 0)
         _pool = DaemonThreadPool(configured or max(64, (os.cpu_count() or 1) * 16))
     return _pool
+
+
+_background: asyncio.AbstractEventLoop | None = None
+_background_thread: threading.Thread | None = None
+_background_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _background, _background_thread
+    with _background_lock:
+        if _background is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="shipmates-loop", daemon=True)
+            thread.start()
+            _background, _background_thread = loop, thread
+    return _background
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, in the caller's context.
+
+    Every call shares one long-lived event loop in a daemon thread, so clients that
+    libraries cache per loop (litellm's HTTP clients) stay valid across calls, and it works
+    whether or not the calling thread already runs an event loop.
+    """
+    if threading.current_thread() is _background_thread:
+        # Blocking the shared loop on itself would deadlock: use a loop of our own.
+        return _run_in_new_thread(coro)
+    loop = _background_loop()
+    ctx = contextvars.copy_context()
+    done: Future[T] = Future()
+    tasks: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        task = ctx.run(loop.create_task, coro)  # the task runs in a copy of ctx
+        tasks.append(task)
+        task.add_done_callback(lambda t: _settle(t, done))
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return done.result()
+    except BaseException:
+        if not done.done():  # KeyboardInterrupt while waiting: stop the run
+            loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+        raise
+
+
+def _settle(task: asyncio.Task[T], done: Future[T]) -> None:
+    if task.cancelled():
+        done.set_exception(asyncio.CancelledError())
+    elif task.exception() is not None:
+        done.set_exception(task.exception())
+    else:
+        done.set_result(task.result())
+
+
+def _run_in_new_thread(coro: Coroutine[Any, Any, T]) -> T:
+    ctx = contextvars.copy_context()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = ctx.run(asyncio.run, coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="shipmates-invoke", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def to_text(value: Any) -> str:
