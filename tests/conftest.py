@@ -134,7 +134,7 @@ def make_sibling_package(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def throwaway_venv(tmp_path: Path, site_overlay: Path, shipmates_wheel: Path) -> Callable[..., Venv]:
+def throwaway_venv(tmp_path: Path, site_overlay: Path, request: pytest.FixtureRequest) -> Callable[..., Venv]:
     """``throwaway_venv(*wheels, shipmates=True)`` -> a fresh :class:`support.Venv` with them installed.
 
     Third-party dependencies come from the overlay; nothing else shipmates-related is visible.
@@ -145,7 +145,8 @@ def throwaway_venv(tmp_path: Path, site_overlay: Path, shipmates_wheel: Path) ->
         nonlocal count
         count += 1
         venv = create_venv(tmp_path / f"venv{count}", overlay=site_overlay)
-        venv.install(*([shipmates_wheel] if shipmates else []), *wheels)
+        # The shipmates wheel is built on first need only (once per session).
+        venv.install(*([request.getfixturevalue("shipmates_wheel")] if shipmates else []), *wheels)
         return venv
 
     return make

@@ -170,6 +170,7 @@ def three(fake_site):
         ({"SHIPMATES_AGENTS": "alpha"}, {"only": ["beta", "gamma"]}, ["beta", "gamma"]),  # API wins
         ({"SHIPMATES_EXCLUDE_AGENTS": "alpha"}, {"exclude": ["gamma"]}, ["beta"]),  # both apply
         ({}, {"only": ["alpha", "beta"], "exclude": ["shipmates-beta"]}, ["alpha"]),
+        ({}, {"only": "alpha, gamma", "exclude": "gamma"}, ["alpha"]),  # comma-separated strings
     ],
 )
 def test_allow_and_deny_lists(three, monkeypatch, env, kwargs, loaded):
@@ -271,6 +272,17 @@ def test_default_plugin_manager_is_the_shared_one(fake_site):
         assert "shared" in fake_site.discover().agents
     finally:
         pm.unregister(plugin)
+
+
+def test_strict_reraises_a_failing_register_agents_hook(fake_site):
+    class Broken:
+        @hookimpl
+        def register_agents(self, register):
+            raise RuntimeError("hook exploded")
+
+    with pytest.raises(PluginLoadError, match="register_agents") as info:
+        fake_site.discover(plugin_manager=_pm_with(Broken()), strict=True)
+    assert isinstance(info.value.__cause__, RuntimeError)
 
 
 def test_invalid_name_is_reported_without_import(fake_site):

@@ -71,8 +71,8 @@ def discover(
     """
     from ._plugins import _env_list, is_strict
 
-    allowed = set(only) if only is not None else _env_list("SHIPMATES_AGENTS")
-    denied = set(exclude or ()) | (_env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
+    allowed = _names(only) if only is not None else _env_list("SHIPMATES_AGENTS")
+    denied = _names(exclude or ()) | (_env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
     strict = is_strict() if strict is None else strict
 
     records: list[AgentRecord] = []
@@ -82,7 +82,7 @@ def discover(
         )
         for ep in entry_points(AGENTS_GROUP, path)
     ]
-    candidates += _plugin_candidates(plugin_manager, records)
+    candidates += _plugin_candidates(plugin_manager, records, strict)
     candidates.sort(key=lambda c: _order(c.name, c.provenance))
 
     live: list[_Candidate] = []
@@ -113,6 +113,13 @@ def discover(
             records.append(_record(group[0], "ok", None))
     records.sort(key=lambda r: _order(r.name, r.provenance))
     return Discovery(records)
+
+
+def _names(items: Iterable[str] | str) -> set[str]:
+    """Names from a list, or from one comma-separated string (as the environment variables take)."""
+    if isinstance(items, str):
+        items = items.split(",")
+    return {item.strip() for item in items if item.strip()}
 
 
 def _order(name: str, p: Provenance) -> tuple[str, str, str, str]:
@@ -237,11 +244,14 @@ def _import(c: _Candidate, exclude_hint: str) -> Any:
     return obj
 
 
-def _plugin_candidates(pm: pluggy.PluginManager | None, records: list[AgentRecord]) -> list[_Candidate]:
+def _plugin_candidates(
+    pm: pluggy.PluginManager | None, records: list[AgentRecord], strict: bool
+) -> list[_Candidate]:
     """Siblings contributed through ``register_agents``, one plugin at a time."""
     from ._plugins import get_plugin_manager, hook_error, plugin_record
 
-    pm = pm or get_plugin_manager()
+    if pm is None:
+        pm = get_plugin_manager()
     found: list[_Candidate] = []
     for impl in reversed(pm.hook.register_agents.get_hookimpls()):
         if impl.hookwrapper or impl.wrapper:
@@ -257,11 +267,10 @@ def _plugin_candidates(pm: pluggy.PluginManager | None, records: list[AgentRecor
         try:
             impl.function(*[{"register": register}[arg] for arg in impl.argnames])
         except Exception as exc:
-            records.append(
-                AgentRecord(
-                    impl.plugin_name, default, "failed", hook_error(impl.plugin_name, "register_agents", exc)
-                )
-            )
+            reason = hook_error(impl.plugin_name, "register_agents", exc)
+            records.append(AgentRecord(impl.plugin_name, default, "failed", reason))
+            if strict:
+                raise PluginLoadError(records[-1].one_line()) from exc
     return found
 
 

@@ -240,11 +240,14 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
 
 
 def _name_and_version(dist: Any, fallback: str) -> tuple[str, str]:
+    """``Name`` and ``Version`` from the metadata headers, without the email parser's cost."""
     try:
-        name = dist.name
-        version = dist.version
-    except Exception:  # a broken METADATA file must not hide the other distributions
-        name = version = None
-    return (name if isinstance(name, str) and name else fallback), (
-        version if isinstance(version, str) and version else "unknown"
-    )
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    except Exception:  # a broken metadata file must not hide the other distributions
+        text = ""
+    found: dict[str, str] = {}
+    for line in text.partition("\n\n")[0].splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    return found.get("Name") or fallback, found.get("Version") or "unknown"
