@@ -137,7 +137,8 @@ def test_two_distributions_with_one_plugin_name(fake_site, monkeypatch):
     same = [r for r in records if r.name == "same"]
     assert sorted(r.status for r in same) == ["failed", "ok"]
     failed = next(r for r in same if r.status == "failed")
-    assert "already taken" in failed.reason and "SHIPMATES_EXCLUDE_PLUGINS=" in failed.reason
+    assert "already taken by first-dist 0.1.0" in failed.reason
+    assert "SHIPMATES_EXCLUDE_PLUGINS=second-dist" in failed.reason
 
 
 def test_list_plugins_as_dicts_for_json(site, monkeypatch):

@@ -121,7 +121,7 @@ def build_plugin_manager(
     for ep in sorted(
         entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
     ):
-        records.append(_load_one(pm, ep, allowed, denied, strict))
+        records.append(_load_one(pm, ep, allowed, denied, strict, records))
     return pm, records
 
 
@@ -241,6 +241,7 @@ def _load_one(
     allowed: set[str] | None,
     denied: set[str],
     strict: bool,
+    loaded: list[PluginRecord],
 ) -> PluginRecord:
     record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
     if allowed is not None and not any(matches(t, ep.name, ep.distribution) for t in allowed):
@@ -257,7 +258,7 @@ def _load_one(
     try:
         plugin = ep.load()
         if pm.has_plugin(ep.name):
-            other = next((r for r in _records if r.name == ep.name), None)
+            other = next((r for r in loaded if r.name == ep.name and r.status == "ok"), None)
             raise PluginLoadError(
                 f"the plugin name {ep.name!r} is already taken"
                 + (f" by {other.describe()}" if other else "")
