@@ -20,6 +20,8 @@ from support import plugin_spec, sibling_spec, write_dist_info
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
 PROMPT = "captain>"
+PAUSE = 0.5
+"""Seconds between keys whose effect is asynchronous in prompt-toolkit (suggestions, completion)."""
 
 SLOW_CODE = """
 import asyncio
@@ -173,7 +175,7 @@ def test_ctrl_c_at_the_prompt_clears_the_line(spawn: object) -> None:
     child = spawn("--model", "recall")  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("half a thought")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.sendintr()
     child.expect_exact(PROMPT)
     ask(child, "fresh", "earlier: nothing")  # the dropped line never reached the captain
@@ -204,23 +206,23 @@ def test_history_is_kept_across_runs(spawn: object, crew_env: dict[str, str]) ->
     child = spawn()  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("\x1b[A\x1b[A")  # Up twice: past /exit to the turn
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
     child.send("echo fr")  # auto-suggestion from history; Right arrow accepts it
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\x1b[C")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
     child.send("\x12")  # Ctrl-R: reverse search through the history
-    time.sleep(0.2)
+    time.sleep(PAUSE)
     child.send("first run")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\r")  # accept the match into the line
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
@@ -232,16 +234,16 @@ def test_tab_completes_commands_and_agent_names(spawn: object) -> None:
     child = spawn("--model", "recall")  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("/he")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\t")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\r")
     child.expect_exact("this list")  # /help ran
     child.expect_exact(PROMPT)
     child.send("call ec")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send("\t")
-    time.sleep(0.3)
+    time.sleep(PAUSE)
     child.send(" hi\r")
     child.expect_exact("tool said: echo got: call echo hi")
     child.expect_exact(PROMPT)
