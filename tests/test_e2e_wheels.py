@@ -64,6 +64,7 @@ from shipmates import Agent, absorb_crew, discover
 
 listing = discover(load=False)
 imported_while_listing = sorted(m for m in sys.modules if m.split(".")[0] in EXPECTED_MODULES)
+pluggy_while_listing = "pluggy" in sys.modules  # no plugin installed: not even pluggy is needed
 d = discover()
 answers = {name: s.invoke("tie knot") if hasattr(s, "invoke") else asyncio.run(s.ainvoke("tie knot"))
            for name, s in d.siblings.items()}
@@ -73,6 +74,7 @@ result = asyncio.run(captain.arun("compass: which way to the harbour?"))
 print(json.dumps({
     "listed": [[r.name, r.status, r.provenance.distribution, r.provenance.version] for r in listing],
     "imported_while_listing": imported_while_listing,
+    "pluggy_while_listing": pluggy_while_listing,
     "loaded": [r.one_line() for r in d],
     "answers": answers,
     "absorbed": report.absorbed,
@@ -116,6 +118,7 @@ def test_three_wheels_discovered_invoked_absorbed_then_a_fourth_is_found(
         ["lantern", "ok", "lantern-signals", "1.0.0"],
     ]
     assert data["imported_while_listing"] == []
+    assert data["pluggy_while_listing"] is False
     assert all(line.endswith(": ok") for line in data["loaded"]), data["loaded"]
     assert data["answers"]["compass"] == "compass points north for: tie knot"
     assert data["answers"]["lantern"] == "lantern signals: tie knot"
@@ -129,7 +132,7 @@ def test_three_wheels_discovered_invoked_absorbed_then_a_fourth_is_found(
     # A later start with nothing changed is served from the disk cache...
     settle(venv)
     assert venv.run_json(NAMES) == ["anchor", "compass", "lantern"]
-    assert list((venv.home / "cache").glob("entry-points-*.json"))
+    assert list((venv.home / "cache").glob("entry-points-*.marshal"))
     assert venv.run_json(NAMES_FROM_CACHE) == ["anchor", "compass", "lantern"]
 
     # ...yet a fourth wheel installed into the same env is found on the next start.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import shutil
 import time
@@ -38,7 +38,7 @@ def site(tmp_path: Path) -> Path:
 
 def cache_files() -> list[Path]:
     root = Path(cache_path())
-    return sorted(root.glob("entry-points-*.json")) if root.exists() else []
+    return sorted(root.glob("entry-points-*.marshal")) if root.exists() else []
 
 
 def forbid_metadata_reads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,10 +146,10 @@ def test_racy_scan_is_not_written(tmp_path: Path) -> None:
 def test_corrupt_cache_is_rebuilt(site: Path) -> None:
     expected = scan([str(site)])
     (cache,) = cache_files()
-    cache.write_text("{not json")
+    cache.write_bytes(b"\x00garbage")
     _entrypoints.clear_cache()
     assert scan([str(site)]) == expected
-    assert json.loads(cache.read_text())["format"] == 1
+    assert marshal.loads(cache.read_bytes())["format"] == 1
 
 
 def test_cache_can_be_disabled(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

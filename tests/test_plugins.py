@@ -174,3 +174,10 @@ def test_call_hook_isolated_reports_the_plugin_and_goes_on():
 
 def test_public_names():
     assert shipmates.get_plugin_manager is get_plugin_manager
+
+
+def test_builtin_plugin_contributes_no_siblings():
+    """discover() relies on this to skip pluggy entirely when no third-party plugin is installed."""
+    from shipmates import _builtin
+
+    assert not hasattr(_builtin, "register_agents")

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._entrypoints import AGENTS_GROUP, entry_points
+from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points
 from ._errors import InvalidNameError, PluginLoadError
+from ._loading import env_list, exception_line, is_strict, matches, module_missing
 from ._names import check_name
 from ._records import AgentRecord, Discovery
 from ._sibling import Provenance, is_sibling, why_not_sibling
@@ -69,10 +71,8 @@ def discover(
     for distributions (default ``sys.path``); modules are imported through ``sys.path``.
     ``plugin_manager`` defaults to the shared one (its ``register_agents`` siblings join).
     """
-    from ._plugins import _env_list, is_strict
-
-    allowed = _names(only) if only is not None else _env_list("SHIPMATES_AGENTS")
-    denied = _names(exclude or ()) | (_env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
+    allowed = _names(only) if only is not None else env_list("SHIPMATES_AGENTS")
+    denied = _names(exclude or ()) | (env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
     strict = is_strict() if strict is None else strict
 
     records: list[AgentRecord] = []
@@ -137,8 +137,6 @@ def _source(c: _Candidate) -> str:
 
 
 def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_api: bool) -> str | None:
-    from ._plugins import matches
-
     dist = c.provenance.distribution
     if allowed is not None and not any(matches(t, c.name, dist) for t in allowed):
         where = "only=" if from_api else "SHIPMATES_AGENTS"
@@ -173,8 +171,6 @@ def _load(c: _Candidate, strict: bool) -> AgentRecord:
 
 
 def _build(c: _Candidate) -> Any:
-    from ._plugins import exception_line
-
     p = c.provenance
     exclude_hint = f"or exclude it with SHIPMATES_EXCLUDE_AGENTS={c.label}"
     what = p.entry_point or f"the object registered by {p.describe()}"
@@ -215,8 +211,6 @@ def _build(c: _Candidate) -> Any:
 
 
 def _import(c: _Candidate, exclude_hint: str) -> Any:
-    from ._plugins import exception_line, module_missing
-
     p = c.provenance
     value = p.entry_point or ""
     module_name, _, attr = value.partition(":")
@@ -248,6 +242,10 @@ def _plugin_candidates(
     pm: pluggy.PluginManager | None, records: list[AgentRecord], strict: bool
 ) -> list[_Candidate]:
     """Siblings contributed through ``register_agents``, one plugin at a time."""
+    if pm is None and "shipmates._plugins" not in sys.modules and not _third_party_plugins():
+        # Only the built-in plugin would be loaded, and it contributes no siblings: skip
+        # importing pluggy, which keeps listing cheap.
+        return []
     from ._plugins import get_plugin_manager, hook_error, plugin_record
 
     if pm is None:
@@ -272,6 +270,18 @@ def _plugin_candidates(
             if strict:
                 raise PluginLoadError(records[-1].one_line()) from exc
     return found
+
+
+def _third_party_plugins() -> bool:
+    """True when an installed ``shipmates.plugins`` entry point passes the plugin allow/deny lists."""
+    allowed = env_list("SHIPMATES_PLUGINS")
+    denied = env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
+    for ep in entry_points(PLUGINS_GROUP):
+        if allowed is not None and not any(matches(t, ep.name, ep.distribution) for t in allowed):
+            continue
+        if not any(matches(t, ep.name, ep.distribution) for t in denied):
+            return True
+    return False
 
 
 def _registrar(found: list[_Candidate], default: Provenance) -> Callable[..., None]:

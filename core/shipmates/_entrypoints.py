@@ -26,6 +26,7 @@ Listing never imports a sibling or plugin module; :meth:`EntryPointInfo.load` do
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import sys
@@ -157,19 +158,16 @@ def _stamps(entries: tuple[str, ...]) -> list[int]:
 
 def _cache_file(entries: tuple[str, ...]) -> str:
     key = "\0".join((str(_FORMAT), sys.version, sys.prefix, *entries)).encode("utf-8", "surrogatepass")
-    return os.path.join(cache_path(), f"entry-points-{zlib.crc32(key):08x}{zlib.adler32(key):08x}.json")
+    return os.path.join(cache_path(), f"entry-points-{zlib.crc32(key):08x}{zlib.adler32(key):08x}.marshal")
 
 
+# marshal rather than json: it is built in, so the warm path imports nothing. The file only
+# holds str/int/list/dict values, lives in the user's own cache dir and carries the Python
+# version in its name and content (marshal's format may change between versions).
 def _read_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int]) -> Groups | None:
     try:
-        with open(cache_file, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
-        return None
-    import json
-
-    try:
-        data = json.loads(text)
+        with open(cache_file, "rb") as f:
+            data = marshal.loads(f.read())
         if (
             data["format"] != _FORMAT
             or data["python"] != sys.version
@@ -179,13 +177,11 @@ def _read_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int]) -> 
             return None
         groups: dict[str, list[list[str]]] = data["groups"]
         return {group: tuple(EntryPointInfo(group, *row) for row in rows) for group, rows in groups.items()}
-    except (ValueError, KeyError, TypeError):
-        return None  # corrupt or foreign file: rescan and overwrite it
+    except (OSError, EOFError, ValueError, KeyError, TypeError):
+        return None  # missing, corrupt or foreign file: rescan (and overwrite it)
 
 
 def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], groups: Groups) -> None:
-    import json
-
     data = {
         "format": _FORMAT,
         "python": sys.version,
@@ -199,8 +195,8 @@ def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], gr
     tmp = f"{cache_file}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
+        with open(tmp, "wb") as f:
+            f.write(marshal.dumps(data))
         os.replace(tmp, cache_file)  # atomic: concurrent readers see the old or the new file
     except OSError:
         _unlink_quietly(tmp)

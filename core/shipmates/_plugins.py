@@ -13,7 +13,6 @@ Environment:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,13 @@ import pluggy
 from ._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
 from ._errors import PluginLoadError
 from ._hookspecs import PROJECT, ShipmatesSpec
+
+# Re-exported (``X as X``): plugins such as shipmates-nats use them for their own allow/deny lists.
+from ._loading import env_list as _env_list
+from ._loading import exception_line as exception_line
+from ._loading import is_strict as is_strict
+from ._loading import matches as matches
+from ._loading import module_missing as module_missing
 
 BUILTIN_NAME = "shipmates.builtin"
 PluginStatus = Literal["ok", "failed", "excluded"]
@@ -193,42 +199,6 @@ def hook_error(plugin_name: str, hook_name: str, exc: BaseException) -> str:
         f"plugin {plugin_name!r}{where} failed in hook {hook_name}: {exception_line(exc)}; "
         f"report it to the plugin's authors, or disable it with SHIPMATES_EXCLUDE_PLUGINS={plugin_name}"
     )
-
-
-def is_strict() -> bool:
-    """True when ``SHIPMATES_STRICT`` asks to re-raise load failures."""
-    return os.environ.get("SHIPMATES_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def exception_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()
-    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def module_missing(exc: BaseException, module: str) -> bool:
-    """True when ``exc`` says ``module`` itself (or a parent package) is missing, not a dependency."""
-    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
-        return False
-    return module == exc.name or module.startswith(exc.name + ".")
-
-
-def matches(token: str, name: str, distribution: str | None) -> bool:
-    """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``."""
-    token = token.strip()
-    if not token:
-        return False
-    if token == name:
-        return True
-    return distribution is not None and normalize_dist(token) == normalize_dist(distribution)
-
-
-def _env_list(var: str) -> set[str] | None:
-    value = os.environ.get(var)
-    if value is None:
-        return None
-    return {item.strip() for item in value.split(",") if item.strip()}
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
