@@ -21,8 +21,7 @@ import inspect
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points
 from ._errors import InvalidNameError, PluginLoadError
@@ -39,8 +38,7 @@ class _LoadError(Exception):
     """A load failure whose reason is already written for the user."""
 
 
-@dataclass
-class _Candidate:
+class _Candidate(NamedTuple):
     name: str
     provenance: Provenance
     obj: Any = None

@@ -33,8 +33,7 @@ import sys
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._state import cache_path
 
@@ -46,14 +45,14 @@ _FORMAT = 1
 # Like git's "racy" index entries: a directory changed within this window of the scan may
 # change again with the same coarse mtime (2 s on FAT), so such a scan is never cached.
 _RACY_NS = 2_000_000_000
-_VALUE_RE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+_VALUE_PATTERN = r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$"
 
 Groups = dict[str, tuple["EntryPointInfo", ...]]
 _memo: dict[tuple[str, ...], tuple[list[int], Groups]] = {}
 
 
-@dataclass(frozen=True)
-class EntryPointInfo:
+# A NamedTuple, not a dataclass: defining a dataclass costs more than a warm scan.
+class EntryPointInfo(NamedTuple):
     """One entry point of a shipmates group, with the distribution that declares it."""
 
     group: str
@@ -73,7 +72,7 @@ class EntryPointInfo:
         return attr
 
     def _match(self) -> re.Match[str]:
-        match = _VALUE_RE.match(self.value)
+        match = re.match(_VALUE_PATTERN, self.value)
         if match is None:
             raise ValueError(
                 f"malformed entry point value {self.value!r} (expected 'package.module:attribute')"
