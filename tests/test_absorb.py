@@ -246,3 +246,22 @@ def test_an_agent_is_a_sibling_and_works_from_a_plain_thread() -> None:
     thread.start()
     thread.join()
     assert out == ["42"]
+
+
+def test_absorb_crew_survives_a_sibling_whose_attributes_raise() -> None:
+    class Haunted:
+        name = "haunted"
+
+        @property
+        def description(self) -> str:
+            raise RuntimeError("boo")
+
+        def invoke(self, query: str) -> str:
+            return query
+
+    captain = Agent("captain")
+    report = absorb_crew(captain, [_record("haunted", Haunted()), _record("echo", Echo())])
+    assert report.absorbed == ["echo"]
+    ((record, error),) = report.rejected
+    assert record.name == "haunted" and isinstance(error, AbsorbError)
+    assert "RuntimeError: boo" in str(error)

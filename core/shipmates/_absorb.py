@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._errors import ShipmatesError
+from ._errors import AbsorbError, ShipmatesError
 from ._records import AgentRecord, Discovery
 
 if TYPE_CHECKING:
@@ -51,6 +51,12 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
             captain.absorb(record.sibling, provenance=record.provenance)
         except ShipmatesError as exc:
             report.rejected.append((record, exc))
+        except Exception as exc:  # a sibling whose attributes raise must not stop the others
+            error = AbsorbError(
+                f"captain '{captain.name}' cannot absorb sibling '{record.name}' "
+                f"({record.provenance.describe()}): {type(exc).__name__}: {exc}"
+            )
+            report.rejected.append((record, error))
         else:
             report.absorbed.append(record.name)
     return report

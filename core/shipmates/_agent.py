@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._context import delegation_stack
-from ._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
+from ._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from ._events import ToolCallEvent
 from ._loop import Approver, _Hooks, assistant_message, run_sync, run_turn_calls
 from ._models import Model, ModelResponse, get_model
@@ -98,7 +98,13 @@ def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout:
     input_model = getattr(sibling, "input_model", None)
     bind: Callable[[dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
     if input_model is not None and hasattr(input_model, "model_validate"):
-        parameters = dict(input_model.model_json_schema())
+        try:
+            parameters = dict(input_model.model_json_schema())
+        except Exception as exc:
+            raise AbsorbError(
+                f"cannot absorb sibling '{name}': the JSON schema of its input_model "
+                f"{getattr(input_model, '__name__', input_model)!r} cannot be built ({exc})"
+            ) from exc
         parameters.pop("title", None)
         validate = input_model.model_validate
         from pydantic import ValidationError
