@@ -123,7 +123,7 @@ class DurableWorker:
         self.max_bytes, self.concurrency, self.ack_wait = max_bytes, concurrency, ack_wait
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
-        self.running: set[Any] = set()
+        self.running: dict[int, Any] = {}
         self.sub: Any = None
 
     async def start(self) -> None:
@@ -146,6 +146,7 @@ class DurableWorker:
                 msgs = await self.sub.fetch(1, timeout=1.0)
             except Exception as exc:
                 if type(exc).__name__ != "TimeoutError" and not self.stopping.is_set():
+                    log.debug("durable fetch for %s: %r", self.hosted.name, exc)
                     await asyncio.sleep(0.2)
                 continue
             for msg in msgs:
@@ -153,15 +154,18 @@ class DurableWorker:
                     with contextlib.suppress(Exception):
                         await msg.nak()
                     continue
-                self.running.add(msg)
+                self.running[id(msg)] = msg
                 try:
                     await self._handle(msg)
+                except Exception as exc:  # leave it for redelivery
+                    log.warning("durable job for %s failed: %r", self.hosted.name, exc)
                 finally:
-                    self.running.discard(msg)
+                    self.running.pop(id(msg), None)
 
     async def _handle(self, msg: Any) -> None:
         headers = msg.headers or {}
         key = headers.get(p.H_MSG_ID) or f"seq-{msg.metadata.sequence.stream}"
+        log.debug("durable job %s for %s: delivery %s", key, self.hosted.name, msg.metadata.num_delivered)
         if await existing_result(self.js, self.ns, key) is not None:
             await msg.ack()  # done by a replica that died before acking
             return
@@ -195,7 +199,7 @@ class DurableWorker:
         self.stopping.set()
         while self.running and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for msg in list(self.running):
+        for msg in list(self.running.values()):
             with contextlib.suppress(Exception):
                 await msg.nak()
         for task in self.tasks:
