@@ -150,3 +150,14 @@ def test_preload_imports_in_the_background(litellm: Any) -> None:
     assert thread is backend.preload()
     thread.join(timeout=60)
     assert backend.is_loaded()
+
+
+def test_to_response_converts_litellm_objects(litellm: Any) -> None:
+    from shipmates._litellm import to_response
+
+    message = {"role": "assistant", "content": "thinking", "tool_calls": [_tool_call("c1", "f", {})]}
+    raw = litellm.ModelResponse(choices=[{"message": message, "finish_reason": "tool_calls"}])
+    response = to_response(raw)
+    assert response.content == "thinking"
+    assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == [("c1", "f", "{}")]
+    assert response.raw is raw

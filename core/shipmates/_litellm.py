@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import threading
 from types import ModuleType
@@ -86,6 +87,14 @@ def _hint(model: str, exc: Exception, litellm: ModuleType) -> str:
     return "check the model name, its credentials and the network, or use SHIPMATES_MODEL=offline"
 
 
+def _arguments_text(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        return arguments
+    if arguments is None:
+        return "{}"
+    return json.dumps(arguments)  # some providers hand back parsed arguments
+
+
 def to_response(raw: Any) -> ModelResponse:
     """Convert a litellm ``ModelResponse`` to shipmates' :class:`ModelResponse`."""
     message = raw.choices[0].message
@@ -93,7 +102,7 @@ def to_response(raw: Any) -> ModelResponse:
         ToolCall(
             id=str(tc.id or f"call_{i}"),
             name=str(tc.function.name),
-            arguments=tc.function.arguments if isinstance(tc.function.arguments, str) else "{}",
+            arguments=_arguments_text(tc.function.arguments),
         )
         for i, tc in enumerate(getattr(message, "tool_calls", None) or ())
     ]
