@@ -49,7 +49,7 @@ class PackageSpec:
 
 
 def _module_name(text: str) -> str:
-    return re.sub(r"\W", "_", text).lower()
+    return re.sub(r"\W+", "_", text).strip("_").lower()
 
 
 def sibling_spec(
@@ -108,8 +108,8 @@ def _toml(value: str) -> str:
 
 
 def write_project(spec: PackageSpec, root: Path) -> Path:
-    """Write a hatchling project for ``spec`` under ``root/<dist>``; returns the project directory."""
-    project = root / spec.normalized
+    """Write a hatchling project for ``spec`` under ``root/<dist>-<version>``; returns its directory."""
+    project = root / f"{spec.normalized}-{spec.version}"
     package = project / "src" / spec.module
     package.mkdir(parents=True, exist_ok=True)
     (package / "__init__.py").write_text(spec.code)

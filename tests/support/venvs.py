@@ -132,8 +132,7 @@ class Venv:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("PYTHON", "SHIPMATES_", "PIP_", "LITELLM"))
-            and k not in ("VIRTUAL_ENV", "NO_COLOR")
+            if not k.startswith(("PYTHON", "SHIPMATES_", "PIP_", "LITELLM")) and k != "VIRTUAL_ENV"
         }
         env["PATH"] = os.pathsep.join([str(self.bin), env.get("PATH", "")])
         env["VIRTUAL_ENV"] = str(self.path)
