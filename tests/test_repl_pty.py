@@ -76,12 +76,13 @@ def crew_env(tmp_path: Path) -> dict[str, str]:
     write_dist_info(sibling_spec("slow", code=SLOW_CODE), site)
     write_dist_info(sibling_spec("broken", value="no_such_module_xyz:build_agent"), site)
     write_dist_info(plugin_spec("recall", RECALL_CODE), site)
+    write_dist_info(plugin_spec("badplug", "raise RuntimeError('badplug is broken on purpose')"), site)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPMATES_", "PYTHON"))}
     env.update(
         PYTHONPATH=str(site),
         SHIPMATES_HOME=str(tmp_path / "home"),
         SHIPMATES_AGENTS="echo,slow,broken",
-        SHIPMATES_PLUGINS="recall",
+        SHIPMATES_PLUGINS="recall,badplug",
         # pexpect's terminal does not answer cursor-position requests.
         PROMPT_TOOLKIT_NO_CPR="1",
         TERM="xterm",
@@ -130,7 +131,7 @@ def test_banner_turn_through_a_sibling_with_trace_and_exit(spawn: object) -> Non
     child = spawn()  # type: ignore[operator]
     child.expect_exact("captain: captain (built-in) | model: offline")
     child.expect_exact("crew: echo, slow")
-    child.expect_exact("1 load failure: see /agents")
+    child.expect_exact("2 load failures: see /agents")
     child.expect_exact(PROMPT)
     ask(
         child,
@@ -144,10 +145,20 @@ def test_banner_turn_through_a_sibling_with_trace_and_exit(spawn: object) -> Non
     assert finish(child) == 0
 
 
-def test_agents_shows_the_broken_sibling(spawn: object) -> None:
+def test_agents_shows_the_broken_sibling_and_plugin(spawn: object) -> None:
     child = spawn()  # type: ignore[operator]
     child.expect_exact(PROMPT)
-    ask(child, "/agents", "broken", "failed", "no_such_module_xyz", "echo", "ok")
+    ask(
+        child,
+        "/agents",
+        "broken",
+        "failed",
+        "no_such_module_xyz",
+        "echo",
+        "ok",
+        "plugin badplug (shipmates-plugin-badplug 0.1.0",
+        "badplug is broken on purpose",
+    )
     child.sendcontrol("d")
     child.expect_exact("Goodbye.")
     assert finish(child) == 0
