@@ -106,3 +106,26 @@ def test_untyped_parameters_accept_anything() -> None:
     t = tool(echo)
     assert t.parameters == {"type": "object", "properties": {"value": {}}, "required": ["value"]}
     assert t.bind({"value": [1]}) == ((), {"value": [1]})
+
+
+def test_docstring_sections_stay_out_of_the_description() -> None:
+    @tool
+    def convert(amount: float, currency: str = "EUR") -> str:
+        """Convert money.
+
+        Uses daily rates.
+
+        Args:
+            amount: how much, for example: 12.5
+                in the source currency
+            currency (str): target currency code
+
+        Returns:
+            The converted amount as text.
+        """
+        return f"{amount} {currency}"
+
+    assert convert.description == "Convert money.\n\nUses daily rates."
+    props = convert.parameters["properties"]
+    assert props["amount"]["description"] == "how much, for example: 12.5 in the source currency"
+    assert props["currency"]["description"] == "target currency code"

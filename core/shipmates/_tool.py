@@ -124,32 +124,34 @@ def validation_message(tool_name: str, exc: ValidationError, parameters: dict[st
 
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$", re.IGNORECASE)
+_SECTION = re.compile(r"^[A-Z][A-Za-z ]*:\s*$")
 _ARG_LINE = re.compile(r"^\s*\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """Split a docstring into its description and Google-style ``Args:`` descriptions."""
-    lines = inspect.cleandoc(doc).splitlines()
+    """Split a docstring into its description (the text before the first section) and the
+    Google-style ``Args:`` descriptions."""
     summary: list[str] = []
     params: dict[str, str] = {}
+    section: str | None = None
+    indent: int | None = None
     current: str | None = None
-    in_args = False
-    for line in lines:
-        if _ARGS_HEADER.match(line):
-            in_args = True
+    for line in inspect.cleandoc(doc).splitlines():
+        stripped = line.strip()
+        if line[:1].strip() and _SECTION.match(line):
+            section = "args" if _ARGS_HEADER.match(line) else "other"
+            indent = current = None
             continue
-        if in_args:
-            if line and not line[0].isspace() and line.rstrip().endswith(":"):
-                in_args = False  # another section (Returns:, Raises:)
-                continue
+        if section is None:
+            summary.append(line)
+        elif section == "args" and stripped:
+            depth = len(line) - len(line.lstrip())
             match = _ARG_LINE.match(line)
-            if match and (line.startswith("    ") or not line.startswith(" ")):
-                current = match.group(1)
+            if match and (indent is None or depth <= indent):
+                indent, current = depth, match.group(1)
                 params[current] = match.group(2).strip()
-            elif current and line.strip():
-                params[current] = f"{params[current]} {line.strip()}".strip()
-            continue
-        summary.append(line)
+            elif current is not None:
+                params[current] = f"{params[current]} {stripped}".strip()
     return "\n".join(summary).strip(), params
 
 
