@@ -184,7 +184,8 @@ class Agent:
         self.tool_timeout = default_tool_timeout() if tool_timeout is None else float(tool_timeout)
         """Seconds each tool call may take unless the tool or sibling sets its own timeout."""
         self.max_depth = max_depth
-        """How many nested delegations below this agent are allowed."""
+        """The deepest delegation allowed (the top-level agent is depth 0); a sibling call that
+        would go deeper, or back to an agent already on the stack, gets an error result."""
         self.input_model = input_model
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         """Extra keyword arguments for the model backend (litellm: temperature, api_base, ...)."""
@@ -302,7 +303,8 @@ class Agent:
         """Run the agent loop on ``query`` and return the full :class:`RunResult`.
 
         ``session`` gives multi-turn memory (updated only when the run completes);
-        ``approve(event) -> bool`` (or awaitable) is asked before each of this agent's tool calls;
+        ``approve(event) -> bool`` (or awaitable) is asked before each of this agent's own tool
+        calls (not those its siblings make); a refusal is reported to the model;
         ``model`` overrides the agent's model for this run. Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
