@@ -321,3 +321,23 @@ def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.Monkey
     monkeypatch.setenv("SHIPMATES_MODEL", "ollama/llama3.1")
     preload_if_litellm(None)
     assert calls == ["preload", "preload"]
+
+
+def test_completer() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+    from shipmates._completion import ReplCompleter
+
+    completer = ReplCompleter(
+        lambda: ["help", "trace", "tools"], lambda: ["fib", "factor"], lambda: ["offline"]
+    )
+
+    def complete(text: str, tab: bool = True) -> list[str]:
+        event = CompleteEvent(completion_requested=tab)
+        return [c.text for c in completer.get_completions(Document(text), event)]
+
+    assert complete("/t", tab=False) == ["/trace", "/tools"]  # commands while typing
+    assert complete("/trace o") == ["on", "off"]
+    assert complete("/model of") == ["offline"]
+    assert complete("ask f") == ["factor", "fib"]
+    assert complete("ask f", tab=False) == []  # names only on Tab

@@ -1,4 +1,4 @@
-"""Tab completion in the REPL: slash commands as you type, agent names on Tab."""
+"""Tab completion in the REPL: slash commands as you type; agent and model names on Tab."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ _ON_OFF_COMMANDS = ("/trace ", "/approve ")
 
 
 class ReplCompleter(Completer):
-    """Completes ``/commands``, ``on|off`` after /trace and /approve, and agent names."""
+    """Completes ``/commands``, ``on|off`` after /trace and /approve, models after /model, agent names."""
 
-    def __init__(self, commands: Callable[[], Iterable[str]], agents: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self,
+        commands: Callable[[], Iterable[str]],
+        agents: Callable[[], Iterable[str]],
+        models: Callable[[], Iterable[str]] = lambda: (),
+    ) -> None:
         self._commands = commands
         self._agents = agents
+        self._models = models
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
@@ -31,10 +37,11 @@ class ReplCompleter(Completer):
                     if choice.startswith(word):
                         yield Completion(choice, start_position=-len(word))
                 return
+        names = self._models() if text.startswith("/model ") else self._agents()
         word = document.get_word_before_cursor(WORD=True)
-        # Agent names only on Tab, so typing prose does not pop up menus.
+        # Names only on Tab, so typing prose does not pop up menus.
         if not complete_event.completion_requested:
             return
-        for name in sorted(set(self._agents())):
+        for name in sorted(set(names)):
             if name.startswith(word) and name != word:
                 yield Completion(name, start_position=-len(word))

@@ -352,7 +352,7 @@ class Repl:
         return PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
-            completer=ReplCompleter(self.commands.names, self.agent_names),
+            completer=ReplCompleter(self.commands.names, self.agent_names, _model_names),
             complete_while_typing=True,
         )
 
@@ -463,6 +463,12 @@ class Repl:
         except EOFError:
             return ""
         return answer
+
+
+def _model_names() -> list[str]:
+    from ._models import registered_models
+
+    return list(registered_models())
 
 
 def _isatty(stream: IO[str]) -> bool:
