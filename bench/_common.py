@@ -36,6 +36,13 @@ class Samples:
         return {"name": self.name, "median": self.median, "min": self.min, "n": len(self.values)}
 
 
+def paired_ratio(a: Samples, b: Samples) -> float:
+    """Median over rounds of a[i] / b[i]: each ratio compares samples taken moments apart, so a
+    load that drifts during the run (a shared machine) cancels out better than in median / median."""
+    ratios = [x / y for x, y in zip(a.values, b.values, strict=False) if y > 0]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
 def interleave(
     variants: Mapping[str, Callable[[], float | None]],
     rounds: int,
