@@ -145,13 +145,13 @@ def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_a
 
 
 def _conflict_reason(name: str, c: _Candidate, group: list[_Candidate]) -> str:
-    others = [o for o in group if o is not c]
-    listed = ", ".join(o.provenance.describe() for o in others)
+    everyone = " and ".join(o.provenance.describe() for o in group)
     keep = c.label
-    drop = ",".join(o.label for o in others)
+    drop = ",".join(o.label for o in group if o is not c)
     return (
-        f"the name {name!r} is also registered by {listed}, so none of them was loaded; "
-        f"choose one with SHIPMATES_AGENTS={keep} or SHIPMATES_EXCLUDE_AGENTS={drop} (--exclude {drop})"
+        f"the name {name!r} is registered by {everyone}, so none of them was loaded; to keep "
+        f"{keep}, exclude the others with SHIPMATES_EXCLUDE_AGENTS={drop} (or --exclude {drop}), "
+        f"or name it in an allow-list: SHIPMATES_AGENTS={keep},<your other agents>"
     )
 
 
