@@ -166,6 +166,7 @@ def test_call_hook_isolated_reports_the_plugin_and_goes_on():
     pm.register(Good(), name="good-observer")
     pm.register(Bad(), name="bad-observer")
     results, errors = call_hook_isolated("tool_call_started", event="E")
+    assert {"good-observer", "bad-observer"} <= {r.name for r in list_plugins()}
     assert seen == ["E"] and results == []
     (error,) = errors
     assert "plugin 'bad-observer'" in error and "tool_call_started" in error

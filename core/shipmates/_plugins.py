@@ -13,6 +13,7 @@ Environment:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class PluginRecord:
 
 _pm: pluggy.PluginManager | None = None
 _records: list[PluginRecord] = []
+_lock = threading.Lock()
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -90,9 +92,11 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """
     global _pm
     if _pm is None:
-        pm, records = build_plugin_manager()
-        _records[:] = records
-        _pm = pm
+        with _lock:  # agents running in worker threads may ask at the same moment
+            if _pm is None:
+                pm, records = build_plugin_manager()
+                _records[:] = records
+                _pm = pm
     return _pm
 
 
@@ -139,7 +143,13 @@ def list_plugins() -> list[PluginRecord]:
             plugin = pm.get_plugin(record.name)
             if plugin is not None:
                 record.hooks = _hooks_of(pm, plugin)
-    return list(_records)
+    known = {r.name for r in _records}
+    extra = [  # registered at run time, from code
+        PluginRecord(name, hooks=_hooks_of(pm, plugin))
+        for name, plugin in pm.list_name_plugin()
+        if plugin is not None and name not in known
+    ]
+    return [*_records, *extra]
 
 
 def plugin_record(name: str) -> PluginRecord | None:
@@ -175,7 +185,7 @@ def call_hook_isolated(
     Returns the non-None results and one error line per failing plugin (naming the plugin,
     its distribution, the hook and the fix).
     """
-    pm = plugin_manager or get_plugin_manager()
+    pm = plugin_manager if plugin_manager is not None else get_plugin_manager()
     results: list[Any] = []
     errors: list[str] = []
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's LIFO call order
