@@ -52,11 +52,11 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEFAULT_MODEL",
     "AbsorbError",
     "AbsorbReport",
     "Agent",
     "AgentRecord",
-    "DEFAULT_MODEL",
     "Discovery",
     "EndSession",
     "InvalidNameError",

@@ -35,7 +35,7 @@ class ModelError(ShipmatesError):
     """A model backend failed, or a model name could not be resolved."""
 
 
-class MaxTurnsExceeded(ShipmatesError):
+class MaxTurnsExceeded(ShipmatesError):  # noqa: N818 - reads as an outcome, like StopIteration
     """The agent loop hit ``max_turns`` without a text answer.
 
     ``result`` holds the partial :class:`~shipmates.RunResult` (messages and tool calls so far).

@@ -6,7 +6,8 @@ Plugins implement these with ``@shipmates.hookimpl``. Registration hooks receive
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
