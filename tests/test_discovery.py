@@ -48,6 +48,11 @@ def test_entry_point_may_name_an_instance_a_class_or_a_provider(fake_site):
     assert {n: s.invoke("") for n, s in d.siblings.items()} == {"cls": "cls", "inst": "inst", "prov": "prov"}
 
 
+def test_entry_point_value_with_extras(fake_site):
+    fake_site.sibling("extra", value="shipmates_extra : build_agent [fast, small]")
+    assert fake_site.discover().siblings["extra"].invoke("q") == "extra got: q"
+
+
 def test_listing_without_load_imports_nothing(fake_site):
     fake_site.sibling("lazy", code="raise RuntimeError('imported!')")
     d = fake_site.discover(load=False)
@@ -69,6 +74,7 @@ BROKEN = {
     "bad name!": dict(module="shipmates_bad_name"),
     "async-provider": dict(code="async def build_agent():\n    return None"),
     "exits": dict(code="import sys\nsys.exit(3)"),
+    "malformed": dict(value="not a valid value!"),
 }
 
 
@@ -99,6 +105,7 @@ def test_each_failure_is_recorded_in_one_line_and_the_others_still_load(fake_sit
     assert "invalid agent name 'bad name!'" in reasons["bad name!"]
     assert "async" in reasons["async-provider"]
     assert "SystemExit" in reasons["exits"]
+    assert "malformed entry point value" in reasons["malformed"]
     for reason in reasons.values():
         assert "SHIPMATES_EXCLUDE_AGENTS=" in reason or "rename" in reason
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points
+from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points, parse_value
 from ._errors import InvalidNameError, PluginLoadError
 from ._loading import env_list, exception_line, is_strict, matches, module_missing
 from ._names import check_name
@@ -211,8 +211,10 @@ def _build(c: _Candidate) -> Any:
 def _import(c: _Candidate, exclude_hint: str) -> Any:
     p = c.provenance
     value = p.entry_point or ""
-    module_name, _, attr = value.partition(":")
-    module_name, attr = module_name.strip(), attr.split("[")[0].strip()
+    try:
+        module_name, attr = parse_value(value)
+    except ValueError as exc:
+        raise _LoadError(f"{exc}; fix the entry point {c.name} in {p.describe()} {exclude_hint}") from exc
     try:
         obj: Any = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:
@@ -225,7 +227,7 @@ def _import(c: _Candidate, exclude_hint: str) -> Any:
             f"importing {module_name!r} raised {exception_line(exc)}; fix {p.describe()} "
             f"(or report it to its authors) {exclude_hint}"
         ) from exc
-    for part in filter(None, attr.split(".")):
+    for part in filter(None, (attr or "").split(".")):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:

@@ -64,20 +64,11 @@ class EntryPointInfo(NamedTuple):
 
     @property
     def module(self) -> str:
-        return self._match().group("module")
+        return parse_value(self.value)[0]
 
     @property
     def attr(self) -> str | None:
-        attr: str | None = self._match().group("attr")
-        return attr
-
-    def _match(self) -> re.Match[str]:
-        match = re.match(_VALUE_PATTERN, self.value)
-        if match is None:
-            raise ValueError(
-                f"malformed entry point value {self.value!r} (expected 'package.module:attribute')"
-            )
-        return match
+        return parse_value(self.value)[1]
 
     def load(self) -> Any:
         """Import the module and return the named object (may raise anything the import raises)."""
@@ -124,6 +115,14 @@ def scan(path: Sequence[str] | None = None, *, refresh: bool = False) -> Groups:
     if not racy:
         _memo[entries] = (stamps, groups)
     return groups
+
+
+def parse_value(value: str) -> tuple[str, str | None]:
+    """``"pkg.mod:obj.attr [extra]"`` -> ``("pkg.mod", "obj.attr")``; ValueError when malformed."""
+    match = re.match(_VALUE_PATTERN, value.strip())
+    if match is None:
+        raise ValueError(f"malformed entry point value {value!r} (expected 'package.module:attribute')")
+    return match.group("module"), match.group("attr")
 
 
 def normalize_dist(name: str) -> str:
@@ -191,7 +190,7 @@ def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], gr
             for group, eps in groups.items()
         },
     }
-    tmp = f"{cache_file}.{os.getpid()}.tmp"
+    tmp = f"{cache_file}.{os.getpid()}-{time.monotonic_ns()}.tmp"  # unique across processes and threads
     try:
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         with open(tmp, "wb") as f:
@@ -225,13 +224,34 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
         text = dist.read_text("entry_points.txt")
         if not text or "shipmates." not in text:
             continue  # skip parsing the many distributions that cannot matter
-        eps = [ep for ep in dist.entry_points if ep.group in found]
+        eps = [ep for ep in _parse_entry_points(text) if ep[0] in found]
         if not eps:
             continue
         name, version = _name_and_version(dist, normalize_dist(key))
-        for ep in eps:
-            found[ep.group].append(EntryPointInfo(ep.group, ep.name, ep.value, name, version))
+        for group, ep_name, value in eps:
+            found[group].append(EntryPointInfo(group, ep_name, value, name, version))
     return {group: tuple(eps) for group, eps in found.items()}
+
+
+def _parse_entry_points(text: str) -> list[tuple[str, str, str]]:
+    """``(group, name, value)`` from ``entry_points.txt``, the format importlib.metadata reads.
+
+    Parsed here rather than through ``Distribution.entry_points`` because that rejects a whole
+    distribution over one malformed value; here such a value reaches the loader, which
+    reports it as that entry point's failure.
+    """
+    found = []
+    group = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+        elif group is not None and "=" in line:
+            name, _, value = line.partition("=")
+            found.append((group, name.strip(), value.strip()))
+    return found
 
 
 def _name_and_version(dist: Any, fallback: str) -> tuple[str, str]:
