@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._context import delegation_stack
+from ._context import approval, delegation_stack, inherited_approver
 from ._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from ._events import ToolCallEvent
 from ._loop import Approver, _Hooks, assistant_message, run_sync, run_turn_calls
@@ -303,8 +304,9 @@ class Agent:
         """Run the agent loop on ``query`` and return the full :class:`RunResult`.
 
         ``session`` gives multi-turn memory (updated only when the run completes);
-        ``approve(event) -> bool`` (or awaitable) is asked before each of this agent's own tool
-        calls (not those its siblings make); a refusal is reported to the model;
+        ``approve(event) -> bool`` (or awaitable) is asked before each tool call and delegation,
+        including the calls its siblings make further down (they inherit it); a refusal is
+        reported to the model that asked;
         ``model`` overrides the agent's model for this run. Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
@@ -319,6 +321,11 @@ class Agent:
         outer = delegation_stack.get()
         stack = outer if outer and outer[-1] == self.name else (*outer, self.name)
         token = delegation_stack.set(stack) if stack is not outer else None
+        if approve is None:
+            approve = inherited_approver()
+            approval_token = None
+        else:
+            approval_token = approval.set((approve, asyncio.get_running_loop()))
         content = query if isinstance(query, str) else query.model_dump_json()
         messages: list[dict[str, Any]] = []
         if self.instructions:
@@ -353,6 +360,8 @@ class Agent:
         finally:
             if token is not None:
                 delegation_stack.reset(token)
+            if approval_token is not None:
+                approval.reset(approval_token)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""
