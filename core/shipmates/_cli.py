@@ -71,7 +71,7 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--approve",
         action="store_true",
-        help="ask before each of the captain's tool calls and delegations (also /approve on|off)",
+        help="ask before each tool call and delegation, nested ones included (also /approve on|off)",
     )
     parser.add_argument(
         "--nats",
