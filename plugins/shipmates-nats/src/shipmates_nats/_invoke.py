@@ -34,6 +34,16 @@ class Hosted:
     sibling: Any
     provenance: Provenance
     card: dict[str, Any]
+    call: Any = None
+    is_async: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        ainvoke = getattr(self.sibling, "ainvoke", None)
+        invoke = getattr(self.sibling, "invoke", None)
+        self.is_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
+        self.call = ainvoke if self.is_async else invoke
+        self.timeout = self.default_timeout()
 
     @property
     def name(self) -> str:
@@ -64,18 +74,28 @@ def _argument(h: Hosted, args: dict[str, Any]) -> Any:
     return query
 
 
-async def call_hosted(h: Hosted, args: dict[str, Any], *, timeout: float | None, max_bytes: int) -> bytes:
-    """Call the sibling and return its UTF-8 answer, or raise :class:`CallFailedError`."""
+async def _bounded(coro: Any, limit: float) -> Any:
+    """``wait_for`` without its extra task where ``asyncio.timeout`` exists (3.11+)."""
+    if _timeout is None:
+        return await asyncio.wait_for(coro, limit)
+    async with _timeout(limit):
+        return await coro
+
+
+_timeout = getattr(asyncio, "timeout", None)
+
+
+async def call_hosted(h: Hosted, args: dict[str, Any], *, timeout: float | None, max_bytes: int,
+                      bounded: bool = True) -> bytes:
+    """Call the sibling and return its UTF-8 answer, or raise :class:`CallFailedError`.
+
+    ``bounded=False`` leaves the timeout to the caller (serve's reaper: no timer per call).
+    """
     arg = _argument(h, args)
-    limit = timeout if timeout and timeout > 0 else h.default_timeout()
-    ainvoke = getattr(h.sibling, "ainvoke", None)
-    invoke = getattr(h.sibling, "invoke", None)
+    limit = timeout if timeout and timeout > 0 else h.timeout
     try:
-        if callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke)):
-            result = await asyncio.wait_for(ainvoke(arg), limit)
-        else:
-            assert invoke is not None
-            result = await asyncio.wait_for(asyncio.to_thread(invoke, arg), limit)
+        work = h.call(arg) if h.is_async else asyncio.to_thread(h.call, arg)
+        result = await (_bounded(work, limit) if bounded else work)
     except asyncio.TimeoutError:
         raise CallFailedError(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s") from None
     except EndSession as end:

@@ -15,8 +15,8 @@ Response body: the sibling's text; errors use the micro error headers.
 from __future__ import annotations
 
 import json
+import random
 import re
-import secrets
 from typing import Any
 
 QUEUE_GROUP = "shipmates"
@@ -85,7 +85,11 @@ def new_traceparent(parent: str | None = None) -> str:
         bits = parent.split("-")
         if len(bits) == 4 and len(bits[1]) == 32:
             trace_id = bits[1]
-    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{trace_id or format(_rand(128), '032x')}-{format(_rand(64), '016x')}-01"
+
+
+_rand = random.Random().getrandbits
+"""Trace and span ids need uniqueness, not secrecy: a fast PRNG seeded from os.urandom."""
 
 
 def trace_id(traceparent: str | None) -> str | None:

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from shipmates import EndSession, Provenance
+from shipmates._context import delegation_stack
 
 from . import _protocol as p
 from ._bridge import Bridge, get_bridge
@@ -126,13 +129,11 @@ class RemoteSibling:
     def label(self) -> str:
         return f"remote sibling '{self.name}' ({self.provenance.describe()})"
 
-    def _headers(self, timeout: float) -> dict[str, str]:
-        from shipmates._context import delegation_stack
-
-        headers = {
-            p.H_TRACEPARENT: p.new_traceparent(current_traceparent.get()),
-            p.H_TIMEOUT: f"{timeout:g}",
-        }
+    def _headers(self, timeout: float | None = None) -> dict[str, str]:
+        """traceparent always; the delegation path and a timeout only when there is one to pass."""
+        headers = {p.H_TRACEPARENT: p.new_traceparent(current_traceparent.get())}
+        if timeout is not None and timeout != self.served_timeout:
+            headers[p.H_TIMEOUT] = f"{timeout:g}"
         stack = delegation_stack.get()
         if stack:
             headers[p.H_CALLER] = ",".join(stack)
@@ -153,9 +154,12 @@ class RemoteSibling:
         if self.durable:
             return await self.adelegate(query)
         body = self._body(query)
-        headers = self._headers(self.served_timeout)
+        headers = self._headers()
         wait = self.served_timeout + NETWORK_GRACE
-        return await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
+        loop = asyncio.get_running_loop()
+        if loop is self.crew.bridge.loop or not self.crew.loop_local:
+            return await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
+        return await self.crew.request(self, body, headers, wait, nc=await self.crew.local_nc(loop))
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
@@ -169,7 +173,7 @@ class RemoteSibling:
         """
         body = self._body(query)
         wait = timeout if timeout is not None else self.served_timeout
-        headers = self._headers(self.served_timeout)
+        headers = self._headers()
         key = p.check_key(key or uuid.uuid4().hex)
         return await self.crew.bridge.call(self.crew.submit_durable(self, body, key, headers, wait))
 
@@ -194,6 +198,11 @@ class RemoteCrew:
         self.scanned_at = 0.0
         self.proxies: dict[str, RemoteSibling] = {}
         self._poller: Any = None
+        self._local: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+        self._local_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self.loop_local = os.environ.get("SHIPMATES_NATS_LOOP_LOCAL", "1") != "0"
+        """Calls from another event loop use a connection of that loop (set the variable to 0
+        to send every call through the bridge thread instead)."""
 
     # -- connection -------------------------------------------------------------------------
 
@@ -206,6 +215,27 @@ class RemoteCrew:
     def connect(self) -> RemoteCrew:
         self.bridge.run(self._connected(), timeout=self.settings.connect_timeout + 5)
         return self
+
+    async def local_nc(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """A connection owned by the caller's event loop, so calls skip the thread hop.
+
+        Opened on the loop's first call and closed when the loop shuts down (``asyncio.run``
+        closes async generators last: our closer is one). Hooks and sync callers keep using
+        the bridge loop's connection.
+        """
+        entry = self._local.get(loop)
+        if entry is not None and not entry[0].is_closed:
+            return entry[0]
+        lock = self._local_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            entry = self._local.get(loop)
+            if entry is not None and not entry[0].is_closed:
+                return entry[0]
+            nc = await connect(self.settings, name="shipmates-captain")
+            closer = _closer(nc)
+            await closer.__anext__()
+            self._local[loop] = (nc, closer)
+            return nc
 
     @property
     def max_bytes(self) -> int:
@@ -314,11 +344,13 @@ class RemoteCrew:
     # -- calls ------------------------------------------------------------------------------
 
     async def request(self, proxy: RemoteSibling, body: bytes, headers: dict[str, str],
-                      timeout: float) -> str:
+                      timeout: float, nc: Any = None) -> str:
         from nats.errors import MaxPayloadError, NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
 
-        nc = await self._connected()
+        nc = nc or self.nc
+        if nc is None or nc.is_closed:
+            nc = await self._connected()
         try:
             subject = p.invoke_subject(self.ns, proxy.name)
             msg = await nc.request(subject, body, timeout=timeout, headers=headers)
@@ -348,6 +380,15 @@ class RemoteCrew:
         await self._connected()
         return await submit(self.nc, self.js, self.ns, proxy.name, body, key, timeout=timeout,
                             headers=headers)
+
+
+async def _closer(nc: Any) -> Any:
+    """Suspended in the caller's loop; its ``finally`` closes ``nc`` when the loop shuts down."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(nc.close(), 2)
 
 
 def _answer(proxy: RemoteSibling, headers: dict[str, str] | None, data: bytes) -> str:

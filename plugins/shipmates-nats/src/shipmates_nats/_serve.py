@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import signal
 import socket
+import sys
 import time
+import types
 from typing import Any
 
 from shipmates import Provenance
+from shipmates._context import delegation_stack
 
 from . import _protocol as p
 from ._config import NatsSettings, connect
@@ -25,6 +29,33 @@ from ._durable import DurableWorker, ensure_streams
 from ._invoke import CallFailedError, Hosted, call_hosted, current_traceparent
 
 log = logging.getLogger("shipmates_nats")
+REAP_INTERVAL = 0.1
+
+
+EAGER = sys.version_info >= (3, 11)
+"""Start each call inline and make a task only if it has to wait (``create_task(context=)``)."""
+
+
+@types.coroutine
+def _drive(coro: Any, yielded: Any) -> Any:
+    """Go on driving ``coro`` (already started by hand) from inside a task."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def _resume(coro: Any, first: Any) -> Any:
+    return await _drive(coro, first)
 
 
 class SiblingServer:
@@ -44,11 +75,15 @@ class SiblingServer:
         self.nc: Any = None
         self.services: list[Any] = []
         self.workers: list[DurableWorker] = []
-        self.inflight: set[asyncio.Task[None]] = set()
+        self.inflight: dict[asyncio.Task[None], float] = {}
+        """In-flight calls and their deadlines (loop time)."""
+        self.expired: set[asyncio.Task[None]] = set()
+        self.reaper: asyncio.Task[None] | None = None
         self.slots = asyncio.Semaphore(max_inflight)
         self.stopped = asyncio.Event()
         self.durable = False
         self.handled = 0
+        self.verbose = log.isEnabledFor(logging.DEBUG)
 
     @property
     def max_bytes(self) -> int:
@@ -88,45 +123,76 @@ class SiblingServer:
                                        concurrency=self.durable_concurrency)
                 await worker.start()
                 self.workers.append(worker)
+        self.reaper = asyncio.ensure_future(self._reap())
         await self.nc.flush()
 
     def _handler(self, h: Hosted) -> Any:
+        loop = asyncio.get_running_loop()
+
         async def handle(request: Any) -> None:
             await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
-            task = asyncio.ensure_future(self._respond(h, request))
-            self.inflight.add(task)
+            headers = request.headers
+            limit = h.timeout
+            if headers and p.H_TIMEOUT in headers:
+                with contextlib.suppress(ValueError):
+                    limit = float(headers[p.H_TIMEOUT]) or limit
+            coro = self._respond(h, request, limit)
+            if EAGER:
+                ctx = contextvars.copy_context()
+                try:
+                    first = ctx.run(coro.send, None)  # most calls finish right here: no task at all
+                except StopIteration:
+                    self.slots.release()
+                    return
+                task = loop.create_task(_resume(coro, first), context=ctx)  # type: ignore[call-arg]
+            else:
+                task = loop.create_task(coro)
+            self.inflight[task] = loop.time() + limit
             task.add_done_callback(self._done)
 
         return handle
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self.inflight.discard(task)
+        self.inflight.pop(task, None)
+        self.expired.discard(task)
         self.slots.release()
 
-    async def _respond(self, h: Hosted, request: Any) -> None:
+    async def _reap(self) -> None:
+        """Cancel calls past their deadline: one sweep for all, instead of a timer per call."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(REAP_INTERVAL)
+            now = loop.time()
+            for task, deadline in list(self.inflight.items()):
+                if deadline < now and task not in self.expired:
+                    self.expired.add(task)
+                    task.cancel()
+
+    async def _respond(self, h: Hosted, request: Any, limit: float) -> None:
         headers = request.headers or {}
         span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
         token = current_traceparent.set(span)
         path = tuple(x for x in headers.get(p.H_CALLER, "").split(",") if x)
-        stack_token = None
-        if path:
-            from shipmates._context import delegation_stack
-
-            stack_token = delegation_stack.set(path)
+        stack_token = delegation_stack.set(path) if path else None
         try:
             if len(request.data) > self.max_bytes:
                 raise CallFailedError(p.E_TOO_LARGE, f"request of {len(request.data)} bytes for {h.label} "
                                   f"exceeds the limit of {self.max_bytes} bytes")
-            timeout = float(headers.get(p.H_TIMEOUT, "0") or 0) or None
-            data = await call_hosted(h, p.decode_request(request.data), timeout=timeout,
-                                     max_bytes=self.max_bytes)
+            data = await call_hosted(h, p.decode_request(request.data), timeout=limit,
+                                     max_bytes=self.max_bytes, bounded=False)
             self.handled += 1
-            await request.respond(data, headers={p.H_TRACEPARENT: span})
+            await request.respond(data)
         except CallFailedError as failure:
             with contextlib.suppress(Exception):
                 await request.respond_error(failure.code, failure.description,
                                             headers={p.H_TRACEPARENT: span})
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task in self.expired:  # our reaper: a timeout, not a shutdown
+                with contextlib.suppress(Exception):
+                    await request.respond_error(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s",
+                                                headers={p.H_TRACEPARENT: span})
+                return
             with contextlib.suppress(Exception):
                 await request.respond_error(p.E_UNAVAILABLE, f"{h.label}: the serving replica shut down "
                                             "before the call finished; call again")
@@ -137,10 +203,9 @@ class SiblingServer:
         finally:
             current_traceparent.reset(token)
             if stack_token is not None:
-                from shipmates._context import delegation_stack
-
                 delegation_stack.reset(stack_token)
-            log.debug("served %s trace=%s", h.name, p.trace_id(span))
+            if self.verbose:
+                log.debug("served %s trace=%s", h.name, p.trace_id(span))
 
     async def drain(self) -> None:
         """Leave discovery, stop taking calls, finish in-flight ones until the deadline, disconnect."""
@@ -162,6 +227,8 @@ class SiblingServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        if self.reaper is not None:
+            self.reaper.cancel()
         with contextlib.suppress(Exception):
             await self.nc.drain()
         self.stopped.set()
@@ -174,6 +241,10 @@ class SiblingServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # the startup heap (pydantic, plugins) never needs collecting: no long GC pauses
         if ready is not None:
             ready(self)
         await stop.wait()
