@@ -189,3 +189,43 @@ def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any) -> No
     assert all(isinstance(r, str) and r.startswith("echo ") for r in results), results
     assert replica.proc.wait(15) == 0
     assert "stopped after 5 call(s)" in replica.text()
+
+
+def test_busy_loop_gets_its_own_connection_closed_at_shutdown(nats_server: Any, serve: Any) -> None:
+    """After a few calls a loop skips the bridge thread; cancelling still works; asyncio.run closes it."""
+    serve(nats_server.url, "--namespace", "t8", agents="echo")
+    crew = _crew(nats_server.url, "t8")
+    crew.scan()
+    echo = crew.proxies["echo"]
+
+    async def busy() -> tuple[int, float]:
+        for i in range(12):
+            assert (await echo.ainvoke(f"n{i}")).endswith(f"n{i}")
+        own = len(crew._local)
+        task = asyncio.ensure_future(echo.ainvoke("sleep 3"))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return own, time.monotonic() - started
+
+    own, cancel_seconds = asyncio.run(busy())
+    assert own == 1 and cancel_seconds < 0.5
+    assert crew._local == {}  # closed and forgotten when the loop shut down
+
+
+def test_chat_once_through_a_remote_sibling(nats_server: Any, serve: Any, tmp_path: Any) -> None:
+    """The real CLI: `shipmates chat --nats URL --once ...` answers through the served sibling."""
+    import os
+    import subprocess
+    import sys
+
+    replica = serve(nats_server.url, "--namespace", "t9", agents="echo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
+    env.update({"SHIPMATES_HOME": str(tmp_path / "home"), "SHIPMATES_PLUGINS": "nats",
+                "SHIPMATES_AGENTS": "echo", "SHIPMATES_NATS_NAMESPACE": "t9"})
+    done = subprocess.run([sys.executable, "-m", "shipmates", "chat", "--nats", nats_server.url, "--once",
+                           "echo ahoy shipmate"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"echo {replica.pid}: " in done.stdout and "ahoy shipmate" in done.stdout

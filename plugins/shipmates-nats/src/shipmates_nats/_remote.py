@@ -32,6 +32,8 @@ SCAN_MAX = 1.0
 """...or after this long at most."""
 POLL_INTERVAL = 2.0
 NETWORK_GRACE = 1.0
+LOCAL_AFTER = 8
+"""Calls from one event loop before it gets a connection of its own."""
 """Seconds added to a sibling's own timeout for the round trip."""
 
 
@@ -156,10 +158,10 @@ class RemoteSibling:
         body = self._body(query)
         headers = self._headers()
         wait = self.served_timeout + NETWORK_GRACE
-        loop = asyncio.get_running_loop()
-        if loop is self.crew.bridge.loop or not self.crew.loop_local:
+        nc = await self.crew.caller_nc()
+        if nc is None:
             return await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
-        return await self.crew.request(self, body, headers, wait, nc=await self.crew.local_nc(loop))
+        return await self.crew.request(self, body, headers, wait, nc=nc)
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
@@ -198,8 +200,9 @@ class RemoteCrew:
         self.scanned_at = 0.0
         self.proxies: dict[str, RemoteSibling] = {}
         self._poller: Any = None
-        self._local: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
-        self._local_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._local: dict[Any, tuple[Any, Any]] = {}
+        self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._local_locks: dict[Any, asyncio.Lock] = {}
         self.loop_local = os.environ.get("SHIPMATES_NATS_LOOP_LOCAL", "1") != "0"
         """Calls from another event loop use a connection of that loop (set the variable to 0
         to send every call through the bridge thread instead)."""
@@ -216,23 +219,30 @@ class RemoteCrew:
         self.bridge.run(self._connected(), timeout=self.settings.connect_timeout + 5)
         return self
 
-    async def local_nc(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """A connection owned by the caller's event loop, so calls skip the thread hop.
+    async def caller_nc(self) -> Any:
+        """A connection owned by the caller's event loop, or None to go through the bridge.
 
-        Opened on the loop's first call and closed when the loop shuts down (``asyncio.run``
-        closes async generators last: our closer is one). Hooks and sync callers keep using
-        the bridge loop's connection.
+        A loop that keeps calling (the REPL's, a server's) gets its own connection after a few
+        calls, so calls skip the thread hop; it is closed when the loop shuts down
+        (``asyncio.run`` closes async generators last: our closer is one). Short-lived loops,
+        hooks and sync callers use the bridge loop's connection.
         """
+        loop = asyncio.get_running_loop()
         entry = self._local.get(loop)
         if entry is not None and not entry[0].is_closed:
             return entry[0]
+        if loop is self.bridge.loop or not self.loop_local:
+            return None
+        calls = self._calls[loop] = self._calls.get(loop, 0) + 1
+        if calls < LOCAL_AFTER:
+            return None
         lock = self._local_locks.setdefault(loop, asyncio.Lock())
         async with lock:
             entry = self._local.get(loop)
             if entry is not None and not entry[0].is_closed:
                 return entry[0]
             nc = await connect(self.settings, name="shipmates-captain")
-            closer = _closer(nc)
+            closer = _closer(nc, lambda: (self._local.pop(loop, None), self._local_locks.pop(loop, None)))
             await closer.__anext__()
             self._local[loop] = (nc, closer)
             return nc
@@ -382,11 +392,12 @@ class RemoteCrew:
                             headers=headers)
 
 
-async def _closer(nc: Any) -> Any:
+async def _closer(nc: Any, forget: Any) -> Any:
     """Suspended in the caller's loop; its ``finally`` closes ``nc`` when the loop shuts down."""
     try:
         yield
     finally:
+        forget()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(nc.close(), 2)
 
