@@ -874,6 +874,16 @@ def _breakdown(sec: Section, args: argparse.Namespace) -> None:
         "",
     )
     sec.table(["phase", "env-demo", "env-1000"], rows)
+    for e in envs:
+        med = {k: statistics.median(v) for k, v in phases[e].items()}
+        total = statistics.median(totals[e])
+        top = sorted(med.items(), key=lambda kv: -kv[1])[:5]
+        sec.add(
+            f"Largest phases in {e}: "
+            + ", ".join(f"{k} {fmt_s(v)} ({100 * v / total:.0f}%)" for k, v in top)
+            + ".",
+            "",
+        )
 
 
 def _strip_ansi(s: str) -> str:
