@@ -181,7 +181,8 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
     async def error_cb(e: BaseException) -> None:
         last.append(e)
         low = str(e).lower()
-        if not fatal.done() and ("authorization" in low or "authentication" in low):
+        if not fatal.done() and ("authorization" in low or "authentication" in low
+                                 or "certificate verify failed" in low or "wrong_version_number" in low):
             fatal.set_result(e)
         if user_error_cb is not None:
             await user_error_cb(e)
