@@ -191,7 +191,8 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
     opts.update(callbacks)
     task = asyncio.ensure_future(nats.connect(error_cb=error_cb, **opts))
     try:
-        done, _ = await asyncio.wait({task, fatal}, timeout=s.connect_timeout,
+        waiting: set[asyncio.Future[Any]] = {task, fatal}
+        done, _ = await asyncio.wait(waiting, timeout=s.connect_timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
     except BaseException:
         task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -56,14 +57,27 @@ def register_agents(register: Callable[..., None]) -> None:
         register(proxy, name=proxy.name, provenance=proxy.provenance, instances=[i.id for i in insts])
 
 
+def _env_list(var: str) -> set[str] | None:
+    """A comma-separated allow/deny list; None when the variable is unset ("" is an empty list)."""
+    value = os.environ.get(var)
+    return None if value is None else {item.strip() for item in value.split(",") if item.strip()}
+
+
+def matches(token: str, name: str, distribution: str | None) -> bool:
+    """Same rule as discovery: the agent name, or the PEP 503 normalised distribution name."""
+    def norm(text: str) -> str:
+        return re.sub(r"[-_.]+", "-", text).lower()
+
+    token = token.strip()
+    return bool(token) and (token == name or (distribution is not None and norm(token) == norm(distribution)))
+
+
 def _remote_allowed(name: str, distribution: str | None) -> bool:
     """``SHIPMATES_NATS_AGENTS`` / ``SHIPMATES_NATS_EXCLUDE`` pick remote siblings only.
 
     They settle a clash between a local sibling and a remote one from the same distribution,
     which the general allow/deny lists cannot tell apart.
     """
-    from shipmates._plugins import _env_list, matches
-
     allow = _env_list("SHIPMATES_NATS_AGENTS")
     deny = _env_list("SHIPMATES_NATS_EXCLUDE") or set()
     if allow is not None and not any(matches(t, name, distribution) for t in allow):
@@ -78,8 +92,6 @@ def _local_names() -> set[str]:
 
 
 def _allowed(name: str, distribution: str | None) -> bool:
-    from shipmates._plugins import _env_list, matches
-
     allow = _env_list("SHIPMATES_AGENTS")
     deny = _env_list("SHIPMATES_EXCLUDE_AGENTS") or set()
     if allow is not None and not any(matches(t, name, distribution) for t in allow):
@@ -141,9 +153,9 @@ def refresh_agents(captain: Any) -> None:
     for name in list(_ours):  # every replica gone: unavailable, off the captain's tools
         if name in served:
             continue
-        proxy = crew.proxies.get(name)
-        if proxy is not None:
-            proxy.available = False
+        gone = crew.proxies.get(name)
+        if gone is not None:
+            gone.available = False
         tool = captain.get_tool(name)
-        if tool is not None and tool.sibling is proxy:
+        if tool is not None and gone is not None and tool.sibling is gone:
             captain.remove(name)

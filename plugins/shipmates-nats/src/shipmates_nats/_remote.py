@@ -76,7 +76,7 @@ def model_from_schema(name: str, schema: dict[str, Any]) -> Any:
     for key, spec in (schema.get("properties") or {}).items():
         if not key.isidentifier() or key.startswith("_") or hasattr(BaseModel, key):
             continue
-        kind = kinds.get(spec.get("type")) if isinstance(spec, dict) else None
+        kind = kinds.get(str(spec.get("type"))) if isinstance(spec, dict) else None
         kind = kind or Any
         if key in required:
             fields[key] = (kind, ...)
@@ -92,7 +92,7 @@ def model_from_schema(name: str, schema: dict[str, Any]) -> Any:
     def model_json_schema(cls: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return copy.deepcopy(frozen)
 
-    model.model_json_schema = classmethod(model_json_schema)  # type: ignore[method-assign,assignment]
+    model.model_json_schema = classmethod(model_json_schema)
     return model
 
 
@@ -327,13 +327,13 @@ class RemoteCrew:
 
         self._poller = self.bridge.submit(poll())
 
-    def siblings(self) -> list[tuple[RemoteSibling | None, RemoteView, str, list[Instance]]]:
+    def siblings(self) -> list[tuple[RemoteSibling, RemoteView, str, list[Instance]]]:
         """One entry per (name, distribution) served now; proxies are reused across scans.
 
         When one name is served by several distributions, each gets its own proxy-less entry
         so that discovery reports the conflict with every provenance.
         """
-        out: list[tuple[RemoteSibling | None, RemoteView, str, list[Instance]]] = []
+        out: list[tuple[RemoteSibling, RemoteView, str, list[Instance]]] = []
         for name, view in sorted(self.views.items()):
             groups = view.by_distribution()
             if not groups:
