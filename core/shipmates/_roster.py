@@ -45,6 +45,8 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
         out.append(line)
         if record.reason:
             out.append(f"    reason: {record.reason}")
+        if record.provenance.origin == "remote":  # served over NATS: where, and which instances
+            out.append(f"    remote: {record.provenance.location or '-'}")
         if details and record.sibling is not None:
             description = " ".join(str(getattr(record.sibling, "description", "")).split())
             if description:
