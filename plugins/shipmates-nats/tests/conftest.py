@@ -131,6 +131,7 @@ def _reset() -> None:
     _plugin._decided.clear()
     _plugin._ours.clear()
     _plugin._warned.clear()
+    _plugin._retry.update(at=0.0, busy=False)
     _entrypoints.clear_cache()
     _plugins.reset_plugin_manager()
 

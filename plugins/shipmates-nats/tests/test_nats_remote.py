@@ -34,6 +34,10 @@ def test_serve_discover_absorb_and_captain_turn(nats_server: Any, serve: Any, mo
     assert echo.provenance.describe() == "shipmates-natscrew 1.2.3"
     assert len(echo.instances) == 1 and echo.instances[0] in (echo.provenance.location or "")
 
+    from shipmates._roster import format_agents
+
+    roster = format_agents(found.records)
+    assert any("remote: nats://" in line and echo.instances[0] in line for line in roster)
     captain = Agent("captain", "test captain", model="offline")
     report = absorb_crew(captain, found)
     assert report.ok and sorted(report.absorbed) == ["echo", "square"]
@@ -229,3 +233,27 @@ def test_chat_once_through_a_remote_sibling(nats_server: Any, serve: Any, tmp_pa
                            "echo ahoy shipmate"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"echo {replica.pid}: " in done.stdout and "ahoy shipmate" in done.stdout
+
+
+def test_nats_down_at_start_then_up(serve: Any, monkeypatch: Any) -> None:
+    """The captain starts while NATS is down: reported, and siblings join once it is up."""
+    from shipmates import Agent, absorb_crew, discover, get_plugin_manager
+    from shipmates_nats import NatsServer, _plugin
+
+    monkeypatch.setattr(_plugin, "RETRY_SECONDS", 0.2)
+    with NatsServer() as server:
+        server.stop()
+        monkeypatch.setenv("SHIPMATES_NATS_URL", server.url)
+        monkeypatch.setenv("SHIPMATES_NATS_NAMESPACE", "t10")
+        monkeypatch.setenv("SHIPMATES_AGENTS", "echo")
+        found = discover()
+        failed = [r for r in found.records if r.status == "failed"]
+        assert failed and "cannot reach NATS" in (failed[0].reason or "")
+        captain = Agent("captain", model="offline")
+        absorb_crew(captain, found)
+        pm = get_plugin_manager()
+        pm.hook.refresh_agents(captain=captain)  # no server yet: nothing, and no wait
+        server.start()
+        serve(server.url, "--namespace", "t10", agents="echo")
+        wait_for(lambda: (pm.hook.refresh_agents(captain=captain), "echo" in captain.siblings)[1], 10)
+        assert "echo" in captain.invoke("echo back")

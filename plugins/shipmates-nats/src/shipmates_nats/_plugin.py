@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +101,29 @@ def _allowed(name: str, distribution: str | None) -> bool:
     return not any(matches(t, name, distribution) for t in deny)
 
 
+_retry = {"at": 0.0, "busy": False}
+RETRY_SECONDS = 10.0
+
+
+def _connect_in_background() -> None:
+    if _retry["busy"] or time.monotonic() - float(_retry["at"]) < RETRY_SECONDS:
+        return
+    _retry.update(at=time.monotonic(), busy=True)
+
+    def attempt() -> None:
+        try:
+            crew = _crew()
+            if crew is not None:
+                crew.scan()
+                crew.start_polling()
+        except Exception as exc:
+            _warn(f"NATS still unreachable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
+        finally:
+            _retry["busy"] = False
+
+    threading.Thread(target=attempt, name="shipmates-nats-connect", daemon=True).start()
+
+
 @hookimpl
 def refresh_agents(captain: Any) -> None:
     """Absorb siblings that appeared since discovery; drop those whose replicas all vanished.
@@ -111,9 +136,8 @@ def refresh_agents(captain: Any) -> None:
 
     crew = next(iter(_crews.values()), None) if _crews else None
     if crew is None:
+        _connect_in_background()  # NATS was unreachable at start: try again, never blocking a turn
         return
-    import time
-
     if time.monotonic() - crew.scanned_at > 3 * POLL_INTERVAL:
         crew.scan()  # the poller is behind (or was never started): look now
     served: dict[str, list[Any]] = {}
