@@ -11,7 +11,7 @@ Each round measures sequential calls and calls with 64 in flight, raw and shipma
 (order alternating per round), repeated; figures are medians over rounds. Goal: shipmates
 throughput >= 0.8x raw, p50 <= 1.25x raw. Figures are printed whether or not the goal is met.
 
-Run: ``.venv/bin/python bench/bench_nats.py [--rounds 3] [--seq 400] [--conc 3000] [--json]``.
+Run: ``.venv/bin/python bench/bench_nats.py [--rounds 5] [--seq 400] [--conc 3000] [--json]``.
 ``run(**options) -> dict`` is what the benchmark runner calls.
 """
 
@@ -117,7 +117,7 @@ async def _concurrent(call: Any, n: int, in_flight: int = IN_FLIGHT) -> dict[str
     return {"rps": n / total, "p50_ms": _pct(lat, 0.5) * 1e3, "p99_ms": _pct(lat, 0.99) * 1e3}
 
 
-def run(rounds: int = 3, seq: int = 400, conc: int = 3000, quiet: bool = False) -> dict[str, Any]:
+def run(rounds: int = 5, seq: int = 400, conc: int = 3000, quiet: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns a dict of figures (medians over ``rounds``) and ratios."""
     import nats
     from shipmates_nats import NatsServer, NatsSettings
@@ -239,7 +239,7 @@ def _print(r: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seq", type=int, default=400, help="sequential calls per round")
     parser.add_argument("--conc", type=int, default=3000, help=f"calls per round with {IN_FLIGHT} in flight")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
