@@ -257,3 +257,23 @@ def test_nats_down_at_start_then_up(serve: Any, monkeypatch: Any) -> None:
         serve(server.url, "--namespace", "t10", agents="echo")
         wait_for(lambda: (pm.hook.refresh_agents(captain=captain), "echo" in captain.siblings)[1], 10)
         assert "echo" in captain.invoke("echo back")
+
+
+def test_two_remote_distributions_same_name(
+    nats_server: Any, serve: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    """One name served by two distributions: both reported as conflicts, neither absorbed."""
+    from shipmates import discover
+    from support import sibling_spec, write_dist_info
+
+    site = tmp_path / "other-site"
+    write_dist_info(sibling_spec("echo", dist="other-echo", version="2.0.0"), site)
+    serve(nats_server.url, "--namespace", "t11", agents="echo")
+    serve(nats_server.url, "--namespace", "t11", agents="echo", env={"PYTHONPATH": str(site)})
+    monkeypatch.setenv("SHIPMATES_NATS_URL", nats_server.url)
+    monkeypatch.setenv("SHIPMATES_NATS_NAMESPACE", "t11")
+    monkeypatch.setenv("SHIPMATES_AGENTS", "echo")
+    echoes = [r for r in discover().records if r.name == "echo"]
+    assert sorted(r.provenance.describe() for r in echoes) == ["other-echo 2.0.0", "shipmates-natscrew 1.2.3"]
+    assert {r.status for r in echoes} == {"conflict"}
+    assert all(r.provenance.origin == "remote" for r in echoes)
