@@ -84,7 +84,7 @@ class NatsServer:
         if self.name:
             cmd += ["--server_name", self.name]
         if self.jetstream:
-            cmd += ["-js", "-sd", str(work / "jetstream")]
+            cmd += ["-js", "-sd", str(work)]  # the server adds its own "jetstream" directory
         if self.cluster_port is not None:
             cmd += ["--cluster", f"nats://{self.host}:{self.cluster_port}"]
             cmd += ["--cluster_name", self.cluster_name or "shipmates"]
@@ -117,7 +117,7 @@ class NatsServer:
             if self.proc.poll() is not None:
                 err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
                 raise NatsSetupError(f"nats-server exited with status {self.proc.returncode}: "
-                                     f"{err.strip() or self._log_tail()}")
+                                     f"{self._log_tail() if self.log_path().exists() else err.strip()}")
             if ports_file.exists():
                 try:
                     ports = json.loads(ports_file.read_text())
@@ -137,9 +137,11 @@ class NatsServer:
 
     def _log_tail(self) -> str:
         try:
-            return " | ".join(self.log_path().read_text(errors="replace").strip().splitlines()[-5:])
+            lines = self.log_path().read_text(errors="replace").strip().splitlines()
         except OSError:
             return "(no log)"
+        fatal = [ln.split("] ", 2)[-1] for ln in lines if "[FTL]" in ln or "[ERR]" in ln]
+        return " | ".join(fatal[-3:] or lines[-5:])
 
     def kill(self) -> None:
         """SIGKILL the server (for failure tests)."""
