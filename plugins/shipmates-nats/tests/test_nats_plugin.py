@@ -1,0 +1,47 @@
+"""The plugin stays cheap to import and contributes its subcommands (no server needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
+    env["SHIPMATES_PLUGINS"] = "nats"
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_plugin_import_is_cheap() -> None:
+    code = ("import sys, shipmates_nats, shipmates_nats._plugin; "
+            "heavy = [m for m in ('nats', 'pydantic', 'litellm') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    done = _run("-c", code)
+    assert done.returncode == 0, done.stderr
+
+
+def test_help_lists_serve_and_nats() -> None:
+    done = _run("-m", "shipmates", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "serve" in done.stdout and "nats" in done.stdout
+    serve_help = _run("-m", "shipmates", "serve", "--help").stdout
+    for flag in ("--nats", "--namespace", "--token", "--creds", "--tls-ca", "--drain-timeout", "--only"):
+        assert flag in serve_help
+
+
+def test_serve_without_siblings_says_what_to_do() -> None:
+    env_note = _run("-c", "import os; os.environ['SHIPMATES_AGENTS'] = ''; "
+                    "import sys; from shipmates._cli import main; "
+                    "sys.exit(main(['serve', '--nats', 'nats://127.0.0.1:1']))")
+    assert env_note.returncode == 1
+    assert "no sibling to serve" in env_note.stderr
+
+
+def test_semver_and_request_decoding() -> None:
+    from shipmates_nats._protocol import decode_request, encode_request, semver
+
+    assert semver("1.2") == "1.2.0" and semver("2024.1.post3") == "2024.1.3" and semver(None) == "0.0.0"
+    assert decode_request(b"fib 8") == {"query": "fib 8"}
+    assert decode_request(encode_request("hi")) == {"query": "hi"}
+    assert decode_request(b'{"n": 3}') == {"n": 3}
