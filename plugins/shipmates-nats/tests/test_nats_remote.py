@@ -269,7 +269,8 @@ def test_two_remote_distributions_same_name(
     site = tmp_path / "other-site"
     write_dist_info(sibling_spec("echo", dist="other-echo", version="2.0.0"), site)
     serve(nats_server.url, "--namespace", "t11", agents="echo")
-    serve(nats_server.url, "--namespace", "t11", agents="echo", env={"PYTHONPATH": str(site)})
+    rival = serve(nats_server.url, "--namespace", "t11", agents="echo", env={"PYTHONPATH": str(site)})
+    wait_for(lambda: "'echo' is also served by shipmates-natscrew 1.2.3" in rival.text(), 5)
     monkeypatch.setenv("SHIPMATES_NATS_URL", nats_server.url)
     monkeypatch.setenv("SHIPMATES_NATS_NAMESPACE", "t11")
     monkeypatch.setenv("SHIPMATES_AGENTS", "echo")

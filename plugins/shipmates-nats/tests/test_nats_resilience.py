@@ -149,6 +149,10 @@ def test_cluster_of_three(serve: Any) -> None:
         serve(seed.url, "--namespace", "c1", "--no-durable", agents="echo")
         echo = _proxy(others[1].url, "c1", "echo")  # the captain is on another server
         assert echo.invoke("across").endswith("across")
+        from shipmates_nats import RemoteCallError
+
+        with pytest.raises(RemoteCallError, match="needs JetStream"):  # this cluster runs without it
+            echo.delegate("durably", timeout=5)
     finally:
         for s in [*others, seed]:
             s.close()

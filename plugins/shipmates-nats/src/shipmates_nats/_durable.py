@@ -75,7 +75,13 @@ async def submit(nc: Any, js: Any, ns: str, name: str, body: bytes, key: str, *,
     from nats.js.errors import NotFoundError
 
     p.check_key(key)
-    await ensure_streams(js, ns)
+    try:
+        await ensure_streams(js, ns)
+    except Exception as exc:
+        raise RemoteCallError(
+            f"durable call to '{name}' needs JetStream, which the NATS server does not offer "
+            f"({type(exc).__name__}: {exc}); start the server with JetStream (`shipmates nats up` does)"
+        ) from None
     try:
         await js.consumer_info(p.stream_name(ns, "JOBS"), name)
     except NotFoundError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
 import os
 import signal
@@ -125,6 +126,28 @@ class SiblingServer:
                 self.workers.append(worker)
         self.reaper = asyncio.ensure_future(self._reap())
         await self.nc.flush()
+        await self._warn_about_rivals()
+
+    async def _warn_about_rivals(self) -> None:
+        """Say so when another distribution serves one of our names here: captains see a conflict."""
+        inbox = self.nc.new_inbox()
+        rivals: set[str] = set()
+        ours = {h.name: h.provenance.distribution for h in self.hosted}
+
+        async def seen(msg: Any) -> None:
+            with contextlib.suppress(Exception):
+                card = p.parse_card(json.loads(msg.data).get("metadata"))
+                if card and card["name"] in ours and card.get("distribution") != ours[card["name"]]:
+                    rivals.add(f"'{card['name']}' is also served by {card.get('distribution')} "
+                               f"{card.get('version')}")
+
+        sub = await self.nc.subscribe(inbox, cb=seen)
+        await self.nc.publish(f"{p.srv_prefix(self.ns)}.INFO", b"", reply=inbox)
+        await asyncio.sleep(0.15)
+        await sub.unsubscribe()
+        for line in sorted(rivals):
+            log.warning("%s in namespace %s: captains will report a name conflict and use neither",
+                        line, self.ns)
 
     def _handler(self, h: Hosted) -> Any:
         loop = asyncio.get_running_loop()
