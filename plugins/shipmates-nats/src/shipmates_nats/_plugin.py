@@ -46,7 +46,11 @@ def _crew() -> Any:
 @hookimpl
 def register_agents(register: Callable[..., None]) -> None:
     """With ``SHIPMATES_NATS_URL`` set: every sibling served in the namespace, as a proxy."""
-    crew = _crew()  # a connection failure is recorded by discovery as this plugin's failure
+    try:
+        crew = _crew()
+    except Exception as exc:  # recorded by discovery as this plugin's failure; said at once too
+        _warn(f"remote siblings unavailable: {exc}")
+        raise
     if crew is None:
         return
     crew.scan()
@@ -117,7 +121,7 @@ def _connect_in_background() -> None:
                 crew.scan()
                 crew.start_polling()
         except Exception as exc:
-            _warn(f"NATS still unreachable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
+            _warn(f"NATS still unavailable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
         finally:
             _retry["busy"] = False
 
