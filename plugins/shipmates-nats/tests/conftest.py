@@ -90,6 +90,17 @@ def echo():
     return Echo()
 
 
+def calc():
+    from shipmates import Agent, tool
+
+    @tool
+    def double(n: int) -> int:
+        """Double the integer n."""
+        return 2 * n
+
+    return Agent("calc", "A calculator agent that can double a number.", model="offline", tools=[double])
+
+
 def square():
     return Typed()
 
@@ -104,7 +115,7 @@ def crew_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("natscrew-site")
     spec = PackageSpec(
         "shipmates-natscrew", "shipmates_natscrew", "1.2.3", CREW_CODE,
-        {"shipmates.agents": {n: f"shipmates_natscrew:{n}" for n in ("echo", "square", "jobber")}},
+        {"shipmates.agents": {n: f"shipmates_natscrew:{n}" for n in ("echo", "square", "jobber", "calc")}},
     )
     write_dist_info(spec, site)
     return site

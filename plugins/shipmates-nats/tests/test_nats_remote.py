@@ -278,3 +278,31 @@ def test_two_remote_distributions_same_name(
     assert sorted(r.provenance.describe() for r in echoes) == ["other-echo 2.0.0", "shipmates-natscrew 1.2.3"]
     assert {r.status for r in echoes} == {"conflict"}
     assert all(r.provenance.origin == "remote" for r in echoes)
+
+
+def test_remote_siblings_tool_calls_join_the_captains_trace(nats_server: Any, serve: Any) -> None:
+    """A served Agent's own tool calls come back with the answer and reach the captain's hooks."""
+    from shipmates import Agent, get_plugin_manager, hookimpl
+
+    serve(nats_server.url, "--namespace", "t12", agents="calc")
+    crew = _crew(nats_server.url, "t12")
+    crew.scan()
+    seen: list[Any] = []
+
+    class Tracer:
+        @hookimpl
+        def tool_call_finished(self, event: Any) -> None:
+            seen.append(event)
+
+    pm = get_plugin_manager()
+    pm.register(Tracer(), name="test-tracer")
+    try:
+        captain = Agent("captain", model="offline")
+        captain.absorb(crew.proxies["calc"])
+        assert "42" in captain.invoke("calc: double 21")
+    finally:
+        pm.unregister(name="test-tracer")
+    lines = [(e.depth, e.agent, e.tool, e.path, e.status) for e in seen]
+    assert (1, "calc", "double", ("captain", "calc"), "ok") in lines, lines
+    assert (0, "captain", "calc", ("captain",), "ok") in lines, lines
+    assert [ln[1] for ln in lines] == ["calc", "captain"]  # nested call first, like a local delegation

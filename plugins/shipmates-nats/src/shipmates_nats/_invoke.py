@@ -4,18 +4,54 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from shipmates import EndSession, Provenance
+from shipmates import EndSession, Provenance, hookimpl
 
 from . import _protocol as p
 
 current_traceparent: ContextVar[str | None] = ContextVar("shipmates_nats_traceparent", default=None)
 """The span a served call runs in, so nested remote calls continue the same trace."""
 
+call_events: ContextVar[list[dict[str, Any]] | None] = ContextVar("shipmates_nats_events", default=None)
+"""Tool calls made while serving the current request (filled by :class:`EventCollector`)."""
+
 DEFAULT_TIMEOUT = 120.0
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    """``value`` itself when small (dicts stay dicts), else its text cut to ``limit``."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= limit:
+        return value
+    return text[: limit - 3] + "..."
+
+
+class EventCollector:
+    """A pluggy plugin for ``serve``: records the finished tool calls of each served request."""
+
+    @hookimpl
+    def tool_call_finished(self, event: Any) -> None:
+        sink = call_events.get()
+        if sink is None or len(sink) >= p.EVENTS_MAX:
+            return
+        sink.append({
+            "agent": event.agent, "tool": event.tool, "arguments": _short(event.arguments),
+            "depth": event.depth, "path": list(event.path), "delegation": event.is_delegation,
+            "status": event.status, "result": _short(event.result) if event.result is not None else None,
+            "error": _short(event.error) if event.error is not None else None, "duration": event.duration,
+        })
+
+
+def events_header(events: list[dict[str, Any]] | None) -> dict[str, str] | None:
+    """The events as one header value, or None (none, or too large to be worth sending)."""
+    if not events:
+        return None
+    text = json.dumps(events, separators=(",", ":"))
+    return {p.H_EVENTS: text} if len(text) <= p.EVENTS_BYTES else None
 
 
 class CallFailedError(Exception):

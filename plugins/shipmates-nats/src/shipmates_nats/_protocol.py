@@ -30,6 +30,10 @@ H_ERROR = "Nats-Service-Error"
 H_ERROR_CODE = "Nats-Service-Error-Code"
 H_MSG_ID = "Nats-Msg-Id"
 H_STATUS = "Shipmates-Status"
+H_EVENTS = "Shipmates-Events"
+"""The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
+EVENTS_MAX = 50
+EVENTS_BYTES = 16_000
 
 # error codes (strings, as the micro protocol wants)
 E_BAD_REQUEST = "400"

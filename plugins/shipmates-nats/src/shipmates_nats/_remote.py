@@ -160,8 +160,12 @@ class RemoteSibling:
         wait = self.served_timeout + NETWORK_GRACE
         nc = await self.crew.caller_nc()
         if nc is None:
-            return await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
-        return await self.crew.request(self, body, headers, wait, nc=nc)
+            text, events = await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
+        else:
+            text, events = await self.crew.request(self, body, headers, wait, nc=nc)
+        if events:
+            _replay(self, events)
+        return text
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
@@ -354,7 +358,8 @@ class RemoteCrew:
     # -- calls ------------------------------------------------------------------------------
 
     async def request(self, proxy: RemoteSibling, body: bytes, headers: dict[str, str],
-                      timeout: float, nc: Any = None) -> str:
+                      timeout: float, nc: Any = None) -> tuple[str, str | None]:
+        """The answer text, and the served sibling's own tool calls (JSON) when it made any."""
         from nats.errors import MaxPayloadError, NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
 
@@ -381,7 +386,7 @@ class RemoteCrew:
             raise PayloadTooLargeError(
                 f"request to {proxy.label} is too large for the NATS server: {exc}"
             ) from None
-        return _answer(proxy, msg.headers, msg.data)
+        return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)
 
     async def submit_durable(self, proxy: RemoteSibling, body: bytes, key: str, headers: dict[str, str],
                              timeout: float) -> str:
@@ -400,6 +405,29 @@ async def _closer(nc: Any, forget: Any) -> Any:
         forget()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(nc.close(), 2)
+
+
+def _replay(proxy: RemoteSibling, raw: str) -> None:
+    """Hand the served sibling's tool calls to this process's tool-call hooks (the live trace)."""
+    try:
+        from shipmates import ToolCallEvent, get_plugin_manager
+
+        hook = get_plugin_manager().hook
+        if not hook.tool_call_finished.get_hookimpls():
+            return
+        now = time.monotonic()
+        for item in json.loads(raw):
+            duration = float(item.get("duration") or 0.0)
+            event = ToolCallEvent(
+                str(item["agent"]), str(item["tool"]), item.get("arguments") or {},
+                f"remote-{uuid.uuid4().hex[:8]}", int(item.get("depth", 1)), tuple(item.get("path") or ()),
+                bool(item.get("delegation")), None, now - duration, item.get("status", "ok"),
+                item.get("result"), item.get("error"), duration, {"remote": proxy.name},
+            )
+            hook.tool_call_started(event=event)
+            hook.tool_call_finished(event=event)
+    except Exception as exc:  # the trace is a courtesy: never fail a call over it
+        log.debug("could not replay remote events of %s: %s", proxy.name, exc)
 
 
 def _answer(proxy: RemoteSibling, headers: dict[str, str] | None, data: bytes) -> str:

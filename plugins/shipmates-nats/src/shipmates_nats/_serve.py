@@ -27,7 +27,15 @@ from shipmates._context import delegation_stack
 from . import _protocol as p
 from ._config import NatsSettings, connect
 from ._durable import DurableWorker, ensure_streams
-from ._invoke import CallFailedError, Hosted, call_hosted, current_traceparent
+from ._invoke import (
+    CallFailedError,
+    EventCollector,
+    Hosted,
+    call_events,
+    call_hosted,
+    current_traceparent,
+    events_header,
+)
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
@@ -85,6 +93,7 @@ class SiblingServer:
         self.durable = False
         self.handled = 0
         self.verbose = log.isEnabledFor(logging.DEBUG)
+        self.collect_events = False
 
     @property
     def max_bytes(self) -> int:
@@ -94,6 +103,7 @@ class SiblingServer:
     async def start(self) -> None:
         from nats.micro.service import Service, ServiceConfig
 
+        self._collect_events()
         self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
         js = None
         if self.want_durable:
@@ -149,6 +159,15 @@ class SiblingServer:
             log.warning("%s in namespace %s: captains will report a name conflict and use neither",
                         line, self.ns)
 
+    def _collect_events(self) -> None:
+        """Record the tool calls our siblings make, to send them back with each answer."""
+        from shipmates import get_plugin_manager
+
+        pm = get_plugin_manager()
+        if pm.get_plugin("shipmates_nats.events") is None:
+            pm.register(EventCollector(), name="shipmates_nats.events")
+        self.collect_events = True
+
     def _handler(self, h: Hosted) -> Any:
         loop = asyncio.get_running_loop()
 
@@ -195,6 +214,7 @@ class SiblingServer:
         headers = request.headers or {}
         span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
         token = current_traceparent.set(span)
+        events_token = call_events.set([]) if self.collect_events else None
         path = tuple(x for x in headers.get(p.H_CALLER, "").split(",") if x)
         stack_token = delegation_stack.set(path) if path else None
         try:
@@ -204,7 +224,7 @@ class SiblingServer:
             data = await call_hosted(h, p.decode_request(request.data), timeout=limit,
                                      max_bytes=self.max_bytes, bounded=False)
             self.handled += 1
-            await request.respond(data)
+            await request.respond(data, headers=events_header(call_events.get()))
         except CallFailedError as failure:
             with contextlib.suppress(Exception):
                 await request.respond_error(failure.code, failure.description,
@@ -225,6 +245,8 @@ class SiblingServer:
                 await request.respond_error(p.E_FAILED, f"{h.label}: {type(exc).__name__}: {exc}")
         finally:
             current_traceparent.reset(token)
+            if events_token is not None:
+                call_events.reset(events_token)
             if stack_token is not None:
                 delegation_stack.reset(stack_token)
             if self.verbose:
