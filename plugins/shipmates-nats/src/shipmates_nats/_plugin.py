@@ -136,9 +136,10 @@ def refresh_agents(captain: Any) -> None:
     """
     if not os.environ.get(URL_ENV) or not hasattr(captain, "absorb"):
         return
-    from ._remote import POLL_INTERVAL, _crews
+    from ._config import NatsSettings
+    from ._remote import POLL_INTERVAL, find_crew
 
-    crew = next(iter(_crews.values()), None) if _crews else None
+    crew = find_crew(NatsSettings.from_env())
     if crew is None:
         _connect_in_background()  # NATS was unreachable at start: try again, never blocking a turn
         return

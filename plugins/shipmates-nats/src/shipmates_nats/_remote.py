@@ -446,10 +446,19 @@ def _answer(proxy: RemoteSibling, headers: dict[str, str] | None, data: bytes) -
 _crews: dict[tuple[Any, ...], RemoteCrew] = {}
 
 
+def _key(settings: NatsSettings) -> tuple[Any, ...]:
+    return (settings.url, settings.namespace, settings.token, settings.user, settings.password,
+            settings.nkey, settings.creds, settings.tls_ca, settings.tls_cert)
+
+
+def find_crew(settings: NatsSettings) -> RemoteCrew | None:
+    """The crew for these settings if one is already connected (never connects)."""
+    return _crews.get(_key(settings))
+
+
 def get_crew(settings: NatsSettings) -> RemoteCrew:
     """The process-wide crew for these settings (connected on first use)."""
-    key = (settings.url, settings.namespace, settings.token, settings.user, settings.password,
-           settings.nkey, settings.creds, settings.tls_ca, settings.tls_cert)
+    key = _key(settings)
     crew = _crews.get(key)
     if crew is None:
         crew = RemoteCrew(settings).connect()
