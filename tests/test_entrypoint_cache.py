@@ -221,7 +221,7 @@ def many(site: Path, count: int) -> None:
             spec = sibling_spec(f"lib{i:03d}")
             spec.entry_points = {"console_scripts": {f"lib{i:03d}": f"lib{i:03d}:main"}} if i % 2 else {}
             write_dist_info(spec, site)
-    backdate(site, *site.glob("*.dist-info"))
+    backdate(site, *site.glob("*.dist-info"), *site.glob("*.dist-info/*"))
 
 
 def counting() -> dict[str, int]:
@@ -246,7 +246,7 @@ def test_install_into_a_crowded_dir_reads_only_the_new_distribution(tmp_path: Pa
 
 
 def test_directory_just_written_is_read_again_by_the_next_process(tmp_path: Path) -> None:
-    """A record of a metadata directory changed within the racy window is never reused."""
+    """A record of an entry_points.txt written within the racy window is never reused."""
     site = tmp_path / "site"
     many(site, 5)
     scan([str(site)])
@@ -410,3 +410,36 @@ def test_undecodable_entry_points_file_does_not_break_the_scan(site: Path) -> No
         b"[shipmates.agents]\nbeta = shipmates_beta:build_agent\n# caf\xe9\n"
     )
     assert names(path=[str(site)]) == ["alpha", "beta"]
+
+
+def test_reinstall_that_preserves_mtime_and_size_is_seen(tmp_path: Path) -> None:
+    """An installer keeping the wheel's mtimes: the new file still has a new ctime (and inode)."""
+    site = tmp_path / "site"
+    info = write_dist_info(sibling_spec("alpha", version="1.0"), site)
+    backdate(site, info, *info.iterdir())
+    assert [ep.value for ep in entry_points(AGENTS_GROUP, [str(site)])] == ["shipmates_alpha:build_agent"]
+    old = (info / "entry_points.txt").stat()
+    _entrypoints.clear_cache()
+    time.sleep(0.01)
+    shutil.rmtree(info)
+    info = write_dist_info(sibling_spec("alpha", version="1.0", value="shipmates_alpha:built_agent"), site)
+    os.utime(info / "entry_points.txt", ns=(old.st_atime_ns, old.st_mtime_ns))
+    backdate(site, info)
+    assert (info / "entry_points.txt").stat().st_size == old.st_size
+    stats = counting()
+    assert [ep.value for ep in entry_points(AGENTS_GROUP, [str(site)])] == ["shipmates_alpha:built_agent"]
+    assert stats == {"parsed": 1, "listed": 1}
+
+
+def test_entry_points_edited_in_place_are_seen_once_the_path_entry_changes(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = write_dist_info(sibling_spec("alpha"), site)
+    backdate(site, info, *info.iterdir())
+    assert names(path=[str(site)]) == ["alpha"]
+    _entrypoints.clear_cache()
+    with open(info / "entry_points.txt", "a") as f:  # in place: the directories' mtimes stay
+        f.write("second = shipmates_alpha:build_agent\n")
+    assert names(path=[str(site)]) == ["alpha"]  # documented: the disk cache does not see it
+    _entrypoints.clear_cache()
+    write_dist_info(sibling_spec("beta"), site)  # any install into the same directory
+    assert names(path=[str(site)]) == ["alpha", "beta", "second"]

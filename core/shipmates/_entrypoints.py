@@ -24,21 +24,24 @@ ones that serves distributions, still go through importlib_metadata.
 
 The miss is also incremental: a second file (``entry-points-*.index``) remembers, per path
 entry (shared by every path that contains it), its mtime and what each metadata directory
-contributed, validated by the directory's inode and mtime. An unchanged path entry costs
-nothing; a changed one costs a listing, a stat per metadata directory, and reading only the
-directories that are new or were recreated (an install, upgrade or reinstall, even of the
-same version, writes a new directory). Removed directories simply drop out of the listing.
+contributed, validated by its ``entry_points.txt``'s inode, ctime, mtime and size (or its
+absence).
+An unchanged path entry costs nothing; a changed one costs a listing, a stat per metadata
+directory, and reading only the directories that are new or whose ``entry_points.txt``
+changed (an install, upgrade or reinstall, even of the same version, writes a new one).
+Removed directories simply drop out of the listing.
 
 Not detected: editing an existing ``entry_points.txt`` in place without reinstalling (for
-example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree: neither the path
-entry's nor the metadata directory's mtime changes), and distributions served by custom
-``sys.meta_path`` finders that do not live in a path entry (read on a miss, but their changes
-do not invalidate the cache). Reinstall the package, pass ``refresh=True``, or set
-``SHIPMATES_DISCOVERY_CACHE=0``. Of two metadata directories of one name in one path entry
-(left over by a broken install), the first in sorted order wins (importlib: directory order).
+example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree) while the disk
+cache is valid: the path entry's mtime does not change (the miss path would notice it), and
+distributions served by custom ``sys.meta_path`` finders that do not live in a path entry
+(read on a miss, but their changes do not invalidate the cache). Reinstall the package, pass
+``refresh=True``, or set ``SHIPMATES_DISCOVERY_CACHE=0``. Of two metadata directories of one
+name in one path entry (left over by a broken install), the first in sorted order wins
+(importlib: directory order).
 
-Scans of path entries changed in the last two seconds are not cached at all, and metadata
-directories changed in that window are read again next time (see ``_RACY_NS``).
+Scans of path entries changed in the last two seconds are not cached at all, and an
+``entry_points.txt`` written in that window is read again next time (see ``_RACY_NS``).
 
 Listing never imports a sibling or plugin module; :meth:`EntryPointInfo.load` does.
 """
@@ -233,11 +236,15 @@ def _unlink_quietly(path: str) -> None:
 # ------------------------------------------------------------------ the cache-miss path
 #
 # A record is what one metadata directory contributes, the same tuple in memory and in the
-# index file: (inode, mtime_ns, key, name, version, entry points of our groups as
-# (group, name, value)). key is the normalised distribution name (the dedup key), taken from
-# the directory name as importlib does; name and version are only read (from METADATA) for
-# the few distributions that declare a shipmates entry point.
-_Record = tuple[int, int, str, str, str, tuple[tuple[str, str, str], ...]]
+# index file: (validator, key, name, version, entry points of our groups as (group, name,
+# value)). key is the normalised distribution name (the dedup key), taken from the directory
+# name as importlib does; name and version are only read (from METADATA) for the few
+# distributions that declare a shipmates entry point. The validator is its entry_points.txt's
+# (inode, ctime_ns, mtime_ns, size), () when there is none, (-2,) when it must be read again:
+# every install, upgrade or reinstall writes a new directory, hence a new entry_points.txt
+# (a new ctime even when an installer preserves the wheel's mtimes), and a directory without
+# one contributes only its key, which its name determines.
+_Record = tuple[tuple[int, ...], str, str, str, tuple[tuple[str, str, str], ...]]
 _Index = dict[str, tuple[int, dict[str, _Record]]]
 
 _INDEX_FORMAT = 1
@@ -322,12 +329,12 @@ def _merge(per_entry: list[dict[str, _Record]]) -> Groups:
     seen: set[str] = set()
     for records in per_entry:
         for record in records.values():
-            key = record[2]
+            key = record[1]
             if not key or key in seen:
                 continue
             seen.add(key)
-            for group, name, value in record[5]:
-                found[group].append(EntryPointInfo(group, name, value, record[3], record[4]))
+            for group, name, value in record[4]:
+                found[group].append(EntryPointInfo(group, name, value, record[2], record[3]))
     return {group: tuple(eps) for group, eps in found.items()}
 
 
@@ -365,22 +372,21 @@ def _read_entry(
     records: dict[str, _Record] = {}
     for name in names:
         where = name if dir_fd is not None else os.path.join(entry, name)
-        try:
-            st = os.stat(where, dir_fd=dir_fd)
-            ino, mtime = st.st_ino, st.st_mtime_ns
-        except OSError:  # a dangling link still counts for "first wins", as in importlib
-            ino, mtime = -1, -1
         previous = old.get(name)
-        if previous is not None and previous[0] == ino and previous[1] == mtime and mtime >= 0:
-            records[name] = previous
-            continue
-        if mtime >= racy_before:
-            mtime = -2  # changed within the racy window: read it again next time
-        records[name] = _parse_dist(where, dir_fd, name, ino, mtime)
+        if previous is not None:
+            try:
+                st = os.stat(f"{where}/entry_points.txt", dir_fd=dir_fd)
+                validator: tuple[int, ...] = (st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
+            except OSError:  # none (or unreadable, or a dangling link: still counts for "first wins")
+                validator = ()
+            if validator == previous[0]:
+                records[name] = previous
+                continue
+        records[name] = _parse_dist(where, dir_fd, name, racy_before)
     return records
 
 
-def _parse_dist(where: str, dir_fd: int | None, name: str, ino: int, mtime: int) -> _Record:
+def _parse_dist(where: str, dir_fd: int | None, name: str, racy_before: int) -> _Record:
     """One ``*.dist-info``/``*.egg-info`` directory: the dedup key from the directory name
     (``name-version.dist-info``, ``name-version-pyX.Y.egg-info``, ``name.egg-info``), entry
     points from ``entry_points.txt``, and only for a distribution with a shipmates entry
@@ -393,17 +399,39 @@ def _parse_dist(where: str, dir_fd: int | None, name: str, ino: int, mtime: int)
     if "--" in key:
         key = _normalize("-", key)
     # Most distributions have no entry_points.txt or none of ours; those cost one open.
-    data = _read_bytes(f"{where}/entry_points.txt", dir_fd)
+    data, validator = _read_entry_points(f"{where}/entry_points.txt", dir_fd, racy_before)
     eps: tuple[tuple[str, str, str], ...] = ()
     if b"shipmates." in data:
         eps = tuple(ep for ep in _parse_entry_points(data.decode("utf-8", "replace")) if ep[0] in GROUPS)
     if not eps and key:
-        return (ino, mtime, key, "", "", ())
+        return (validator, key, "", "", ())
     meta_name, meta_version = _read_headers(where, dir_fd)
     if not key:  # an odd directory name: importlib falls back to the Name header too
         key = normalize_dist(meta_name) if meta_name else ""
     dir_version = rest.partition("-")[0] if egg else rest
-    return (ino, mtime, key, meta_name or key, meta_version or dir_version or "unknown", eps)
+    return (validator, key, meta_name or key, meta_version or dir_version or "unknown", eps)
+
+
+def _read_entry_points(path: str, dir_fd: int | None, racy_before: int) -> tuple[bytes, tuple[int, ...]]:
+    """The file's content and its validator (see ``_Record``); no file object: cheaper."""
+    try:
+        fd = os.open(path, _O_RDONLY, dir_fd=dir_fd)
+    except OSError:  # none (most distributions), unreadable, or inside an .egg-info *file*
+        return b"", ()
+    try:
+        st = os.fstat(fd)
+        # Written within the racy window: it may change again with the same times; read it next time.
+        # (mtime alone: a later write sets it to "now" even where an installer had preserved it)
+        fresh = st.st_mtime_ns >= racy_before
+        validator = (-2,) if fresh else (st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size)
+        chunks = []
+        while chunk := os.read(fd, 16384):
+            chunks.append(chunk)
+        return b"".join(chunks), validator
+    except OSError:
+        return b"", (-2,)
+    finally:
+        os.close(fd)
 
 
 def _read_bytes(path: str, dir_fd: int | None) -> bytes:
@@ -467,7 +495,7 @@ def _importlib_records(paths: list[str]) -> dict[str, _Record]:
         if "shipmates." in text:
             eps = tuple(ep for ep in _parse_entry_points(text) if ep[0] in GROUPS)
         name, version = _name_and_version(dist, key) if eps else ("", "")
-        records[str(i)] = (-1, -1, key, name, version, eps)
+        records[str(i)] = ((-2,), key, name, version, eps)
     return records
 
 
