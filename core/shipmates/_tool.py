@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import os
 import re
 import sys
+from _thread import RLock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
@@ -28,18 +31,23 @@ class Tool:
 
     Calling the tool object calls the underlying function directly (no validation), so a
     decorated function stays usable as a function.
+
+    A tool made by :func:`tool` builds its pydantic arguments model on first need: ``parameters``
+    and ``schema`` (what the model sees) and :meth:`bind` (validating a call) build it once and
+    keep it, so defining an agent whose tools are never used in a run costs no pydantic.
     """
 
     __slots__ = (
         "__dict__",
         "_bind",
+        "_build",
+        "_parameters",
+        "_schema",
         "description",
         "fn",
         "is_async",
         "name",
-        "parameters",
         "provenance",
-        "schema",
         "sibling",
         "timeout",
     )
@@ -59,19 +67,82 @@ class Tool:
     ) -> None:
         self.name = check_name(name, what="tool")
         self.description = description
-        self.parameters = parameters
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn) if is_async is None else is_async
         self.timeout = timeout
         self.sibling = sibling
         """The absorbed sibling, when this tool delegates to one."""
         self.provenance = provenance
+        self._build: Callable[[], tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]] | None = None
+        self._parameters: dict[str, Any] | None = parameters
         self._bind = bind
-        self.schema: dict[str, Any] = {
+        self._schema: dict[str, Any] | None = {
             "type": "function",
             "function": {"name": name, "description": description, "parameters": parameters},
         }
+
+    @classmethod
+    def _deferred(
+        cls,
+        name: str,
+        description: str,
+        fn: Callable[..., Any],
+        build: Callable[[], tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]],
+        *,
+        timeout: float | None = None,
+    ) -> Tool:
+        """A tool whose ``parameters`` and validator come from ``build()`` on first need."""
+        self = cls.__new__(cls)
+        self.name = check_name(name, what="tool")
+        self.description = description
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.timeout = timeout
+        self.sibling = None
+        self.provenance = None
+        self._build = build
+        self._parameters = None
+        self._schema = None
+        self._bind = _unbuilt
+        return self
+
+    def _materialize(self) -> dict[str, Any]:
+        """Run the deferred build once (under a lock: tools may be first used from two threads)."""
+        with _build_lock:
+            build = self._build
+            if build is not None:
+                parameters, bind = build()
+                self._parameters, self._bind, self._build = parameters, bind, None
+        assert self._parameters is not None
+        return self._parameters
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (``{"type": "object", "properties": ...}``)."""
+        parameters = self._parameters
+        return parameters if parameters is not None else self._materialize()
+
+    @parameters.setter
+    def parameters(self, value: dict[str, Any]) -> None:
+        self._materialize()
+        self._parameters = value
+
+    @property
+    def schema(self) -> dict[str, Any]:
         """The OpenAI-format tool schema handed to models, built once."""
+        schema = self._schema
+        if schema is None:
+            parameters = self.parameters
+            schema = {
+                "type": "function",
+                "function": {"name": self.name, "description": self.description, "parameters": parameters},
+            }
+            self._schema = schema
+        return schema
+
+    @schema.setter
+    def schema(self, value: dict[str, Any]) -> None:
+        self._schema = value
 
     @property
     def is_delegation(self) -> bool:
@@ -80,6 +151,8 @@ class Tool:
 
     def bind(self, arguments: dict[str, Any]) -> Bound:
         """Validate parsed JSON arguments; raise :class:`ToolArgumentsError` with text for the model."""
+        if self._build is not None:
+            self._materialize()
         return self._bind(arguments)
 
     def parse(self, raw: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -108,6 +181,15 @@ class Tool:
     def __repr__(self) -> str:
         kind = "sibling" if self.sibling is not None else "tool"
         return f"<Tool {self.name!r} ({kind})>"
+
+
+def _unbuilt(arguments: dict[str, Any]) -> Bound:  # never called: bind() builds first
+    raise AssertionError("tool used before its arguments model was built")
+
+
+# Reentrant: a build runs user code (pydantic calls a parameter type's hooks), which might
+# touch another tool.
+_build_lock = RLock()
 
 
 def validation_message(tool_name: str, exc: ValidationError, parameters: dict[str, Any]) -> str:
@@ -185,6 +267,140 @@ def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> di
     return hints
 
 
+# pydantic looks for plugins the first time it builds a validator in a process:
+# pydantic.plugin._schema_validator imports pydantic.plugin._loader, which imports
+# importlib.metadata (~8 ms: email, zipfile, csv...), and its get_plugins() reads the
+# entry_points.txt of every installed distribution (entry_points(group="pydantic"), 13-35 ms
+# with 80-1000 distributions), keeping the result in _loader._plugins for the process. With no
+# distribution declaring a `pydantic` entry point it loads nothing, so when we know there is
+# none we let pydantic find that result ready: a stand-in for pydantic.plugin._loader with the
+# same names and an empty plugin cache (or, when pydantic already imported its loader, that
+# empty cache set on it). The validators pydantic builds are then exactly the ones it would
+# build anyway, minus the import and the scan. We know from a tiny file next to shipmates'
+# entry-point cache, invalidated the same way (the path entries and their mtimes: installing or
+# removing a distribution changes its site-packages' mtime), so after the first run the check
+# costs a stat per path entry. Anyone with a pydantic plugin installed sees no change: pydantic
+# is left alone and scans and loads its plugins as before; so is a process with a custom finder
+# serving distributions (no mtimes to go by). Not done with PYDANTIC_DISABLE_PLUGINS: an
+# environment variable would leak into child processes (a subprocess a tool starts) and switch
+# their plugins off, which would be a change of behaviour.
+_PYDANTIC_PLUGINS_CHECKED = False
+_PYDANTIC_LOADER = "pydantic.plugin._loader"
+_PATH_FINDER_MODULES = frozenset(
+    {
+        "importlib_metadata",
+        "importlib.metadata",
+        "_frozen_importlib_external",
+        "importlib._bootstrap_external",
+    }
+)
+_RACY_NS = 2_000_000_000  # as in _entrypoints: a path entry changed this recently may change again unseen
+
+
+def _skip_pydantic_plugin_scan_if_none() -> None:
+    """Spare pydantic its plugin import and scan when no `pydantic` entry point is installed."""
+    global _PYDANTIC_PLUGINS_CHECKED
+    if _PYDANTIC_PLUGINS_CHECKED:
+        return
+    _PYDANTIC_PLUGINS_CHECKED = True
+    loader: Any = sys.modules.get(_PYDANTIC_LOADER)
+    try:
+        if loader is not None:
+            if loader._plugins is None and not loader._loading_plugins and not _pydantic_plugins_installed():
+                loader._plugins = {}
+        elif not _pydantic_plugins_installed():
+            sys.modules[_PYDANTIC_LOADER] = _pydantic_loader_standin()
+    except Exception:  # pydantic changed its loader, or the check failed: it scans as usual
+        return
+
+
+def _pydantic_loader_standin() -> Any:
+    """``pydantic.plugin._loader`` as it is once its scan found no plugin, without importing
+    importlib.metadata. Anything it does not have (or a reset of ``_plugins`` to None, as
+    pydantic's own tests do) hands over to the real module, which then behaves as usual."""
+    import types
+
+    module: Any = types.ModuleType(_PYDANTIC_LOADER, "shipmates' stand-in: no pydantic plugin is installed")
+
+    def real() -> Any:
+        import importlib
+
+        if sys.modules.get(_PYDANTIC_LOADER) is module:
+            del sys.modules[_PYDANTIC_LOADER]
+        return importlib.import_module(_PYDANTIC_LOADER)
+
+    def get_plugins() -> Any:
+        if module._plugins is None:
+            return real().get_plugins()
+        return module._plugins.values()  # empty, as pydantic's own cache would be
+
+    def missing_attribute(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    module.__dict__.update(
+        PYDANTIC_ENTRY_POINT_GROUP="pydantic",
+        _plugins={},
+        _loading_plugins=False,
+        get_plugins=get_plugins,
+    )
+    module.__getattr__ = missing_attribute
+    return module
+
+
+def _pydantic_plugins_installed() -> bool:
+    """True unless no distribution on ``sys.path`` declares a `pydantic` entry point."""
+    import marshal
+    import time
+    import zlib
+
+    from ._state import cache_path
+
+    entries = [os.path.abspath(p or ".") for p in sys.path]
+    stamps = []
+    for entry in entries:
+        try:
+            stamps.append(os.stat(entry).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
+    for finder in sys.meta_path:
+        if getattr(finder, "find_distributions", None) is not None:
+            cls = finder if isinstance(finder, type) else type(finder)
+            if cls.__module__ not in _PATH_FINDER_MODULES:
+                use_disk = False  # distributions that path mtimes say nothing about
+    key = "\0".join(("1", sys.version, sys.prefix, *entries)).encode("utf-8", "surrogatepass")
+    # The entry-points- prefix: _entrypoints.clear_cache(disk=True) removes this file too.
+    cache_file = os.path.join(
+        cache_path(), f"entry-points-pydantic-{zlib.crc32(key):08x}{zlib.adler32(key):08x}.marshal"
+    )
+    expected = {"format": 1, "python": sys.version, "path": entries, "stamps": stamps}
+    if use_disk:
+        try:
+            with open(cache_file, "rb") as f:
+                data = marshal.loads(f.read())
+            found = data.pop("found")
+            if data == expected and isinstance(found, bool):
+                return found
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # missing, corrupt or foreign: look again (and overwrite it)
+    from importlib.metadata import entry_points  # what pydantic itself calls
+
+    found = len(entry_points(group="pydantic")) > 0
+    if use_disk and max(stamps, default=-1) < time.time_ns() - _RACY_NS:
+        tmp = f"{cache_file}.{os.getpid()}-{time.monotonic_ns()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(marshal.dumps({**expected, "found": found}))
+            os.replace(tmp, cache_file)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return found
+
+
 def _function_tool(
     fn: Callable[..., Any],
     name: str | None,
@@ -192,14 +408,15 @@ def _function_tool(
     timeout: float | None,
     localns: dict[str, Any] | None = None,
 ) -> Tool:
-    # pydantic is imported on first use, so `import shipmates; shipmates.Agent` stays light.
-    from pydantic import ConfigDict, Field, ValidationError, create_model
-
+    # What is cheap and catches most mistakes happens now: the name, the docstring, the
+    # signature and the type hints (a misspelt type fails here, naming the parameter). The
+    # pydantic model (importing pydantic, building the schema and the validator: most of a
+    # sibling's load time) waits for the first schema or call, see _arguments_builder.
     tool_name: str = name or str(getattr(fn, "__name__", ""))
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
     signature = inspect.signature(fn)
     hints = _resolve_hints(fn, localns)
-    fields: dict[str, Any] = {}
+    params: list[tuple[str, Any, Any, str | None]] = []
     for pname, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
@@ -207,32 +424,57 @@ def _function_tool(
         if annotation is inspect.Parameter.empty:
             annotation = Any
         default = ... if param.default is inspect.Parameter.empty else param.default
-        fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
-    # Built once here: every call only validates against it.
-    args_model: type[BaseModel] = create_model(
-        f"{tool_name}_arguments",
-        __config__=ConfigDict(arbitrary_types_allowed=True),
-        **fields,
-    )
-    parameters = _strip_titles(args_model.model_json_schema())
-    parameters.setdefault("properties", {})
-    validate = args_model.model_validate
-
-    def bind(arguments: dict[str, Any]) -> Bound:
-        try:
-            instance = validate(arguments)
-        except ValidationError as exc:
-            raise ToolArgumentsError(validation_message(tool_name, exc, parameters)) from None
-        return (), instance.__dict__
-
-    return Tool(
+        params.append((pname, annotation, default, arg_docs.get(pname)))
+    return Tool._deferred(
         tool_name,
         description if description is not None else doc_description,
-        parameters,
         fn,
-        bind=bind,
+        _arguments_builder(tool_name, fn, params),
         timeout=timeout,
     )
+
+
+def _arguments_builder(
+    tool_name: str, fn: Callable[..., Any], params: list[tuple[str, Any, Any, str | None]]
+) -> Callable[[], tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]]:
+    """The deferred half of :func:`_function_tool`: the pydantic arguments model, its JSON
+    schema and the validating ``bind``, built once on first need."""
+
+    def build() -> tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]:
+        _skip_pydantic_plugin_scan_if_none()
+        from pydantic import ConfigDict, Field, ValidationError, create_model
+
+        try:
+            fields: dict[str, Any] = {
+                pname: (annotation, Field(default, description=doc))
+                for pname, annotation, default, doc in params
+            }
+            args_model: type[BaseModel] = create_model(
+                f"{tool_name}_arguments",
+                __config__=ConfigDict(arbitrary_types_allowed=True),
+                **fields,
+            )
+            parameters = _strip_titles(args_model.model_json_schema())
+        except Exception as exc:  # pydantic's own errors are TypeErrors too
+            where = getattr(fn, "__qualname__", None) or repr(fn)
+            module = getattr(fn, "__module__", None)
+            raise TypeError(
+                f"cannot build the parameters of tool '{tool_name}' (function "
+                f"{f'{module}.' if module else ''}{where}) with pydantic: {exc}"
+            ) from exc
+        parameters.setdefault("properties", {})
+        validate = args_model.model_validate
+
+        def bind(arguments: dict[str, Any]) -> Bound:
+            try:
+                instance = validate(arguments)
+            except ValidationError as exc:
+                raise ToolArgumentsError(validation_message(tool_name, exc, parameters)) from None
+            return (), instance.__dict__
+
+        return parameters, bind
+
+    return build
 
 
 @overload
