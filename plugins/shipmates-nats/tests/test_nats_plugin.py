@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
@@ -45,3 +47,26 @@ def test_semver_and_request_decoding() -> None:
     assert decode_request(b"fib 8") == {"query": "fib 8"}
     assert decode_request(encode_request("hi")) == {"query": "hi"}
     assert decode_request(b'{"n": 3}') == {"n": 3}
+
+
+@pytest.mark.filterwarnings("ignore:Field name .json. .* shadows")
+def test_model_from_schema_keeps_the_schema_and_types_simple_fields() -> None:
+    from pydantic import BaseModel, Field, ValidationError
+    from shipmates_nats._schema import model_from_schema
+
+    class Inner(BaseModel):
+        x: int
+
+    class Input(BaseModel):
+        n: int = Field(description="a number")
+        json: str = "reserved name"
+        inner: Inner | None = None
+
+    schema = Input.model_json_schema()
+    model = model_from_schema("odd name!", schema)
+    assert model.model_json_schema() == schema
+    assert model(n=3).model_dump(exclude_unset=True) == {"n": 3}
+    with pytest.raises(ValidationError):
+        model.model_validate({"n": "three"})
+    assert model.model_validate({"n": 1, "json": "ok", "inner": {"x": 2}}).model_dump(exclude_unset=True) == {
+        "n": 1, "json": "ok", "inner": {"x": 2}}

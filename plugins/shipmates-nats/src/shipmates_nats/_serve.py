@@ -104,6 +104,11 @@ class SiblingServer:
         from nats.micro.service import Service, ServiceConfig
 
         self._collect_events()
+        # Sync siblings run in threads: as many as calls may be in flight (the default pool has ~6).
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling"))
         self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
         js = None
         if self.want_durable:
