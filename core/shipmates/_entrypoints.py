@@ -25,15 +25,15 @@ ones that serves distributions, still go through importlib_metadata.
 The miss is also incremental: a second file (``entry-points-*.index``) remembers, per path
 entry (shared by every path that contains it), its mtime and what each metadata directory
 contributed, validated by its ``entry_points.txt``'s inode, ctime, mtime and size (or its
-absence).
-An unchanged path entry costs nothing; a changed one costs a listing, a stat per metadata
-directory, and reading only the directories that are new or whose ``entry_points.txt``
-changed (an install, upgrade or reinstall, even of the same version, writes a new one).
-Removed directories simply drop out of the listing.
+absence). An unchanged path entry costs nothing; a changed one costs a listing, a stat per
+metadata directory, and reading only the directories that are new or whose
+``entry_points.txt`` changed (an install, upgrade or reinstall, even of the same version,
+writes a new one). Removed directories simply drop out of the listing.
 
 Not detected: editing an existing ``entry_points.txt`` in place without reinstalling (for
 example inside a legacy ``setup.py develop`` ``.egg-info`` in a source tree) while the disk
-cache is valid: the path entry's mtime does not change (the miss path would notice it), and
+cache is valid: the path entry's mtime does not change (the next miss would notice it);
+editing only ``METADATA``'s Name or Version in place (not even by a miss); and
 distributions served by custom ``sys.meta_path`` finders that do not live in a path entry
 (read on a miss, but their changes do not invalidate the cache). Reinstall the package, pass
 ``refresh=True``, or set ``SHIPMATES_DISCOVERY_CACHE=0``. Of two metadata directories of one
