@@ -103,7 +103,8 @@ class SiblingServer:
     async def start(self) -> None:
         from nats.micro.service import Service, ServiceConfig
 
-        self._collect_events()
+        if os.environ.get("SHIPMATES_NATS_TRACE", "1") != "0":
+            self._collect_events()
         # Sync siblings run in threads: as many as calls may be in flight (the default pool has ~6).
         from concurrent.futures import ThreadPoolExecutor
 
