@@ -47,6 +47,8 @@ def test_semver_and_request_decoding() -> None:
     assert decode_request(b"fib 8") == {"query": "fib 8"}
     assert decode_request(encode_request("hi")) == {"query": "hi"}
     assert decode_request(b'{"n": 3}') == {"n": 3}
+    for query in ("", '{"looks": "like json"}', '"quoted"', "  {not json", "ünïcode ✓", "[1, 2]"):
+        assert decode_request(encode_request(query)) == {"query": query}
 
 
 @pytest.mark.filterwarnings("ignore:Field name .json. .* shadows")

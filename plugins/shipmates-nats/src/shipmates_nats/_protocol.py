@@ -7,8 +7,8 @@ on ``NS.>`` (plus ``_INBOX.>`` and, for durable jobs, ``$JS.API.>``) isolate one
 - ``NS.agents.<name>.invoke``: the sibling's invoke endpoint (queue group ``shipmates``);
 - ``NS.jobs.<name>`` / ``NS.results.<key>``: durable delegation (JetStream).
 
-Request body: JSON ``{"query": "..."}`` for untyped siblings, the input object for typed ones
-(a body that is not a JSON object is taken as the query text, so ``nats req`` works).
+Request body: the query as plain text for untyped siblings (as ``{"query": "..."}`` when it is
+empty or starts with ``{``), the JSON input object for typed ones; so ``nats req`` works too.
 Response body: the sibling's text; errors use the micro error headers.
 """
 
@@ -154,8 +154,14 @@ def parse_card(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def encode_request(value: Any) -> bytes:
-    """A query string, a pydantic instance or a dict -> request body."""
+    """A query string, a pydantic instance or a dict -> request body.
+
+    A query goes as plain UTF-8 text (no JSON to build or parse), unless it is empty or starts
+    with ``{``: then as ``{"query": ...}`` so it cannot be mistaken for an input object.
+    """
     if isinstance(value, str):
+        if value and not value.lstrip().startswith("{"):
+            return value.encode()
         return json.dumps({"query": value}).encode()
     if hasattr(value, "model_dump"):
         return json.dumps(value.model_dump(mode="json", exclude_unset=True)).encode()
@@ -163,12 +169,15 @@ def encode_request(value: Any) -> bytes:
 
 
 def decode_request(data: bytes) -> dict[str, Any]:
-    """Request body -> arguments object (non-JSON bodies become ``{"query": text}``)."""
+    """Request body -> arguments: a JSON object as it is, any other text as ``{"query": text}``."""
     text = data.decode("utf-8", errors="replace")
-    try:
-        obj = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return {"query": text}
-    if isinstance(obj, dict):
-        return obj
-    return {"query": obj if isinstance(obj, str) else text}
+    if not text.strip():
+        return {}
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return {"query": text}
+        if isinstance(obj, dict):
+            return obj
+    return {"query": text}
