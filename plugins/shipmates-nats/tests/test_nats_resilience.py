@@ -97,6 +97,10 @@ def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, tmp_path: 
     # asking again with the same key returns the same single result, without running it again
     before = journal.read_text().count("start")
     assert jobber.delegate("anything", key=keys[0], timeout=10) == durable[0]
+    import shipmates_nats
+
+    again = shipmates_nats.delegate("jobber", "x", key=keys[1], settings=settings(nats_server.url, "r2"))
+    assert again == durable[1]
     assert journal.read_text().count("start") == before
 
 
