@@ -21,7 +21,8 @@ class RunningIndicator:
 
     def __init__(self, stream: IO[str], label: str, *, active: bool = True, interval: float = 0.1) -> None:
         self._stream = stream
-        self._label = label
+        self.label = label
+        """What the indicator says; may change while it runs (the next tick shows it)."""
         self._active = active
         self._interval = interval
         self._shown = False
@@ -61,7 +62,7 @@ class RunningIndicator:
                 if self._paused:
                     continue
                 elapsed = time.monotonic() - self._started
-                text = f"{FRAMES[frame % len(FRAMES)]} {self._label} (Ctrl-C cancels) {elapsed:.1f}s"
+                text = f"{FRAMES[frame % len(FRAMES)]} {self.label} (Ctrl-C cancels) {elapsed:.1f}s"
                 self._stream.write(_ERASE + text)
                 self._stream.flush()
                 self._shown = True

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 HISTORY_FILE = "history"
 USAGE_ERROR = 2
 YES = ("y", "yes")
+LITELLM_POLL = 0.02
+"""Seconds between checks whether litellm's background import has finished (a turn waiting)."""
 
 
 def memory_from_env() -> int | None:
@@ -96,6 +98,7 @@ class Repl:
         # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).
         self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
         self._indicator: RunningIndicator | None = None
+        self._prompt_shown = False
         self._turn: asyncio.Task[str] | None = None
         self._interrupted = False
         self.commands: CommandTable = build_commands(pm, self.warn)
@@ -154,7 +157,7 @@ class Repl:
 
     def set_model(self, name: str) -> None:
         self.captain.model = name
-        preload_if_litellm(name)
+        start_litellm_import(name)  # the prompt is already up: nothing to delay
 
     def clear(self) -> None:
         if self.session is not None:
@@ -325,10 +328,18 @@ class Repl:
         from prompt_toolkit.patch_stdout import patch_stdout
 
         prompt = self._prompt_session()
+        loop = asyncio.get_running_loop()
+
+        def pre_run() -> None:
+            # Called just before prompt-toolkit draws the prompt; the callback runs once the
+            # drawing task yields, so with the prompt on the screen.
+            if not self._prompt_shown:
+                loop.call_soon(self._on_prompt_shown)
+
         while True:
             try:
                 with patch_stdout(raw=True):
-                    line = await prompt.prompt_async(f"{self.captain.name}> ")
+                    line = await prompt.prompt_async(f"{self.captain.name}> ", pre_run=pre_run)
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line is dropped, ask again
             except EOFError:
@@ -356,12 +367,47 @@ class Repl:
             complete_while_typing=True,
         )
 
+    def _on_prompt_shown(self) -> None:
+        """Work left until the first prompt is on the screen: start importing litellm.
+
+        litellm's import takes seconds, mostly holding the GIL; started any earlier it would
+        delay the prompt. The first turn waits for it (:meth:`_model_ready`).
+        """
+        if self._prompt_shown:
+            return
+        self._prompt_shown = True
+        start_litellm_import(self.captain.model)
+
+    async def _model_ready(self) -> None:
+        """Wait, without blocking the loop (Ctrl-C still cancels), for litellm's background import.
+
+        Starts the import if nothing did yet (piped mode, or a turn typed before the prompt's
+        first render finished). Returns at once for registered models such as ``offline``.
+        """
+        thread = start_litellm_import(self.captain.model)
+        if thread is None or not thread.is_alive():
+            return
+        indicator = self._indicator
+        label = indicator.label if indicator is not None else ""
+        if indicator is not None:
+            indicator.label = f"{label} (loading litellm)"
+        try:
+            while thread.is_alive():
+                await asyncio.sleep(LITELLM_POLL)
+        finally:
+            if indicator is not None:
+                indicator.label = label
+
+    async def _answer(self, text: str) -> str:
+        await self._model_ready()
+        return await self._ask(text)
+
     async def turn(self, text: str) -> None:
         """Run one turn; print its answer, or ``error: ...``, or that it was cancelled."""
         self.refresh()
         loop = asyncio.get_running_loop()
         self._interrupted = False
-        task = self._turn = loop.create_task(self._ask(text))
+        task = self._turn = loop.create_task(self._answer(text))
         sigint = self._catch_sigint(loop)
         self._indicator = RunningIndicator(
             self.stderr, f"{self.captain.name} is working", active=self.interactive and _isatty(self.stderr)
@@ -485,18 +531,31 @@ def error_text(exc: BaseException) -> str:
     return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
 
 
-def preload_if_litellm(name: str | None) -> None:
-    """Start importing litellm in the background when ``name`` is not a registered model."""
-    from ._models import default_model_name, registered_models
+def start_litellm_import(model: Any) -> threading.Thread | None:
+    """Start importing litellm in a background thread when ``model`` is reached through litellm.
 
-    if name is None:
-        name = default_model_name()
-    if name in registered_models():
-        return
+    ``model`` is a model setting: None (the session default), a name, or a Model. Returns the
+    import thread (cheap to call again: always the same thread), or None when the model is a
+    registered one (such as ``offline``) and litellm is not needed.
+    """
+    from ._models import get_model
+
     try:
-        from . import _litellm
-    except ImportError:
-        return
-    preload = getattr(_litellm, "preload", None)
-    if callable(preload):
-        preload()
+        resolved = get_model(model)
+    except Exception:  # the turn reports a bad model setting properly
+        return None
+    from . import _litellm
+
+    if not isinstance(resolved, _litellm.LiteLLMModel):
+        return None
+    return _litellm.preload()
+
+
+def preload_if_litellm(name: str | None) -> None:
+    """Does nothing now; kept for callers written when it started litellm's import at once.
+
+    ``shipmates chat`` called it before discovery so the import (seconds, mostly holding the
+    GIL) would run during start-up; it delayed the prompt instead. The REPL now starts the
+    import itself once its prompt is on the screen and its first turn waits for it; ``--once``
+    imports litellm on first use. :func:`start_litellm_import` starts it at once.
+    """
