@@ -1,8 +1,10 @@
 """What a fast start and exit of the ``shipmates`` command must not change.
 
-The command freezes the garbage collector's view of the heap just before the process exits
-(so the interpreter's last collection does not walk every object); output, atexit handlers
-and the exit status are unchanged, and ``main(argv)`` called from a program leaves its gc alone.
+The command pauses the garbage collector while the crew is assembled and freezes the
+objects start-up made, and freezes the heap again just before the process exits (so the
+interpreter's last collection does not walk every object). Tools still run with the collector
+on; output, atexit handlers and the exit status are unchanged; ``main(argv)`` called from a
+program leaves its gc alone.
 A one-shot turn on a captain whose siblings' tools go unused never imports pydantic.
 """
 
@@ -22,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 SIBLING = """
 import atexit
+import gc
 import os
 
 from shipmates import Agent, tool
@@ -41,8 +44,14 @@ def shout(text: str) -> str:
     return text.upper()
 
 
+@tool
+def gc_state() -> str:
+    '''Say whether the garbage collector is on.'''
+    return "collector on" if gc.isenabled() else "collector off"
+
+
 def build_agent():
-    return Agent("shouter", description="Shouts what it is told.", tools=[shout])
+    return Agent("shouter", description="Shouts what it is told.", tools=[shout, gc_state])
 """
 
 
@@ -82,6 +91,19 @@ def test_once_prints_its_answer_runs_atexit_handlers_and_exits_0(tmp_path: Path)
     assert proc.stdout == "SHOUTER MAKE THIS LOUD\n"
     assert "shouter" in proc.stderr  # the trace, on stderr
     assert (tmp_path / "atexit.txt").read_text() == "atexit ran"
+
+
+def test_tools_run_with_the_garbage_collector_on(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipmates", "chat", "--captain", "shouter", "--once", "gc state"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, site),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "collector on\n"
 
 
 def test_once_failure_keeps_its_exit_status_and_error(tmp_path: Path) -> None:

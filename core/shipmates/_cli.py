@@ -194,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plugin_commands = collect_plugin_commands() if _wants_plugin_commands(args_list) else []
     parser = build_parser(plugin_commands)
     args = parser.parse_args(args_list)  # exits 2 with usage on an unknown flag
+    args.as_command = argv is None  # this process is the shipmates command: it exits after main
     plugin_run = getattr(args, "_plugin_run", None)
     try:
         if plugin_run is not None:
@@ -247,6 +248,7 @@ def _run_chat(args: argparse.Namespace) -> int:
         approve=args.approve,
         trace=not args.no_trace,
         memory=args.memory,
+        pause_gc=getattr(args, "as_command", False),
     )
 
 
