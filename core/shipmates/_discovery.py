@@ -4,7 +4,8 @@ Rules, in this order:
 
 1. Allow/deny: ``only``/``SHIPMATES_AGENTS`` (allow-list; empty loads none) and
    ``exclude``/``SHIPMATES_EXCLUDE_AGENTS`` (deny-list) match agent names or distribution
-   names (PEP 503 normalised). A filtered-out entry is recorded with status ``excluded``.
+   names (PEP 503 normalised), optionally narrowed by origin (``local:fib``, ``remote:fib``,
+   ``remote:*``). A filtered-out entry is recorded with status ``excluded``.
 2. Names must match ``^[a-zA-Z0-9_-]{1,64}$`` (what model APIs accept), else ``failed``.
 3. One name from two sources: neither loads, every one is recorded as ``conflict`` naming the
    others, and the reason says how to keep one. The outcome never depends on path order.
@@ -136,18 +137,32 @@ def _source(c: _Candidate) -> str:
 
 def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_api: bool) -> str | None:
     dist = c.provenance.distribution
-    if allowed is not None and not any(matches(t, c.name, dist) for t in allowed):
+    origin = c.provenance.origin
+    if allowed is not None and not any(matches(t, c.name, dist, origin) for t in allowed):
         where = "only=" if from_api else "SHIPMATES_AGENTS"
         return f"not in the allow-list ({where})" if allowed else f"the allow-list ({where}) is empty"
-    if any(matches(t, c.name, dist) for t in denied):
+    if any(matches(t, c.name, dist, origin) for t in denied):
         return "excluded by the deny-list (SHIPMATES_EXCLUDE_AGENTS or --exclude)"
     return None
 
 
+def _where(c: _Candidate) -> str:
+    p = c.provenance
+    if p.origin == "remote":
+        return f"{p.describe()} (remote, {p.location})" if p.location else f"{p.describe()} (remote)"
+    if p.origin == "entry-point":
+        return f"{p.describe()} (installed here)"
+    return f"{p.describe()} (registered by a plugin)"
+
+
 def _conflict_reason(name: str, c: _Candidate, group: list[_Candidate]) -> str:
-    everyone = " and ".join(o.provenance.describe() for o in group)
-    keep = c.label
-    drop = ",".join(o.label for o in group if o is not c)
+    everyone = " and ".join(_where(o) for o in group)
+    labels = [o.label for o in group]
+    if len(set(labels)) < len(labels):
+        # The same distribution twice (installed here and served remotely): name the origin too.
+        labels = [f"{'remote' if o.provenance.origin == 'remote' else 'local'}:{o.label}" for o in group]
+    keep = labels[group.index(c)]
+    drop = ",".join(label for o, label in zip(group, labels, strict=True) if o is not c)
     return (
         f"the name {name!r} is registered by {everyone}, so none of them was loaded; to keep "
         f"{keep}, exclude the others with SHIPMATES_EXCLUDE_AGENTS={drop} (or --exclude {drop}), "

@@ -26,9 +26,21 @@ def module_missing(exc: BaseException, module: str) -> bool:
     return module == exc.name or module.startswith(exc.name + ".")
 
 
-def matches(token: str, name: str, distribution: str | None) -> bool:
-    """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``."""
+def matches(token: str, name: str, distribution: str | None, origin: str = "entry-point") -> bool:
+    """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``.
+
+    A ``local:`` or ``remote:`` prefix narrows the token to siblings of that origin (remote:
+    served over the network; local: everything else), and ``local:*`` / ``remote:*`` name all
+    of them: the same distribution installed here and served elsewhere can be told apart.
+    """
     token = token.strip()
+    scope, colon, rest = token.partition(":")
+    if colon and scope in ("local", "remote"):
+        if (scope == "remote") != (origin == "remote"):
+            return False
+        token = rest.strip()
+        if token == "*":
+            return True
     if not token:
         return False
     if token == name:

@@ -1,0 +1,65 @@
+"""One distribution installed here and served remotely: a conflict the user can resolve by origin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from shipmates import Provenance, hookimpl
+from shipmates._plugins import build_plugin_manager
+
+
+class _Remote:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.description = f"{name}, served elsewhere"
+
+    def invoke(self, query: str) -> str:
+        return f"remote {self.name}: {query}"
+
+
+@pytest.fixture
+def site_and_remote(fake_site: Any) -> tuple[Any, Any]:
+    fake_site.sibling("fib", dist="shipmates-fib", reply="local fib")
+    served = Provenance("remote", "shipmates-fib", "0.1.0", location="nats://127.0.0.1:4222")
+
+    class NatsLike:
+        @hookimpl
+        def register_agents(self, register: Any) -> None:
+            register(_Remote("fib"), provenance=served, instances=["i1"])
+
+    pm, _ = build_plugin_manager(allow=(), path=[])
+    pm.register(NatsLike())
+    return fake_site, pm
+
+
+def test_the_conflict_says_where_each_copy_lives_and_how_to_pick_one(site_and_remote: Any) -> None:
+    site, pm = site_and_remote
+    d = site.discover(plugin_manager=pm)
+    assert [r.status for r in d.records] == ["conflict", "conflict"]
+    by_origin = {r.provenance.origin: r.reason or "" for r in d.records}
+    assert "(installed here)" in by_origin["entry-point"]
+    assert "(remote, nats://127.0.0.1:4222)" in by_origin["remote"]
+    # The advice names an exclusion that actually keeps this copy, not the same label twice.
+    assert "SHIPMATES_EXCLUDE_AGENTS=remote:shipmates-fib" in by_origin["entry-point"]
+    assert "SHIPMATES_EXCLUDE_AGENTS=local:shipmates-fib" in by_origin["remote"]
+
+
+@pytest.mark.parametrize(
+    ("exclude", "kept_origin"),
+    [("local:shipmates-fib", "remote"), ("remote:fib", "entry-point"), ("local:*", "remote")],
+)
+def test_excluding_by_origin_keeps_the_other_copy(
+    site_and_remote: Any, exclude: str, kept_origin: str
+) -> None:
+    site, pm = site_and_remote
+    d = site.discover(plugin_manager=pm, exclude=[exclude])
+    assert [r.provenance.origin for r in d.records if r.status == "ok"] == [kept_origin]
+    assert [r.status for r in d.records if r.provenance.origin != kept_origin] == ["excluded"]
+
+
+def test_allow_list_by_origin(site_and_remote: Any) -> None:
+    site, pm = site_and_remote
+    d = site.discover(plugin_manager=pm, only=["remote:*"])
+    assert d.agents["fib"].provenance.origin == "remote"
+    assert d.siblings["fib"].invoke("8") == "remote fib: 8"
