@@ -57,13 +57,19 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         "--only",
         action="append",
         metavar="NAMES",
-        help="load only these agents or distributions, comma-separated; local:NAME or remote:NAME picks by origin (like SHIPMATES_AGENTS)",
+        help=(
+            "load only these agents or distributions, comma-separated; local:NAME or "
+            "remote:NAME picks by origin (like SHIPMATES_AGENTS)"
+        ),
     )
     parser.add_argument(
         "--exclude",
         action="append",
         metavar="NAMES",
-        help="do not load these agents or distributions; local:NAME, remote:NAME, remote:* pick by origin (like SHIPMATES_EXCLUDE_AGENTS)",
+        help=(
+            "do not load these agents or distributions; local:NAME, remote:NAME or "
+            "remote:* pick by origin (like SHIPMATES_EXCLUDE_AGENTS)"
+        ),
     )
     parser.add_argument(
         "--once", metavar="PROMPT", help="answer one prompt on stdout and exit (no REPL)"
