@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -99,6 +100,7 @@ class Repl:
         self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
         self._indicator: RunningIndicator | None = None
         self._prompt_shown = False
+        self._gc_paused = False
         self._turn: asyncio.Task[str] | None = None
         self._interrupted = False
         self.commands: CommandTable = build_commands(pm, self.warn)
@@ -237,7 +239,21 @@ class Repl:
 
     def run(self) -> int:
         """Run the session to its end; returns the exit status."""
-        return asyncio.run(self.main())
+        # Until the prompt is up, start-up (prompt-toolkit's import, the session) allocates
+        # tens of thousands of objects and frees almost none: the collector's passes over them
+        # are wasted time before the prompt. Collection resumes once the prompt is drawn.
+        self._gc_paused = self.interactive and gc.isenabled()
+        if self._gc_paused:
+            gc.disable()
+        try:
+            return asyncio.run(self.main())
+        finally:
+            self._resume_gc()
+
+    def _resume_gc(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     def run_once(self, prompt: str) -> int:
         """Answer one prompt on stdout (0), or print ``error: ...`` on stderr (2)."""
@@ -368,7 +384,7 @@ class Repl:
         )
 
     def _on_prompt_shown(self) -> None:
-        """Work left until the first prompt is on the screen: start importing litellm.
+        """Once the first prompt is drawn: collect garbage again, start importing litellm.
 
         litellm's import takes seconds, mostly holding the GIL; started any earlier it would
         delay the prompt. The first turn waits for it (:meth:`_model_ready`).
@@ -376,6 +392,7 @@ class Repl:
         if self._prompt_shown:
             return
         self._prompt_shown = True
+        self._resume_gc()
         start_litellm_import(self.captain.model)
 
     async def _model_ready(self) -> None:
