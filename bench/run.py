@@ -1040,6 +1040,23 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
 }
 
 
+def _lock_work_dir() -> None:
+    """One run at a time: runs share bench/.work (its venvs are reinstalled at the start of each)."""
+    import fcntl
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    global _LOCK
+    _LOCK = open(WORK / ".lock", "w")  # noqa: SIM115 (held until the process exits)
+    try:
+        fcntl.flock(_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log("another bench run is using bench/.work; waiting for it to finish")
+        fcntl.flock(_LOCK, fcntl.LOCK_EX)
+
+
+_LOCK: Any = None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the shipmates benchmarks and write bench/RESULTS.md.")
     parser.add_argument("--quick", action="store_true", help="few rounds (a smoke run; figures are noisy)")
@@ -1067,6 +1084,7 @@ def main() -> int:
     global RESULTS
     if args.output:
         RESULTS = args.output
+    _lock_work_dir()
     t0 = time.perf_counter()
     load_start = _loadavg()
     info = setup_envs(args)
