@@ -240,8 +240,9 @@ class Repl:
     def run(self) -> int:
         """Run the session to its end; returns the exit status."""
         # Until the prompt is up, start-up (prompt-toolkit's import, the session) allocates
-        # tens of thousands of objects and frees almost none: the collector's passes over them
-        # are wasted time before the prompt. Collection resumes once the prompt is drawn.
+        # tens of thousands of objects that live on: the collector's passes over them are
+        # wasted time before the prompt. Once the prompt is drawn they are frozen out of its
+        # sight (gc.freeze(), as `shipmates chat` does for the crew) and collection resumes.
         self._gc_paused = self.interactive and gc.isenabled()
         if self._gc_paused:
             gc.disable()
@@ -253,6 +254,7 @@ class Repl:
     def _resume_gc(self) -> None:
         if self._gc_paused:
             self._gc_paused = False
+            gc.freeze()
             gc.enable()
 
     def run_once(self, prompt: str) -> int:
