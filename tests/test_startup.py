@@ -156,3 +156,44 @@ def test_main_with_arguments_leaves_the_callers_gc_alone(capsys: pytest.CaptureF
     assert gc.get_freeze_count() == before
     assert gc.isenabled()
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("columns", ["60", "100", None])
+def test_help_text_is_what_argparse_itself_would_print(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's formatter only skips argparse's import of shutil; the text is argparse's."""
+    import argparse
+
+    from shipmates import _cli
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+
+    def texts() -> list[str]:
+        parser = _cli.build_parser()
+        out = [parser.format_help(), parser.format_usage()]
+        for action in parser._subparsers._group_actions:
+            for sub in action.choices.values():
+                out += [sub.format_help(), sub.format_usage()]
+        return out
+
+    ours = texts()
+    monkeypatch.setattr(_cli, "_HelpFormatter", argparse.HelpFormatter)
+    assert ours == texts()
+
+
+def test_parsing_the_command_line_does_not_import_shutil() -> None:
+    code = (
+        "import sys\n"
+        "from shipmates._cli import build_parser\n"
+        "build_parser().parse_args(['chat', '--once', 'hi'])\n"
+        "print('shutil' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO / "core")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -95,9 +95,55 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stream = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns if stream is not None else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, with the width it would compute, minus its ``import shutil``.
+
+    argparse builds a formatter for every ``add_argument`` (to check the metavar); the first
+    one imports shutil (with bz2 and lzma: ~2 ms of every command, ``agents --json`` and a
+    one-shot turn included) just for the terminal width.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # as HelpFormatter does
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser using :class:`_HelpFormatter` unless told otherwise; subcommand parsers
+    (plugins' too) are of the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(plugin_commands: Sequence[PluginCommand] = ()) -> argparse.ArgumentParser:
     """The full parser: built-in subcommands plus those contributed by plugins."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="shipmates",
         description="Talk to a captain agent that absorbed every installed sibling agent. "
         "Without a subcommand, starts the chat REPL.",
