@@ -2,23 +2,22 @@
 
     python bench/breakdown.py            (run by bench/run.py in each throwaway environment)
 
-Runs the same work as `shipmates chat --once "fib(8)" --captain fib`, through the public API,
-timing each phase in order (each phase pays only for what earlier phases did not import yet):
+Does the work of `shipmates chat --once "fib(8)" --captain fib` through the public API (as a
+program embedding shipmates would; the CLI adds its own tricks, such as pausing the garbage
+collector during start-up), timing each phase in order:
 
   interpreter      process spawn until this script's first line (the parent's monotonic clock)
   import shipmates the package itself (lazy: no pydantic, pluggy, litellm)
   import asyncio   needed by the agent loop
-  import pydantic  pydantic and pydantic_core
-  pydantic plugins pydantic's own scan of every distribution for `pydantic` entry points,
-                   paid on the first model it builds
-  import core      shipmates' Agent, loop, tools (minus the above)
   list             shipmates.discover(load=False): entry-point scan (on-disk cache) + plugins
   load siblings    shipmates.discover(): imports and builds every sibling
   absorb           the fib captain absorbs the others (absorb_crew)
   turn             one turn on the offline model: fib(8)
   exit             the rest, until the parent sees the process end (interpreter shutdown)
 
-Prints one JSON line: {"phases": {name: seconds}, "answer": "..."}.
+For each phase it also notes which heavy packages were first imported during it.
+
+Prints one JSON line: {"t_start", "phases": {name: seconds}, "imports": {name: [packages]}, "answer"}.
 """
 
 from __future__ import annotations
@@ -28,17 +27,25 @@ import sys
 import time
 
 T_START = time.perf_counter()
+HEAVY = ("pydantic", "pydantic_core", "pluggy", "importlib_metadata", "importlib.metadata", "email",
+         "prompt_toolkit", "litellm", "asyncio")  # fmt: skip
 
 
 def main() -> None:
     phases: dict[str, float] = {}
+    imports: dict[str, list[str]] = {}
     last = T_START
+    seen = {m for m in HEAVY if m in sys.modules}
 
     def mark(name: str) -> None:
         nonlocal last
         now = time.perf_counter()
         phases[name] = now - last
         last = now
+        new = [m for m in HEAVY if m in sys.modules and m not in seen]
+        seen.update(new)
+        if new:
+            imports[name] = new
 
     import shipmates
 
@@ -46,20 +53,8 @@ def main() -> None:
     import asyncio
 
     mark("import asyncio")
-    import pydantic  # noqa: F401
-    from pydantic import BaseModel, create_model  # noqa: F401
+    from shipmates import absorb_crew, discover
 
-    mark("import pydantic")
-    try:
-        from pydantic.plugin._loader import get_plugins
-
-        list(get_plugins())
-    except Exception:  # private API of pydantic: the phase is then folded into the next ones
-        pass
-    mark("pydantic plugins")
-    from shipmates import Agent, absorb_crew, discover  # noqa: F401
-
-    mark("import core")
     listing = discover(load=False)
     mark("list")
     found = discover()
@@ -74,6 +69,7 @@ def main() -> None:
             {
                 "t_start": T_START,
                 "phases": phases,
+                "imports": imports,
                 "answer": answer,
                 "listed": len(listing.records),
                 "loaded": len(found.siblings),
