@@ -40,7 +40,9 @@ def load() -> ModuleType:
 def preload() -> threading.Thread:
     """Start importing litellm in a daemon thread (cheap to call again); returns the thread.
 
-    A REPL can call this right away and show its prompt while the import (seconds) runs.
+    The import takes seconds and holds the GIL most of that time, so whatever runs meanwhile
+    is slowed down: the REPL calls this only once its prompt is drawn, and its first turn
+    waits for the thread without blocking the event loop.
     """
     global _preload
     if _preload is None:
