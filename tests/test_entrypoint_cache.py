@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from shipmates import _entrypoints
-from shipmates._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points, scan
+from shipmates._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, entry_points, scan
 from shipmates._state import cache_path
 from support import plugin_spec, sibling_spec, write_dist_info
 
@@ -149,7 +149,7 @@ def test_corrupt_cache_is_rebuilt(site: Path) -> None:
     cache.write_bytes(b"\x00garbage")
     _entrypoints.clear_cache()
     assert scan([str(site)]) == expected
-    assert marshal.loads(cache.read_bytes())["format"] == 1
+    assert marshal.loads(cache.read_bytes())["format"] == _entrypoints._FORMAT
 
 
 def test_cache_can_be_disabled(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,7 +178,7 @@ def test_distributions_without_shipmates_groups_are_skipped(tmp_path: Path) -> N
     spec = sibling_spec("alpha")
     spec.entry_points = {"console_scripts": {"alpha": "shipmates_alpha:main"}}
     write_dist_info(spec, site)
-    assert scan([str(site)]) == {AGENTS_GROUP: (), PLUGINS_GROUP: ()}
+    assert scan([str(site)]) == {AGENTS_GROUP: (), PLUGINS_GROUP: (), PYDANTIC_GROUP: ()}
 
 
 def test_broken_metadata_does_not_hide_other_distributions(tmp_path: Path) -> None:

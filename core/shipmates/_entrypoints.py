@@ -39,9 +39,11 @@ from ._state import cache_path
 
 AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
-GROUPS = (AGENTS_GROUP, PLUGINS_GROUP)
+PYDANTIC_GROUP = "pydantic"
+"""pydantic's plugin group: scanned too, so shipmates knows cheaply whether pydantic has plugins."""
+GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP)
 
-_FORMAT = 1
+_FORMAT = 2
 # Like git's "racy" index entries: a directory changed within this window of the scan may
 # change again with the same coarse mtime (2 s on FAT), so such a scan is never cached.
 _RACY_NS = 2_000_000_000
@@ -222,7 +224,7 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
             continue
         seen.add(key)
         text = dist.read_text("entry_points.txt")
-        if not text or "shipmates." not in text:
+        if not text or ("shipmates." not in text and "pydantic" not in text):
             continue  # skip parsing the many distributions that cannot matter
         eps = [ep for ep in _parse_entry_points(text) if ep[0] in found]
         if not eps:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import os
 import re
 import sys
 from _thread import RLock
@@ -16,6 +14,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
 from ._names import check_name
+from ._pydantic_plugins import skip_pydantic_plugin_scan_if_none
 from ._sibling import Provenance
 
 Bound = tuple[tuple[Any, ...], dict[str, Any]]
@@ -267,140 +266,6 @@ def _resolve_hints(fn: Callable[..., Any], localns: dict[str, Any] | None) -> di
     return hints
 
 
-# pydantic looks for plugins the first time it builds a validator in a process:
-# pydantic.plugin._schema_validator imports pydantic.plugin._loader, which imports
-# importlib.metadata (~8 ms: email, zipfile, csv...), and its get_plugins() reads the
-# entry_points.txt of every installed distribution (entry_points(group="pydantic"), 13-35 ms
-# with 80-1000 distributions), keeping the result in _loader._plugins for the process. With no
-# distribution declaring a `pydantic` entry point it loads nothing, so when we know there is
-# none we let pydantic find that result ready: a stand-in for pydantic.plugin._loader with the
-# same names and an empty plugin cache (or, when pydantic already imported its loader, that
-# empty cache set on it). The validators pydantic builds are then exactly the ones it would
-# build anyway, minus the import and the scan. We know from a tiny file next to shipmates'
-# entry-point cache, invalidated the same way (the path entries and their mtimes: installing or
-# removing a distribution changes its site-packages' mtime), so after the first run the check
-# costs a stat per path entry. Anyone with a pydantic plugin installed sees no change: pydantic
-# is left alone and scans and loads its plugins as before; so is a process with a custom finder
-# serving distributions (no mtimes to go by). Not done with PYDANTIC_DISABLE_PLUGINS: an
-# environment variable would leak into child processes (a subprocess a tool starts) and switch
-# their plugins off, which would be a change of behaviour.
-_PYDANTIC_PLUGINS_CHECKED = False
-_PYDANTIC_LOADER = "pydantic.plugin._loader"
-_PATH_FINDER_MODULES = frozenset(
-    {
-        "importlib_metadata",
-        "importlib.metadata",
-        "_frozen_importlib_external",
-        "importlib._bootstrap_external",
-    }
-)
-_RACY_NS = 2_000_000_000  # as in _entrypoints: a path entry changed this recently may change again unseen
-
-
-def _skip_pydantic_plugin_scan_if_none() -> None:
-    """Spare pydantic its plugin import and scan when no `pydantic` entry point is installed."""
-    global _PYDANTIC_PLUGINS_CHECKED
-    if _PYDANTIC_PLUGINS_CHECKED:
-        return
-    _PYDANTIC_PLUGINS_CHECKED = True
-    loader: Any = sys.modules.get(_PYDANTIC_LOADER)
-    try:
-        if loader is not None:
-            if loader._plugins is None and not loader._loading_plugins and not _pydantic_plugins_installed():
-                loader._plugins = {}
-        elif not _pydantic_plugins_installed():
-            sys.modules[_PYDANTIC_LOADER] = _pydantic_loader_standin()
-    except Exception:  # pydantic changed its loader, or the check failed: it scans as usual
-        return
-
-
-def _pydantic_loader_standin() -> Any:
-    """``pydantic.plugin._loader`` as it is once its scan found no plugin, without importing
-    importlib.metadata. Anything it does not have (or a reset of ``_plugins`` to None, as
-    pydantic's own tests do) hands over to the real module, which then behaves as usual."""
-    import types
-
-    module: Any = types.ModuleType(_PYDANTIC_LOADER, "shipmates' stand-in: no pydantic plugin is installed")
-
-    def real() -> Any:
-        import importlib
-
-        if sys.modules.get(_PYDANTIC_LOADER) is module:
-            del sys.modules[_PYDANTIC_LOADER]
-        return importlib.import_module(_PYDANTIC_LOADER)
-
-    def get_plugins() -> Any:
-        if module._plugins is None:
-            return real().get_plugins()
-        return module._plugins.values()  # empty, as pydantic's own cache would be
-
-    def missing_attribute(name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(real(), name)
-
-    module.__dict__.update(
-        PYDANTIC_ENTRY_POINT_GROUP="pydantic",
-        _plugins={},
-        _loading_plugins=False,
-        get_plugins=get_plugins,
-    )
-    module.__getattr__ = missing_attribute
-    return module
-
-
-def _pydantic_plugins_installed() -> bool:
-    """True unless no distribution on ``sys.path`` declares a `pydantic` entry point."""
-    import marshal
-    import time
-    import zlib
-
-    from ._state import cache_path
-
-    entries = [os.path.abspath(p or ".") for p in sys.path]
-    stamps = []
-    for entry in entries:
-        try:
-            stamps.append(os.stat(entry).st_mtime_ns)
-        except OSError:
-            stamps.append(-1)
-    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
-    for finder in sys.meta_path:
-        if getattr(finder, "find_distributions", None) is not None:
-            cls = finder if isinstance(finder, type) else type(finder)
-            if cls.__module__ not in _PATH_FINDER_MODULES:
-                use_disk = False  # distributions that path mtimes say nothing about
-    key = "\0".join(("1", sys.version, sys.prefix, *entries)).encode("utf-8", "surrogatepass")
-    # The entry-points- prefix: _entrypoints.clear_cache(disk=True) removes this file too.
-    cache_file = os.path.join(
-        cache_path(), f"entry-points-pydantic-{zlib.crc32(key):08x}{zlib.adler32(key):08x}.marshal"
-    )
-    expected = {"format": 1, "python": sys.version, "path": entries, "stamps": stamps}
-    if use_disk:
-        try:
-            with open(cache_file, "rb") as f:
-                data = marshal.loads(f.read())
-            found = data.pop("found")
-            if data == expected and isinstance(found, bool):
-                return found
-        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # missing, corrupt or foreign: look again (and overwrite it)
-    from importlib.metadata import entry_points  # what pydantic itself calls
-
-    found = len(entry_points(group="pydantic")) > 0
-    if use_disk and max(stamps, default=-1) < time.time_ns() - _RACY_NS:
-        tmp = f"{cache_file}.{os.getpid()}-{time.monotonic_ns()}.tmp"
-        try:
-            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(marshal.dumps({**expected, "found": found}))
-            os.replace(tmp, cache_file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return found
-
-
 def _function_tool(
     fn: Callable[..., Any],
     name: str | None,
@@ -441,7 +306,7 @@ def _arguments_builder(
     schema and the validating ``bind``, built once on first need."""
 
     def build() -> tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]:
-        _skip_pydantic_plugin_scan_if_none()
+        skip_pydantic_plugin_scan_if_none()
         from pydantic import ConfigDict, Field, ValidationError, create_model
 
         try:
