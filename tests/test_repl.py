@@ -309,7 +309,7 @@ def test_nested_delegation_prints_inner_call_before_outer_returns() -> None:
 
 def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.MonkeyPatch) -> None:
     from shipmates import _litellm
-    from shipmates._repl import preload_if_litellm, start_litellm_import
+    from shipmates._repl import start_litellm_import
 
     calls: list[str] = []
     monkeypatch.setattr(_litellm, "preload", lambda: calls.append("preload"))
@@ -321,8 +321,6 @@ def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.Monkey
     assert calls == ["preload"]
     monkeypatch.setenv("SHIPMATES_MODEL", "ollama/llama3.1")
     start_litellm_import(None)
-    assert calls == ["preload", "preload"]
-    preload_if_litellm("openai/gpt-4o-mini")  # before the REPL's prompt: no longer starts it
     assert calls == ["preload", "preload"]
 
 

@@ -37,17 +37,13 @@ def run_chat(
         gc.disable()
     try:
         from ._captain import CaptainError, assemble
-        from ._repl import Repl, preload_if_litellm
+        from ._repl import Repl
 
-        # litellm takes seconds to import: start it now, while discovery and the banner run.
-        preload_if_litellm(model)
         try:
             crew = assemble(captain, model=model, only=only, exclude=exclude)
         except CaptainError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return USAGE_ERROR
-        if model is None and isinstance(crew.captain.model, str):
-            preload_if_litellm(crew.captain.model)  # a discovered captain with its own model
         repl = Repl(crew, approve=approve, trace=trace, memory=memory)
         if paused and once is not None:
             # What the turn's first step builds anyway; a failure is reported by the turn.

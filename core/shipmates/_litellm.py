@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import json
@@ -131,7 +132,8 @@ class LiteLLMModel:
         settings: dict[str, Any] | None = None,
     ) -> ModelResponse:
         """One ``litellm.acompletion`` call; provider failures become :class:`ModelError`."""
-        litellm = load()
+        # A first call may race the REPL's background import: wait for it off the event loop.
+        litellm = _module if _module is not None else await asyncio.to_thread(load)
         kwargs = {**self.settings, **(settings or {})}
         if tools:
             # litellm may rewrite schemas for a provider: never let it touch the shared ones.

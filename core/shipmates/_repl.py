@@ -568,13 +568,3 @@ def start_litellm_import(model: Any) -> threading.Thread | None:
     if not isinstance(resolved, _litellm.LiteLLMModel):
         return None
     return _litellm.preload()
-
-
-def preload_if_litellm(name: str | None) -> None:
-    """Does nothing now; kept for callers written when it started litellm's import at once.
-
-    ``shipmates chat`` called it before discovery so the import (seconds, mostly holding the
-    GIL) would run during start-up; it delayed the prompt instead. The REPL now starts the
-    import itself once its prompt is on the screen and its first turn waits for it; ``--once``
-    imports litellm on first use. :func:`start_litellm_import` starts it at once.
-    """
