@@ -342,3 +342,24 @@ def test_completer() -> None:
     assert complete("/model of") == ["offline"]
     assert complete("ask f") == ["factor", "fib"]
     assert complete("ask f", tab=False) == []  # names only on Tab
+
+
+def test_agents_marks_a_sibling_that_stopped_answering_unavailable() -> None:
+    from shipmates._absorb import AbsorbReport
+    from shipmates._records import AgentRecord, Discovery
+    from shipmates._sibling import Provenance
+
+    far = Echo()
+    far.available = True  # type: ignore[attr-defined]
+    captain = Agent("captain", "test captain", model=Recall())
+    captain.absorb(far)
+    record = AgentRecord("echo", Provenance("remote", "echo-dist", "1.0", location="nats://x"), sibling=far)
+    crew = Crew(captain, Discovery([record]), AbsorbReport(absorbed=["echo"]), general=True)
+    repl = Repl(crew, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=io.StringIO(), interactive=False)
+    def echo_row() -> list[str]:
+        return next(line for line in repl.roster() if line.startswith("echo")).split()
+
+    assert echo_row()[:2] == ["echo", "ok"]
+    far.available = False  # what a plugin's refresh_agents does when every replica left
+    assert echo_row()[:2] == ["echo", "unavailable"]
+    assert "not answering now" in "\n".join(repl.roster())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
@@ -21,6 +22,7 @@ from . import __version__
 from ._commands import CommandTable, build_commands
 from ._errors import EndSession, ShipmatesError
 from ._indicator import RunningIndicator
+from ._records import AgentRecord
 from ._roster import format_agents, format_tools
 from ._session import Session
 from ._trace import Tracer, format_arguments, shorten
@@ -205,7 +207,7 @@ class Repl:
         return record.provenance.describe() if record is not None else "code"
 
     def roster(self) -> list[str]:
-        lines = format_agents(self.crew.discovery.records, details=False)
+        lines = format_agents([self._live(r) for r in self.crew.discovery.records], details=False)
         lines += self.crew.report.lines()
         lines += self.failed_plugins()
         discovered = {r.name for r in self.crew.discovery.records}
@@ -214,6 +216,15 @@ class Repl:
             lines.append(f"also absorbed (plugins, remote): {', '.join(others)}")
         lines.append(f"captain: {self.captain.name}; crew: {', '.join(self.crew_names()) or 'none'}")
         return lines
+
+    def _live(self, record: AgentRecord) -> AgentRecord:
+        """The record as it stands now: a sibling that stopped answering since discovery (a
+        remote one whose replicas all left, ``available = False``) is shown unavailable."""
+        if record.status == "ok" and getattr(record.sibling, "available", True) is False:
+            return dataclasses.replace(
+                record, status="unavailable", reason="not answering now; /refresh takes it back when it returns"
+            )
+        return record
 
     def tool_lines(self) -> list[str]:
         return format_tools(self.captain)
