@@ -221,9 +221,8 @@ class Repl:
         """The record as it stands now: a sibling that stopped answering since discovery (a
         remote one whose replicas all left, ``available = False``) is shown unavailable."""
         if record.status == "ok" and getattr(record.sibling, "available", True) is False:
-            return dataclasses.replace(
-                record, status="unavailable", reason="not answering now; /refresh takes it back when it returns"
-            )
+            reason = "not answering now; /refresh takes it back when it returns"
+            return dataclasses.replace(record, status="unavailable", reason=reason)
         return record
 
     def tool_lines(self) -> list[str]:
