@@ -41,6 +41,7 @@ _LAZY = {
     "absorb_crew": "_absorb",
     "AbsorbReport": "_absorb",
     "discover": "_discovery",
+    "selector_matches": "_loading",
     "Model": "_models",
     "ModelResponse": "_models",
     "ToolCall": "_models",
@@ -84,6 +85,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "is_sibling",
+    "selector_matches",
     "tool",
 ]
 
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
     from ._agent import Agent, RunResult
     from ._discovery import discover
     from ._hookspecs import hookimpl, hookspec
+    from ._loading import selector_matches
     from ._models import DEFAULT_MODEL, Model, ModelResponse, ToolCall, get_model
     from ._plugins import get_plugin_manager
     from ._session import Session

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points, parse_value
 from ._errors import InvalidNameError, PluginLoadError
-from ._loading import env_list, exception_line, is_strict, matches, module_missing
+from ._loading import env_list, exception_line, is_strict, module_missing, selector_matches
 from ._names import check_name
 from ._records import AgentRecord, Discovery
 from ._sibling import Provenance, is_sibling, why_not_sibling
@@ -138,10 +138,10 @@ def _source(c: _Candidate) -> str:
 def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_api: bool) -> str | None:
     dist = c.provenance.distribution
     origin = c.provenance.origin
-    if allowed is not None and not any(matches(t, c.name, dist, origin) for t in allowed):
+    if allowed is not None and not any(selector_matches(t, c.name, dist, origin) for t in allowed):
         where = "only=" if from_api else "SHIPMATES_AGENTS"
         return f"not in the allow-list ({where})" if allowed else f"the allow-list ({where}) is empty"
-    if any(matches(t, c.name, dist, origin) for t in denied):
+    if any(selector_matches(t, c.name, dist, origin) for t in denied):
         return "excluded by the deny-list (SHIPMATES_EXCLUDE_AGENTS or --exclude)"
     return None
 
@@ -292,9 +292,9 @@ def _third_party_plugins() -> bool:
     allowed = env_list("SHIPMATES_PLUGINS")
     denied = env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
     for ep in entry_points(PLUGINS_GROUP):
-        if allowed is not None and not any(matches(t, ep.name, ep.distribution) for t in allowed):
+        if allowed is not None and not any(selector_matches(t, ep.name, ep.distribution) for t in allowed):
             continue
-        if not any(matches(t, ep.name, ep.distribution) for t in denied):
+        if not any(selector_matches(t, ep.name, ep.distribution) for t in denied):
             return True
     return False
 

@@ -26,7 +26,7 @@ def module_missing(exc: BaseException, module: str) -> bool:
     return module == exc.name or module.startswith(exc.name + ".")
 
 
-def matches(token: str, name: str, distribution: str | None, origin: str = "entry-point") -> bool:
+def selector_matches(token: str, name: str, distribution: str | None, origin: str = "entry-point") -> bool:
     """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``.
 
     A ``local:`` or ``remote:`` prefix narrows the token to siblings of that origin (remote:

@@ -29,8 +29,8 @@ from ._hookspecs import PROJECT, ShipmatesSpec
 from ._loading import env_list as _env_list
 from ._loading import exception_line as exception_line
 from ._loading import is_strict as is_strict
-from ._loading import matches as matches
 from ._loading import module_missing as module_missing
+from ._loading import selector_matches
 
 BUILTIN_NAME = "shipmates.builtin"
 PluginStatus = Literal["ok", "failed", "excluded"]
@@ -224,11 +224,11 @@ def _load_one(
     loaded: list[PluginRecord],
 ) -> PluginRecord:
     record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
-    if allowed is not None and not any(matches(t, ep.name, ep.distribution) for t in allowed):
+    if allowed is not None and not any(selector_matches(t, ep.name, ep.distribution) for t in allowed):
         record.status = "excluded"
         record.reason = "not in SHIPMATES_PLUGINS" if allowed else "SHIPMATES_PLUGINS is empty (no plugins)"
         return record
-    if any(matches(t, ep.name, ep.distribution) for t in denied):
+    if any(selector_matches(t, ep.name, ep.distribution) for t in denied):
         record.status = "excluded"
         record.reason = "excluded by SHIPMATES_EXCLUDE_PLUGINS"
         pm.set_blocked(ep.name)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from shipmates import hookimpl
+from shipmates import hookimpl, selector_matches
 
 URL_ENV = "SHIPMATES_NATS_URL"
 _warned: set[str] = set()
@@ -69,15 +68,6 @@ def _env_list(var: str) -> set[str] | None:
     return None if value is None else {item.strip() for item in value.split(",") if item.strip()}
 
 
-def matches(token: str, name: str, distribution: str | None) -> bool:
-    """Same rule as discovery: the agent name, or the PEP 503 normalised distribution name."""
-    def norm(text: str) -> str:
-        return re.sub(r"[-_.]+", "-", text).lower()
-
-    token = token.strip()
-    return bool(token) and (token == name or (distribution is not None and norm(token) == norm(distribution)))
-
-
 def _remote_allowed(name: str, distribution: str | None) -> bool:
     """``SHIPMATES_NATS_AGENTS`` / ``SHIPMATES_NATS_EXCLUDE`` pick remote siblings only.
 
@@ -86,9 +76,9 @@ def _remote_allowed(name: str, distribution: str | None) -> bool:
     """
     allow = _env_list("SHIPMATES_NATS_AGENTS")
     deny = _env_list("SHIPMATES_NATS_EXCLUDE") or set()
-    if allow is not None and not any(matches(t, name, distribution) for t in allow):
+    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
         return False
-    return not any(matches(t, name, distribution) for t in deny)
+    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
 
 
 def _local_names() -> set[str]:
@@ -100,9 +90,9 @@ def _local_names() -> set[str]:
 def _allowed(name: str, distribution: str | None) -> bool:
     allow = _env_list("SHIPMATES_AGENTS")
     deny = _env_list("SHIPMATES_EXCLUDE_AGENTS") or set()
-    if allow is not None and not any(matches(t, name, distribution) for t in allow):
+    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
         return False
-    return not any(matches(t, name, distribution) for t in deny)
+    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
 
 
 _retry = {"at": 0.0, "busy": False}
