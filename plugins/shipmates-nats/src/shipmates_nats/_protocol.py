@@ -84,12 +84,12 @@ def semver(version: str | None) -> str:
 
 def new_traceparent(parent: str | None = None) -> str:
     """A W3C traceparent: a child span of ``parent`` (same trace id), or a new trace."""
-    trace_id = None
     if parent:
         bits = parent.split("-")
         if len(bits) == 4 and len(bits[1]) == 32:
-            trace_id = bits[1]
-    return f"00-{trace_id or format(_rand(128), '032x')}-{format(_rand(64), '016x')}-01"
+            return f"00-{bits[1]}-{_rand(64):016x}-01"
+    ids = f"{_rand(192):048x}"  # trace id and span id from one draw
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 _rand = random.Random().getrandbits

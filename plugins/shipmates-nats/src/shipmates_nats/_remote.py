@@ -65,6 +65,7 @@ class RemoteSibling:
     def __init__(self, crew: RemoteCrew, card: dict[str, Any], instances: list[str]) -> None:
         self.crew = crew
         self.name: str = card["name"]
+        self.subject = p.invoke_subject(crew.ns, self.name)
         self.available = True
         self.instances: list[str] = []
         self.update(card, instances)
@@ -121,11 +122,20 @@ class RemoteSibling:
         body = self._body(query)
         headers = self._headers()
         wait = self.served_timeout + NETWORK_GRACE
-        nc = await self.crew.caller_nc()
+        crew = self.crew
+        # The common case inline (no extra coroutine per call): this loop's own open connection.
+        entry = crew._local.get(asyncio.get_running_loop())
+        nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
-            text, events = await self.crew.bridge.call(self.crew.request(self, body, headers, wait))
+            text, events = await crew.bridge.call(crew.request(self, body, headers, wait))
         else:
-            text, events = await self.crew.request(self, body, headers, wait, nc=nc)
+            try:
+                msg = await nc.request(self.subject, body, timeout=wait, headers=headers)
+            except Exception as exc:
+                raise crew.call_error(self, exc, wait, headers) from None
+            msg_headers = msg.headers
+            text = _answer(self, msg_headers, msg.data)
+            events = msg_headers.get(p.H_EVENTS) if msg_headers else None
         if events:
             _replay(self, events)
         return text
@@ -323,33 +333,37 @@ class RemoteCrew:
     async def request(self, proxy: RemoteSibling, body: bytes, headers: dict[str, str],
                       timeout: float, nc: Any = None) -> tuple[str, str | None]:
         """The answer text, and the served sibling's own tool calls (JSON) when it made any."""
-        from nats.errors import MaxPayloadError, NoRespondersError
-        from nats.errors import TimeoutError as NatsTimeout
-
         nc = nc or self.nc
         if nc is None or nc.is_closed:
             nc = await self._connected()
         try:
-            subject = p.invoke_subject(self.ns, proxy.name)
-            msg = await nc.request(subject, body, timeout=timeout, headers=headers)
-        except NoRespondersError:
-            raise RemoteCallError(
+            msg = await nc.request(proxy.subject, body, timeout=timeout, headers=headers)
+        except Exception as exc:
+            raise self.call_error(proxy, exc, timeout, headers) from None
+        return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)
+
+    def call_error(self, proxy: RemoteSibling, exc: Exception, timeout: float,
+                   headers: dict[str, str]) -> Exception:
+        """The error to raise for a failed request: NATS errors explained, any other one as it is."""
+        from nats.errors import MaxPayloadError, NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        if isinstance(exc, NoRespondersError):
+            return RemoteCallError(
                 f"no replica of {proxy.label} is serving in namespace '{self.ns}' on "
                 f"{self.settings.display_url}: start `shipmates serve` where it is installed, "
                 "or check --namespace"
-            ) from None
-        except NatsTimeout:
-            raise RemoteCallError(
+            )
+        if isinstance(exc, NatsTimeout):
+            return RemoteCallError(
                 f"{proxy.label} did not answer within {timeout:g}s "
                 f"(trace {p.trace_id(headers[p.H_TRACEPARENT])}); "
                 "its replica may have died or be overloaded. The call was not retried, since it may "
                 "not be idempotent: ask again, or use durable delegation for long jobs"
-            ) from None
-        except MaxPayloadError as exc:
-            raise PayloadTooLargeError(
-                f"request to {proxy.label} is too large for the NATS server: {exc}"
-            ) from None
-        return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)
+            )
+        if isinstance(exc, MaxPayloadError):
+            return PayloadTooLargeError(f"request to {proxy.label} is too large for the NATS server: {exc}")
+        return exc
 
     async def submit_durable(self, proxy: RemoteSibling, body: bytes, key: str, headers: dict[str, str],
                              timeout: float) -> str:
