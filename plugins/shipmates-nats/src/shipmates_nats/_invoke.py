@@ -73,6 +73,8 @@ class Hosted:
     call: Any = None
     is_async: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    plain: bool = False
+    """An async sibling without an input model: a plain-text body is its query as it is."""
 
     def __post_init__(self) -> None:
         ainvoke = getattr(self.sibling, "ainvoke", None)
@@ -80,6 +82,8 @@ class Hosted:
         self.is_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
         self.call = ainvoke if self.is_async else invoke
         self.timeout = self.default_timeout()
+        model = getattr(self.sibling, "input_model", None)
+        self.plain = self.is_async and not (model is not None and hasattr(model, "model_validate"))
 
     @property
     def name(self) -> str:
@@ -132,14 +136,24 @@ async def call_hosted(h: Hosted, args: dict[str, Any], *, timeout: float | None,
     try:
         work = h.call(arg) if h.is_async else asyncio.to_thread(h.call, arg)
         result = await (_bounded(work, limit) if bounded else work)
-    except asyncio.TimeoutError:
-        raise CallFailedError(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s") from None
-    except EndSession as end:
-        raise CallFailedError(p.E_END_SESSION, end.message) from None
-    except CallFailedError:
-        raise
     except Exception as exc:
-        raise CallFailedError(p.E_FAILED, f"{h.label} raised {type(exc).__name__}: {exc}") from None
+        raise call_failure(h, exc, limit) from None
+    return answer_bytes(h, result, max_bytes)
+
+
+def call_failure(h: Hosted, exc: Exception, limit: float) -> CallFailedError:
+    """What a sibling's exception becomes for the remote caller."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return CallFailedError(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s")
+    if isinstance(exc, EndSession):
+        return CallFailedError(p.E_END_SESSION, exc.message)
+    if isinstance(exc, CallFailedError):
+        return exc
+    return CallFailedError(p.E_FAILED, f"{h.label} raised {type(exc).__name__}: {exc}")
+
+
+def answer_bytes(h: Hosted, result: Any, max_bytes: int) -> bytes:
+    """The sibling's answer as UTF-8, or :class:`CallFailedError` when it is over the limit."""
     data = (result if isinstance(result, str) else str(result)).encode()
     if len(data) > max_bytes:
         raise CallFailedError(

@@ -85,6 +85,8 @@ def semver(version: str | None) -> str:
 def new_traceparent(parent: str | None = None) -> str:
     """A W3C traceparent: a child span of ``parent`` (same trace id), or a new trace."""
     if parent:
+        if len(parent) == 55 and parent[2] == "-" and parent[35] == "-":  # version 00, as we send
+            return f"00-{parent[3:35]}-{_rand(64):016x}-01"
         bits = parent.split("-")
         if len(bits) == 4 and len(bits[1]) == 32:
             return f"00-{bits[1]}-{_rand(64):016x}-01"
@@ -166,6 +168,17 @@ def encode_request(value: Any) -> bytes:
     if hasattr(value, "model_dump"):
         return json.dumps(value.model_dump(mode="json", exclude_unset=True)).encode()
     return json.dumps(value).encode()
+
+
+def plain_query(data: bytes) -> str | None:
+    """The query when the body is plain text (the common case), else None: see :func:`decode_request`."""
+    if not data or data[0] in _NOT_PLAIN:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+_NOT_PLAIN = frozenset(b"{ \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") | frozenset(range(0x80, 0x100))
+"""First bytes that need :func:`decode_request`: JSON, whitespace, non-ASCII (may be Unicode space)."""
 
 
 def decode_request(data: bytes) -> dict[str, Any]:

@@ -31,7 +31,9 @@ from ._invoke import (
     CallFailedError,
     EventCollector,
     Hosted,
+    answer_bytes,
     call_events,
+    call_failure,
     call_hosted,
     current_traceparent,
     events_header,
@@ -94,6 +96,8 @@ class SiblingServer:
         self.handled = 0
         self.verbose = log.isEnabledFor(logging.DEBUG)
         self.collect_events = False
+        self.limit_bytes = self.max_bytes
+        """``max_bytes``, fixed once connected (read on every call)."""
 
     @property
     def max_bytes(self) -> int:
@@ -111,6 +115,7 @@ class SiblingServer:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling"))
         self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
+        self.limit_bytes = self.max_bytes
         js = None
         if self.want_durable:
             js = self.nc.jetstream()
@@ -221,14 +226,25 @@ class SiblingServer:
         span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
         token = current_traceparent.set(span)
         events_token = call_events.set([]) if self.collect_events else None
-        path = tuple(x for x in headers.get(p.H_CALLER, "").split(",") if x)
+        caller = headers.get(p.H_CALLER)
+        path = tuple(x for x in caller.split(",") if x) if caller else None
         stack_token = delegation_stack.set(path) if path else None
+        max_bytes = self.limit_bytes
         try:
-            if len(request.data) > self.max_bytes:
-                raise CallFailedError(p.E_TOO_LARGE, f"request of {len(request.data)} bytes for {h.label} "
-                                  f"exceeds the limit of {self.max_bytes} bytes")
-            data = await call_hosted(h, p.decode_request(request.data), timeout=limit,
-                                     max_bytes=self.max_bytes, bounded=False)
+            body = request.data
+            if len(body) > max_bytes:
+                raise CallFailedError(p.E_TOO_LARGE, f"request of {len(body)} bytes for {h.label} "
+                                  f"exceeds the limit of {max_bytes} bytes")
+            query = p.plain_query(body) if h.plain else None
+            if query is not None:  # the common case without the generic path's layers
+                try:
+                    result = await h.call(query)
+                except Exception as exc:
+                    raise call_failure(h, exc, limit) from None
+                data = answer_bytes(h, result, max_bytes)
+            else:
+                data = await call_hosted(h, p.decode_request(body), timeout=limit,
+                                         max_bytes=max_bytes, bounded=False)
             self.handled += 1
             await request.respond(data, headers=events_header(call_events.get()))
         except CallFailedError as failure:
