@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +50,65 @@ def test_tls(tmp_path: Path, serve: Any) -> None:
         assert crew.proxies["echo"].invoke("secure").endswith("secure")
 
 
-def test_nkey_seed(tmp_path: Path) -> None:
+def test_nkey_without_extra_says_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the ``nkeys`` package the connect error names the extra (simulated when it is installed)."""
     from shipmates_nats import NatsConnectError, NatsServer, get_crew
 
-    if importlib.util.find_spec("nkeys") is None:
-        seed = tmp_path / "user.nk"
-        seed.write_text("SUAAVWRZG6M5FA5VRRGWSCIHKTOJC7EWNIT4JV3FTOIPO4OBFR5WA7X5TE\n")
-        with NatsServer() as server, pytest.raises(NatsConnectError, match=r"shipmates-nats\[nkeys\]"):
-            get_crew(settings(server.url, nkey=str(seed)))
-        return
-    import nkeys  # pragma: no cover - only where the nkeys extra is installed
-
-    user = nkeys.from_seed(nkeys.encode_seed(bytes(32), nkeys.PREFIX_BYTE_USER))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # `import nkeys` inside nats-py now fails
     seed = tmp_path / "user.nk"
-    seed.write_bytes(user.seed)
-    config = f'authorization: {{ users: [ {{ nkey: "{user.public_key.decode()}" }} ] }}\n'
+    seed.write_text("SUAAVWRZG6M5FA5VRRGWSCIHKTOJC7EWNIT4JV3FTOIPO4OBFR5WA7X5TE\n")
+    with NatsServer() as server, pytest.raises(NatsConnectError, match=r"shipmates-nats\[nkeys\]"):
+        get_crew(settings(server.url, nkey=str(seed)))
+
+
+def _user_nkey(path: Path) -> str:
+    """A fresh user nkey pair: its seed ('SU...') goes to ``path``; returns the public key ('U...')."""
+    import nkeys
+
+    user = nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)))
+    path.write_bytes(bytes(user.seed) + b"\n")
+    path.chmod(0o600)
+    public: str = user.public_key.decode()
+    assert public.startswith("U") and path.read_text().startswith("SU")
+    return public
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nkeys") is None,
+                    reason="needs the nkeys extra: pip install -e './plugins/shipmates-nats[nkeys]'")
+def test_nkey_serve_and_captain(tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that only admits one user nkey: serve --nkey and a captain via SHIPMATES_NATS_NKEY
+    work through it; another key and no key are rejected at once with the credentials error."""
+    from shipmates import Agent, absorb_crew, discover
+    from shipmates_nats import NatsConnectError, NatsServer, get_crew
+
+    good, wrong = tmp_path / "user.nk", tmp_path / "other.nk"
+    public = _user_nkey(good)
+    assert _user_nkey(wrong) != public
+    config = f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n'
     with NatsServer(config_text=config) as server:
-        assert get_crew(settings(server.url, nkey=str(seed))).scan() == {}
+        assert server.url.startswith("nats://127.0.0.1:")
+        for bad in ({"nkey": str(wrong)}, {}):
+            started = time.monotonic()
+            with pytest.raises(NatsConnectError, match="rejected the credentials"):
+                get_crew(settings(server.url, "k1", **bad))
+            assert time.monotonic() - started < 3, bad
+        started = time.monotonic()
+        refused = serve(server.url, "--namespace", "k1", "--nkey", str(wrong), agents="echo", wait=False)
+        assert refused.proc.wait(20) == 1
+        assert time.monotonic() - started < 15  # interpreter start-up included; no connect retries
+        assert "rejected the credentials" in refused.text() and "--nkey" in refused.text()
+
+        served = serve(server.url, "--namespace", "k1", "--nkey", str(good), agents="echo")
+        monkeypatch.setenv("SHIPMATES_NATS_URL", server.url)
+        monkeypatch.setenv("SHIPMATES_NATS_NAMESPACE", "k1")
+        monkeypatch.setenv("SHIPMATES_NATS_NKEY", str(good))
+        monkeypatch.setenv("SHIPMATES_AGENTS", "echo")
+        found = discover()
+        echo = found.agents["echo"]
+        assert echo.status == "ok", [r.one_line() for r in found.records]
+        assert echo.provenance.origin == "remote"
+        captain = Agent("captain", "test captain", model="offline")
+        report = absorb_crew(captain, found)
+        assert report.ok and report.absorbed == ["echo"]
+        answer = captain.invoke("echo signed hello")
+        assert f"echo {served.pid}: " in answer and "signed hello" in answer, answer
