@@ -13,13 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
 from support import plugin_spec, sibling_spec, write_dist_info
+from support.pty import PROMPT, ask, finish, repl_spawner
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
-PROMPT = "captain>"
 PAUSE = 0.5
 """Seconds between keys whose effect is asynchronous in prompt-toolkit (suggestions, completion)."""
 
@@ -92,39 +91,8 @@ def crew_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def spawn(crew_env: dict[str, str]) -> Iterator[object]:
-    children: list[pexpect.spawn] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "shipmates", "chat", *args],
-            env=env or crew_env,
-            encoding="utf-8",
-            timeout=30,
-            dimensions=(40, 200),
-        )
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.terminate(force=True)
-
-
-def ask(child: pexpect.spawn, line: str, *expected: str) -> None:
-    """Type ``line``, wait for each expected text in order, then for the next prompt."""
-    child.sendline(line)
-    for text in expected:
-        child.expect_exact(text)
-    child.expect_exact(PROMPT)
-
-
-def finish(child: pexpect.spawn) -> int:
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus is not None
-    return child.exitstatus
+    with repl_spawner(crew_env) as start:
+        yield start
 
 
 def test_banner_turn_through_a_sibling_with_trace_and_exit(spawn: object) -> None:

@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pexpect
 import pytest
 from shipmates import Agent, ModelResponse
 from support import plugin_spec, write_dist_info
+from support.pty import PROMPT, ask, finish, repl_spawner
 
-PROMPT = "captain>"
 STARTED = "[gate: litellm import started]"
 
 GATE_CODE = """
@@ -124,38 +123,8 @@ def gated(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 @pytest.fixture
 def spawn(gated: tuple[dict[str, str], Path]) -> Iterator[Any]:
-    children: list[pexpect.spawn] = []
-
-    def start(*args: str) -> pexpect.spawn:
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "shipmates", "chat", "--model", "openai/gpt-4o-mini", *args],
-            env=gated[0],
-            encoding="utf-8",
-            timeout=60,
-            dimensions=(40, 200),
-        )
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.terminate(force=True)
-
-
-def ask(child: pexpect.spawn, line: str, *expected: str) -> None:
-    child.sendline(line)
-    for text in expected:
-        child.expect_exact(text)
-    child.expect_exact(PROMPT)
-
-
-def finish(child: pexpect.spawn) -> int:
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus is not None
-    return child.exitstatus
+    with repl_spawner(gated[0], base_args=("--model", "openai/gpt-4o-mini"), timeout=60) as start:
+        yield start
 
 
 def test_prompt_and_commands_before_litellm_then_a_clear_error_without_a_key(
