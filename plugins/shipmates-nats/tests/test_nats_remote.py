@@ -18,6 +18,17 @@ def _crew(url: str, ns: str = "shipmates", **kw: Any) -> Any:
     return get_crew(settings(url, ns, **kw))
 
 
+async def _seconds_to_cancel_a_slow_call(sibling: Any) -> float:
+    """Start a 3 s remote call, cancel it mid-way; how long the cancellation took to land."""
+    task = asyncio.ensure_future(sibling.ainvoke("sleep 3"))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return time.monotonic() - started
+
+
 def test_serve_discover_absorb_and_captain_turn(nats_server: Any, serve: Any, monkeypatch: Any) -> None:
     from shipmates import Agent, absorb_crew, discover
 
@@ -94,16 +105,7 @@ def test_errors_limits_no_responders_and_cancel(nats_server: Any, serve: Any) ->
         echo.invoke("big 6000")
 
     # cancelling the caller cancels the wait at once
-    async def cancelled() -> float:
-        task = asyncio.ensure_future(echo.ainvoke("sleep 3"))
-        await asyncio.sleep(0.3)
-        started = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return time.monotonic() - started
-
-    assert asyncio.run(cancelled()) < 0.5
+    assert asyncio.run(_seconds_to_cancel_a_slow_call(echo)) < 0.5
 
     # a per-call timeout: the served timeout (5 s) answers with a clear error, no hang
     echo.served_timeout = 0.5
@@ -206,13 +208,7 @@ def test_busy_loop_gets_its_own_connection_closed_at_shutdown(nats_server: Any, 
         for i in range(12):
             assert (await echo.ainvoke(f"n{i}")).endswith(f"n{i}")
         own = len(crew._local)
-        task = asyncio.ensure_future(echo.ainvoke("sleep 3"))
-        await asyncio.sleep(0.3)
-        started = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return own, time.monotonic() - started
+        return own, await _seconds_to_cancel_a_slow_call(echo)
 
     own, cancel_seconds = asyncio.run(busy())
     assert own == 1 and cancel_seconds < 0.5
