@@ -45,8 +45,8 @@ def main() -> None:
     importlib.invalidate_caches()
 
     if variant == "pluggy":  # untimed: the framework the sibling modules import (see README)
-        import shipmates._agent
-        import shipmates._tool
+        import shipmates._run._agent
+        import shipmates._run._tool
 
     t0 = time.perf_counter()
     if variant == "stdlib":

@@ -28,12 +28,13 @@ from support import (
 
 
 def _reset_shipmates_caches() -> None:
-    from shipmates import _entrypoints, _plugins
+    from shipmates._crew import _entrypoints
+    from shipmates._plugins import _host as _plugins
 
     _entrypoints.clear_cache()
     _plugins.reset_plugin_manager()
     try:
-        from shipmates import _models
+        from shipmates._models import _registry as _models
     except ImportError:  # being written; nothing cached yet
         return
     reset = getattr(_models, "reset_models", None)

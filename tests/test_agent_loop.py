@@ -24,7 +24,7 @@ from shipmates import (
     hookimpl,
     tool,
 )
-from shipmates._plugins import get_plugin_manager
+from shipmates._plugins._host import get_plugin_manager
 
 Script = Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelResponse]
 
@@ -494,7 +494,7 @@ def test_a_failing_hook_does_not_break_the_loop() -> None:
 
 
 def test_contextvars_reach_sync_tools_in_threads() -> None:
-    from shipmates._context import current_stack
+    from shipmates._run._context import current_stack
 
     @tool
     def where() -> str:

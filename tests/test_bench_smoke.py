@@ -55,13 +55,13 @@ def test_delegation_script_direct_and_shipmates() -> None:
     import delegation
 
     assert delegation.measure("direct", runs=2, warmup=0)["output"] == "pong"
-    pytest.importorskip("shipmates._agent")
+    pytest.importorskip("shipmates._run._agent")
     result = delegation.measure("shipmates", runs=2, warmup=1)
     assert result["output"] == "pong" and len(result["times"]) == 2
 
 
 def test_fanout_script_runs_every_sibling() -> None:
-    pytest.importorskip("shipmates._agent")
+    pytest.importorskip("shipmates._run._agent")
     import fanout
 
     for variant in ("sync", "async"):

@@ -75,7 +75,7 @@ FAILED = {
 CAPTAIN = r"""
 import asyncio, json
 from shipmates import Agent, absorb_crew, discover
-from shipmates._plugins import list_plugins
+from shipmates._plugins._host import list_plugins
 
 d = discover()
 captain = Agent("captain")

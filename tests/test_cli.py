@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from shipmates import ModelError, ModelResponse, get_plugin_manager, hookimpl
-from shipmates._cli import main
+from shipmates._cli._main import main
 from support import plugin_spec
 
 BROKEN_PLUGIN = """
@@ -41,7 +41,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def use_plugin(plugin: object) -> None:
     """Register ``plugin`` on the shared manager (conftest resets it after the test)."""
-    from shipmates import _models
+    from shipmates._models import _registry as _models
 
     get_plugin_manager().register(plugin)
     _models.reset_models()
@@ -310,14 +310,14 @@ def test_a_plugin_whose_register_cli_raises_is_skipped(capsys: pytest.CaptureFix
 
 # -- start-up cost ---------------------------------------------------------------------------------
 
-HEAVY = ("litellm", "prompt_toolkit", "pydantic", "shipmates_echo", "shipmates._agent", "openai")
+HEAVY = ("litellm", "prompt_toolkit", "pydantic", "shipmates_echo", "shipmates._run._agent", "openai")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["agents"], ["agents", "--json"]])
 def test_fast_commands_import_nothing_heavy(crew: Any, argv: list[str]) -> None:
     code = (
         "import sys\n"
-        "from shipmates._cli import main\n"
+        "from shipmates._cli._main import main\n"
         "try:\n"
         f"    main({argv!r})\n"
         "except SystemExit:\n"

@@ -7,7 +7,7 @@ import sys
 import pytest
 import shipmates
 from shipmates import PluginLoadError, Provenance, discover, hookimpl
-from shipmates._plugins import build_plugin_manager
+from shipmates._plugins._host import build_plugin_manager
 from support import sibling_spec
 
 

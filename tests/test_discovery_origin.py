@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from shipmates import Provenance, hookimpl
-from shipmates._plugins import build_plugin_manager
+from shipmates._plugins._host import build_plugin_manager
 
 
 class _Remote:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from shipmates._state import cache_dir, cache_path, state_dir, state_path
+from shipmates._paths import cache_dir, cache_path, state_dir, state_path
 
 
 def test_shipmates_home_overrides_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

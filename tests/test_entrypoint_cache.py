@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from shipmates import _entrypoints
-from shipmates._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, entry_points, scan
-from shipmates._state import cache_path
+from shipmates._crew import _entrypoints
+from shipmates._crew._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, entry_points, scan
+from shipmates._paths import cache_path
 from support import plugin_spec, sibling_spec, write_dist_info
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, ModelError, Provenance, tool
-from shipmates import _litellm as backend
-from shipmates._litellm import LiteLLMModel
+from shipmates._models import _litellm as backend
+from shipmates._models._litellm import LiteLLMModel
 
 # litellm's ollama types trigger a harmless pydantic warning when first built.
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
@@ -153,7 +153,7 @@ def test_preload_imports_in_the_background(litellm: Any) -> None:
 
 
 def test_to_response_converts_litellm_objects(litellm: Any) -> None:
-    from shipmates._litellm import to_response
+    from shipmates._models._litellm import to_response
 
     message = {"role": "assistant", "content": "thinking", "tool_calls": [_tool_call("c1", "f", {})]}
     raw = litellm.ModelResponse(choices=[{"message": message, "finish_reason": "tool_calls"}])

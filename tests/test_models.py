@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from shipmates import DEFAULT_MODEL, Agent, Model, ModelResponse, get_model, hookimpl
-from shipmates._litellm import LiteLLMModel
-from shipmates._models import registered_models
-from shipmates._offline import OfflineRouter
-from shipmates._plugins import get_plugin_manager
+from shipmates._models._litellm import LiteLLMModel
+from shipmates._models._offline import OfflineRouter
+from shipmates._models._registry import registered_models
+from shipmates._plugins._host import get_plugin_manager
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_shipmates_model_env_sets_the_session_default(
 
 
 def test_unregistered_names_go_to_litellm_without_importing_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shipmates._litellm as backend
+    import shipmates._models._litellm as backend
 
     monkeypatch.setattr(backend, "_module", None)
     monkeypatch.delitem(sys.modules, "litellm", raising=False)

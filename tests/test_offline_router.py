@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, EndSession, get_model, tool
-from shipmates._offline import OfflineRouter, fill_arguments
+from shipmates._models._offline import OfflineRouter, fill_arguments
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import shipmates
 from shipmates import PluginLoadError, hookimpl
-from shipmates._plugins import (
+from shipmates._plugins._host import (
     build_plugin_manager,
     call_hook_isolated,
     get_plugin_manager,
@@ -179,6 +179,6 @@ def test_public_names():
 
 def test_builtin_plugin_contributes_no_siblings():
     """discover() relies on this to skip pluggy entirely when no third-party plugin is installed."""
-    from shipmates import _builtin
+    from shipmates._plugins import _builtin
 
     assert not hasattr(_builtin, "register_agents")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, EndSession, ModelResponse, ToolCall, ToolCallEvent, tool
-from shipmates._captain import Crew, assemble
-from shipmates._repl import Repl
-from shipmates._trace import Tracer, finished_line, format_arguments, shorten
+from shipmates._cli._repl import Repl
+from shipmates._cli._trace import Tracer, finished_line, format_arguments, shorten
+from shipmates._crew._assemble import Crew, assemble
 
 
 class Recall:
@@ -60,8 +60,8 @@ class Leaver:
 def make_repl(
     *siblings: Any, model: Any = None, lines: str = "", memory: int | None = None, **kwargs: Any
 ) -> tuple[Repl, io.StringIO, io.StringIO]:
-    from shipmates._absorb import AbsorbReport
-    from shipmates._records import Discovery
+    from shipmates._crew._absorb import AbsorbReport
+    from shipmates._crew._records import Discovery
 
     captain = Agent("captain", "test captain", model=model or Recall())
     for sibling in siblings:
@@ -308,8 +308,8 @@ def test_nested_delegation_prints_inner_call_before_outer_returns() -> None:
 
 
 def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shipmates import _litellm
-    from shipmates._repl import start_litellm_import
+    from shipmates._cli._repl import start_litellm_import
+    from shipmates._models import _litellm
 
     calls: list[str] = []
     monkeypatch.setattr(_litellm, "preload", lambda: calls.append("preload"))
@@ -327,7 +327,7 @@ def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.Monkey
 def test_completer() -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
-    from shipmates._completion import ReplCompleter
+    from shipmates._cli._completion import ReplCompleter
 
     completer = ReplCompleter(
         lambda: ["help", "trace", "tools"], lambda: ["fib", "factor"], lambda: ["offline"]
@@ -345,9 +345,9 @@ def test_completer() -> None:
 
 
 def test_agents_marks_a_sibling_that_stopped_answering_unavailable() -> None:
-    from shipmates._absorb import AbsorbReport
-    from shipmates._records import AgentRecord, Discovery
-    from shipmates._sibling import Provenance
+    from shipmates._crew._absorb import AbsorbReport
+    from shipmates._crew._records import AgentRecord, Discovery
+    from shipmates._crew._sibling import Provenance
 
     far = Echo()
     far.available = True  # type: ignore[attr-defined]

@@ -174,11 +174,11 @@ def test_ctrl_c_while_the_first_turn_waits_for_litellm_and_exit_during_the_impor
 def test_a_piped_turn_on_a_litellm_model_waits_for_the_background_import(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shipmates import _litellm
-    from shipmates._absorb import AbsorbReport
-    from shipmates._captain import Crew
-    from shipmates._records import Discovery
-    from shipmates._repl import Repl
+    from shipmates._cli._repl import Repl
+    from shipmates._crew._absorb import AbsorbReport
+    from shipmates._crew._assemble import Crew
+    from shipmates._crew._records import Discovery
+    from shipmates._models import _litellm
 
     release = threading.Event()
     released_by: list[str] = []
@@ -228,8 +228,8 @@ def test_a_piped_turn_on_a_litellm_model_waits_for_the_background_import(
 
 
 def test_the_import_is_not_started_for_registered_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shipmates import _litellm
-    from shipmates._repl import start_litellm_import
+    from shipmates._cli._repl import start_litellm_import
+    from shipmates._models import _litellm
 
     monkeypatch.setattr(_litellm, "preload", lambda: pytest.fail("litellm preloaded for a registered model"))
     assert start_litellm_import("offline") is None

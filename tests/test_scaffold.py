@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import shipmates
-from shipmates._scaffold import ScaffoldError, next_steps, package_names, scaffold
+from shipmates._cli._scaffold import ScaffoldError, next_steps, package_names, scaffold
 
 EXPECTED_FILES = {
     ".gitignore",
@@ -31,7 +31,7 @@ def _files(root: Path) -> set[str]:
 
 
 def test_templates_are_package_data() -> None:
-    template_dir = resources.files("shipmates").joinpath("_template")
+    template_dir = resources.files("shipmates._cli").joinpath("_template")
     names = {entry.name for entry in template_dir.iterdir()}
     assert {"pyproject.toml.tmpl", "module.py.tmpl", "test_module.py.tmpl", "README.md.tmpl"} <= names
 

@@ -123,7 +123,7 @@ def test_once_failure_keeps_its_exit_status_and_error(tmp_path: Path) -> None:
 PROBE = """
 import gc, json, sys
 sys.argv = ["shipmates", *sys.argv[1:]]
-from shipmates._cli import main
+from shipmates._cli._main import main
 status = main()
 print(json.dumps({"status": status, "frozen": gc.get_freeze_count() > 0,
                   "pydantic": "pydantic" in sys.modules}))
@@ -147,7 +147,7 @@ def test_the_command_freezes_gc_only_as_it_exits(tmp_path: Path) -> None:
 
 
 def test_main_with_arguments_leaves_the_callers_gc_alone(capsys: pytest.CaptureFixture[str]) -> None:
-    from shipmates._cli import main
+    from shipmates._cli._main import main
 
     before = gc.get_freeze_count()
     with pytest.raises(SystemExit):  # --version exits through argparse
@@ -165,7 +165,7 @@ def test_help_text_is_what_argparse_itself_would_print(
     """The CLI's formatter only skips argparse's import of shutil; the text is argparse's."""
     import argparse
 
-    from shipmates import _cli
+    from shipmates._cli import _main as _cli
 
     if columns is None:
         monkeypatch.delenv("COLUMNS", raising=False)
@@ -188,7 +188,7 @@ def test_help_text_is_what_argparse_itself_would_print(
 def test_parsing_the_command_line_does_not_import_shutil() -> None:
     code = (
         "import sys\n"
-        "from shipmates._cli import build_parser\n"
+        "from shipmates._cli._main import build_parser\n"
         "build_parser().parse_args(['chat', '--once', 'hi'])\n"
         "print('shutil' in sys.modules)\n"
     )

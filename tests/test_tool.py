@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 from shipmates import InvalidNameError, Tool, tool
-from shipmates._tool import ToolArgumentsError
+from shipmates._run._tool import ToolArgumentsError
 
 
 def test_bare_decorator_builds_name_description_and_schema() -> None:

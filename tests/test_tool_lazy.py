@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, tool
-from shipmates._tool import Tool, ToolArgumentsError
+from shipmates._run._tool import Tool, ToolArgumentsError
 
 REPO = Path(__file__).resolve().parents[1]
 

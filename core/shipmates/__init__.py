@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._crew._records import AgentRecord, Discovery
+from ._crew._sibling import Provenance, Sibling, is_sibling
 from ._errors import (
     AbsorbError,
     EndSession,
@@ -25,31 +27,29 @@ from ._errors import (
     SelfAbsorptionError,
     ShipmatesError,
 )
-from ._events import ToolCallEvent
-from ._records import AgentRecord, Discovery
-from ._sibling import Provenance, Sibling, is_sibling
+from ._run._events import ToolCallEvent
 
 __version__ = "0.1.0"
 
 # name -> private module that defines it; imported on first attribute access.
 _LAZY = {
-    "Agent": "_agent",
-    "RunResult": "_agent",
-    "Tool": "_tool",
-    "tool": "_tool",
-    "Session": "_session",
-    "absorb_crew": "_absorb",
-    "AbsorbReport": "_absorb",
-    "discover": "_discovery",
-    "selector_matches": "_loading",
-    "Model": "_models",
-    "ModelResponse": "_models",
-    "ToolCall": "_models",
-    "get_model": "_models",
-    "DEFAULT_MODEL": "_models",
-    "hookimpl": "_hookspecs",
-    "hookspec": "_hookspecs",
-    "get_plugin_manager": "_plugins",
+    "Agent": "_run._agent",
+    "RunResult": "_run._agent",
+    "Tool": "_run._tool",
+    "tool": "_run._tool",
+    "Session": "_run._session",
+    "absorb_crew": "_crew._absorb",
+    "AbsorbReport": "_crew._absorb",
+    "discover": "_crew._discovery",
+    "selector_matches": "_crew._selector",
+    "Model": "_models._model",
+    "ModelResponse": "_models._model",
+    "ToolCall": "_models._model",
+    "get_model": "_models._registry",
+    "DEFAULT_MODEL": "_models._model",
+    "hookimpl": "_plugins._hookspecs",
+    "hookspec": "_plugins._hookspecs",
+    "get_plugin_manager": "_plugins._host",
 }
 
 __all__ = [
@@ -90,15 +90,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._absorb import AbsorbReport, absorb_crew
-    from ._agent import Agent, RunResult
-    from ._discovery import discover
-    from ._hookspecs import hookimpl, hookspec
-    from ._loading import selector_matches
-    from ._models import DEFAULT_MODEL, Model, ModelResponse, ToolCall, get_model
-    from ._plugins import get_plugin_manager
-    from ._session import Session
-    from ._tool import Tool, tool
+    from ._crew._absorb import AbsorbReport, absorb_crew
+    from ._crew._discovery import discover
+    from ._crew._selector import selector_matches
+    from ._models._model import DEFAULT_MODEL, Model, ModelResponse, ToolCall
+    from ._models._registry import get_model
+    from ._plugins._hookspecs import hookimpl, hookspec
+    from ._plugins._host import get_plugin_manager
+    from ._run._agent import Agent, RunResult
+    from ._run._session import Session
+    from ._run._tool import Tool, tool
 
 
 def __getattr__(name: str) -> Any:

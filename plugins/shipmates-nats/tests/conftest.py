@@ -43,7 +43,7 @@ class Echo:
     timeout = 5
 
     async def ainvoke(self, query):
-        from shipmates._context import delegation_stack
+        from shipmates._run._context import delegation_stack
         from shipmates_nats._invoke import current_traceparent
         if query.startswith("sleep "):
             await asyncio.sleep(float(query.split()[1]))
@@ -135,7 +135,8 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 
 def _reset() -> None:
-    from shipmates import _entrypoints, _plugins
+    from shipmates._crew import _entrypoints
+    from shipmates._plugins import _host as _plugins
     from shipmates_nats import _plugin, _remote
 
     _remote.reset_crews()

@@ -34,7 +34,7 @@ def test_help_lists_serve_and_nats() -> None:
 
 def test_serve_without_siblings_says_what_to_do() -> None:
     env_note = _run("-c", "import os; os.environ['SHIPMATES_AGENTS'] = ''; "
-                    "import sys; from shipmates._cli import main; "
+                    "import sys; from shipmates._cli._main import main; "
                     "sys.exit(main(['serve', '--nats', 'nats://127.0.0.1:1']))")
     assert env_note.returncode == 1
     assert "no sibling to serve" in env_note.stderr

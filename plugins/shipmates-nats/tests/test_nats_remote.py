@@ -45,7 +45,7 @@ def test_serve_discover_absorb_and_captain_turn(nats_server: Any, serve: Any, mo
     assert echo.provenance.describe() == "shipmates-natscrew 1.2.3"
     assert len(echo.instances) == 1 and echo.instances[0] in (echo.provenance.location or "")
 
-    from shipmates._roster import format_agents
+    from shipmates._cli._views import format_agents
 
     roster = format_agents(found.records)
     assert any("remote: nats://" in line and echo.instances[0] in line for line in roster)
@@ -64,7 +64,7 @@ def test_serve_discover_absorb_and_captain_turn(nats_server: Any, serve: Any, mo
 
 
 def test_typed_validation_trace_and_stack(nats_server: Any, serve: Any) -> None:
-    from shipmates._context import delegation_stack
+    from shipmates._run._context import delegation_stack
     from shipmates_nats import RemoteCallError
     from shipmates_nats._invoke import current_traceparent
 

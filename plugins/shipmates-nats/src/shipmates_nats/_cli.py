@@ -112,7 +112,7 @@ def configure_nats(parser: argparse.ArgumentParser) -> None:
 
 
 def _state() -> Path:
-    from shipmates._state import state_dir
+    from shipmates._paths import state_dir
 
     path = state_dir() / "nats"
     path.mkdir(parents=True, exist_ok=True)

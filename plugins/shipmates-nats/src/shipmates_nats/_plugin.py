@@ -82,7 +82,7 @@ def _remote_allowed(name: str, distribution: str | None) -> bool:
 
 
 def _local_names() -> set[str]:
-    from shipmates._entrypoints import AGENTS_GROUP, entry_points
+    from shipmates._crew._entrypoints import AGENTS_GROUP, entry_points
 
     return {ep.name for ep in entry_points(AGENTS_GROUP)}
 

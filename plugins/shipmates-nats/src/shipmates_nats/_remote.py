@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipmates import EndSession, Provenance
-from shipmates._context import delegation_stack
+from shipmates._run._context import delegation_stack
 
 from . import _protocol as p
 from ._bridge import Bridge, get_bridge

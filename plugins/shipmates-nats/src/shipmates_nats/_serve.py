@@ -22,7 +22,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates._context import delegation_stack
+from shipmates._run._context import delegation_stack
 
 from . import _protocol as p
 from ._config import NatsSettings, connect

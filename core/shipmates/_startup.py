@@ -23,7 +23,7 @@ import sys
 import types
 from typing import Any
 
-from ._entrypoints import PYDANTIC_GROUP, entry_points
+from ._crew._entrypoints import PYDANTIC_GROUP, entry_points
 
 _LOADER = "pydantic.plugin._loader"
 _checked = False

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
 _TOP_LEVEL_ONLY = ("-h", "--help", "--version")
@@ -205,7 +205,7 @@ def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
     """Ask every plugin for its subcommands; a failing plugin is reported and skipped."""
     stderr = stderr or sys.stderr
     try:
-        from ._plugins import get_plugin_manager
+        from .._plugins._host import get_plugin_manager
 
         pm = get_plugin_manager()
     except Exception as exc:  # the CLI must keep working when plugins are broken
@@ -305,7 +305,7 @@ def _run_chat(args: argparse.Namespace) -> int:
 
 
 def _run_agents(args: argparse.Namespace) -> int:
-    from ._roster import print_agents
+    from ._views import print_agents
 
     return print_agents(
         as_json=args.json, load=args.load, only=_csv(args.only), exclude=_csv(args.exclude)
@@ -313,13 +313,13 @@ def _run_agents(args: argparse.Namespace) -> int:
 
 
 def _run_plugins(args: argparse.Namespace) -> int:
-    from ._roster import print_plugins
+    from ._views import print_plugins
 
     return print_plugins(as_json=args.json)
 
 
 def _run_new(args: argparse.Namespace) -> int:
-    from ._errors import ShipmatesError
+    from .._errors import ShipmatesError
     from ._scaffold import next_steps, scaffold
 
     try:

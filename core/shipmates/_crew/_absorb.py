@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._errors import AbsorbError, ShipmatesError
+from .._errors import AbsorbError, ShipmatesError
 from ._records import AgentRecord, Discovery
 
 if TYPE_CHECKING:
-    from ._agent import Agent
+    from .._run._agent import Agent
 
 
 @dataclass

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._events import ToolCallEvent
-from ._hookspecs import hookimpl
+from .._plugins._hookspecs import hookimpl
+from .._run._events import ToolCallEvent
 
 RESULT_LIMIT = 100
 ARGUMENTS_LIMIT = 60

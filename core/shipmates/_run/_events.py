@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._sibling import Provenance
+from .._crew._sibling import Provenance
 
 CallStatus = Literal["running", "ok", "error", "timeout", "cancelled", "refused"]
 

@@ -1,54 +1,15 @@
-"""The model interface (OpenAI chat format, as litellm speaks it) and the model registry."""
+"""The model registry: models contributed through ``register_models``, else litellm by name."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from ._errors import ModelError
-
-DEFAULT_MODEL = "offline"
-"""The model used when neither the agent nor ``SHIPMATES_MODEL`` names one."""
+from .._errors import ModelError
+from ._model import DEFAULT_MODEL, Model
 
 log = logging.getLogger("shipmates")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One function call the model asked for; ``arguments`` is the raw JSON text."""
-
-    id: str
-    name: str
-    arguments: str = "{}"
-
-
-@dataclass
-class ModelResponse:
-    """What a model returns for one completion: text, tool calls, or both."""
-
-    content: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    raw: Any = None
-    """The backend's own response object, for debugging."""
-
-
-@runtime_checkable
-class Model(Protocol):
-    """A chat model backend.
-
-    ``messages`` and ``tools`` are in the OpenAI chat-completions format. When an agent has
-    ``model_settings``, ``complete`` is called with the extra keyword ``settings=`` (a dict);
-    models that take no settings need not accept it.
-    """
-
-    model_id: str
-
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelResponse:
-        """Return the model's next message for ``messages``, given the callable ``tools``."""
-        ...
 
 
 _registry: dict[str, Model] = {}
@@ -63,7 +24,7 @@ def default_model_name() -> str:
 
 def _load_registry() -> dict[str, Model]:
     global _registry, _registry_key
-    from ._plugins import get_plugin_manager
+    from .._plugins._host import get_plugin_manager
 
     pm = get_plugin_manager()
     impls = pm.hook.register_models.get_hookimpls()

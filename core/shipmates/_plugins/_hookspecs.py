@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from ._events import ToolCallEvent
+    from .._run._events import ToolCallEvent
 
 PROJECT = "shipmates"
 hookspec = pluggy.HookspecMarker(PROJECT)

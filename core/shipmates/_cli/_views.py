@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from ._records import AgentRecord, Discovery
+from .._crew._records import AgentRecord, Discovery
 
 
 def tool_names(sibling: Any) -> list[str]:
@@ -110,7 +110,7 @@ def print_agents(
     out: IO[str] | None = None,
 ) -> int:
     """``shipmates agents``: list (and with ``load`` build) every discovered sibling."""
-    from ._discovery import discover
+    from .._crew._discovery import discover
 
     out = out or sys.stdout
     discovery: Discovery = discover(only=only, exclude=exclude, load=load)
@@ -125,7 +125,7 @@ def print_agents(
 
 def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:
     """``shipmates plugins``: every pluggy plugin with distribution, version, status and hooks."""
-    from ._plugins import list_plugins
+    from .._plugins._host import list_plugins
 
     out = out or sys.stdout
     records = list_plugins()

@@ -36,7 +36,7 @@ def run_chat(
     if paused:
         gc.disable()
     try:
-        from ._captain import CaptainError, assemble
+        from .._crew._assemble import CaptainError, assemble
         from ._repl import Repl
 
         try:

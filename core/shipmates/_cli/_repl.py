@@ -18,19 +18,19 @@ import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from . import __version__
+from .. import __version__
+from .._crew._records import AgentRecord
+from .._errors import EndSession, ShipmatesError
+from .._run._session import Session
 from ._commands import CommandTable, build_commands
-from ._errors import EndSession, ShipmatesError
 from ._indicator import RunningIndicator
-from ._records import AgentRecord
-from ._roster import format_agents, format_tools
-from ._session import Session
 from ._trace import Tracer, format_arguments, shorten
+from ._views import format_agents, format_tools
 
 if TYPE_CHECKING:
-    from ._captain import Crew
-    from ._events import ToolCallEvent
-    from ._sibling import Provenance
+    from .._crew._assemble import Crew
+    from .._crew._sibling import Provenance
+    from .._run._events import ToolCallEvent
 
 HISTORY_FILE = "history"
 USAGE_ERROR = 2
@@ -53,7 +53,7 @@ def memory_from_env() -> int | None:
 def model_name(model: Any) -> str:
     """A model setting (None, a name, or a Model) as text."""
     if model is None:
-        from ._models import default_model_name
+        from .._models._registry import default_model_name
 
         return default_model_name()
     return model if isinstance(model, str) else str(getattr(model, "model_id", model))
@@ -93,7 +93,7 @@ class Repl:
         if memory != 0:
             self.session = Session(max_turns=memory) if memory else Session()
         if pm is None:
-            from ._plugins import get_plugin_manager
+            from .._plugins._host import get_plugin_manager
 
             pm = get_plugin_manager()
         self.pm = pm
@@ -175,7 +175,7 @@ class Repl:
 
     def failed_plugins(self) -> list[str]:
         """One line per pluggy plugin that failed to load (they may have brought siblings)."""
-        from ._plugins import list_plugins
+        from .._plugins._host import list_plugins
 
         return [r.one_line() for r in list_plugins() if r.status == "failed"]
 
@@ -379,8 +379,8 @@ class Repl:
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
+        from .._paths import state_dir
         from ._completion import ReplCompleter
-        from ._state import state_dir
 
         history: History
         try:
@@ -541,7 +541,7 @@ class Repl:
 
 
 def _model_names() -> list[str]:
-    from ._models import registered_models
+    from .._models._registry import registered_models
 
     return list(registered_models())
 
@@ -567,13 +567,13 @@ def start_litellm_import(model: Any) -> threading.Thread | None:
     import thread (cheap to call again: always the same thread), or None when the model is a
     registered one (such as ``offline``) and litellm is not needed.
     """
-    from ._models import get_model
+    from .._models._registry import get_model
 
     try:
         resolved = get_model(model)
     except Exception:  # the turn reports a bad model setting properly
         return None
-    from . import _litellm
+    from .._models import _litellm
 
     if not isinstance(resolved, _litellm.LiteLLMModel):
         return None

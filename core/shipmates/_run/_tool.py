@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, overload
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
-from ._names import check_name
-from ._pydantic_plugins import skip_pydantic_plugin_scan_if_none
-from ._sibling import Provenance
+from .._crew._sibling import Provenance
+from .._names import check_name
+from .._startup import skip_pydantic_plugin_scan_if_none
 
 Bound = tuple[tuple[Any, ...], dict[str, Any]]
 """Positional and keyword arguments ready for the tool's function."""

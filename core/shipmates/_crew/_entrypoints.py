@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ._state import cache_path
+from .._paths import cache_path
 
 AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"

@@ -11,8 +11,8 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from ._errors import ModelError
-from ._models import ModelResponse, ToolCall
+from .._errors import ModelError
+from ._model import ModelResponse, ToolCall
 
 _module: ModuleType | None = None
 _lock = threading.Lock()

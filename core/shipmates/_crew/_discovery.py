@@ -24,11 +24,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._errors import InvalidNameError, PluginLoadError
+from .._names import check_name
 from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points, parse_value
-from ._errors import InvalidNameError, PluginLoadError
-from ._loading import env_list, exception_line, is_strict, module_missing, selector_matches
-from ._names import check_name
+from ._loader import exception_line, is_strict, module_missing
 from ._records import AgentRecord, Discovery
+from ._selector import env_list, selector_matches
 from ._sibling import Provenance, is_sibling, why_not_sibling
 
 if TYPE_CHECKING:
@@ -257,11 +258,11 @@ def _plugin_candidates(
     pm: pluggy.PluginManager | None, records: list[AgentRecord], strict: bool
 ) -> list[_Candidate]:
     """Siblings contributed through ``register_agents``, one plugin at a time."""
-    if pm is None and "shipmates._plugins" not in sys.modules and not _third_party_plugins():
+    if pm is None and "shipmates._plugins._host" not in sys.modules and not _third_party_plugins():
         # Only the built-in plugin would be loaded, and it contributes no siblings: skip
         # importing pluggy, which keeps listing cheap.
         return []
-    from ._plugins import get_plugin_manager, hook_error, plugin_record
+    from .._plugins._host import get_plugin_manager, hook_error, plugin_record
 
     if pm is None:
         pm = get_plugin_manager()

@@ -9,14 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._crew._sibling import CODE, Provenance, is_sibling, why_not_sibling
+from .._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
+from .._models._model import Model, ModelResponse
+from .._models._registry import get_model
+from .._names import check_name
+from .._runtime import run_sync
 from ._context import approval, delegation_stack, inherited_approver
-from ._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from ._events import ToolCallEvent
-from ._loop import Approver, _Hooks, assistant_message, run_sync, run_turn_calls
-from ._models import Model, ModelResponse, get_model
-from ._names import check_name
-from ._sibling import CODE, Provenance, is_sibling, why_not_sibling
 from ._tool import Tool, ToolArgumentsError, as_tool, validation_message
+from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -314,7 +316,7 @@ class Agent:
         if self.plugin_manager is not None:
             pm = self.plugin_manager
         else:
-            from ._plugins import get_plugin_manager
+            from .._plugins._host import get_plugin_manager
 
             pm = get_plugin_manager()
         hooks = _Hooks(pm)

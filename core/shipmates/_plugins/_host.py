@@ -21,16 +21,14 @@ from typing import Any, Literal
 
 import pluggy
 
-from ._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
-from ._errors import PluginLoadError
-from ._hookspecs import PROJECT, ShipmatesSpec
+from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
 
 # Re-exported (``X as X``): plugins such as shipmates-nats use them for their own allow/deny lists.
-from ._loading import env_list as _env_list
-from ._loading import exception_line as exception_line
-from ._loading import is_strict as is_strict
-from ._loading import module_missing as module_missing
-from ._loading import selector_matches
+from .._crew._loader import exception_line, is_strict, module_missing
+from .._crew._selector import env_list as _env_list
+from .._crew._selector import selector_matches
+from .._errors import PluginLoadError
+from ._hookspecs import PROJECT, ShipmatesSpec
 
 BUILTIN_NAME = "shipmates.builtin"
 PluginStatus = Literal["ok", "failed", "excluded"]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._errors import EndSession
+from .._errors import EndSession
 
 if TYPE_CHECKING:
     from ._repl import Repl

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._errors import ShipmatesError
+from .._errors import ShipmatesError
 
 if TYPE_CHECKING:
+    from .._run._agent import Agent
     from ._absorb import AbsorbReport
-    from ._agent import Agent
     from ._records import Discovery
 
 GENERAL_CAPTAIN = "captain"
@@ -40,7 +40,7 @@ class Crew:
 
 def general_captain(model: str | None = None) -> Agent:
     """The built-in captain used when ``--captain`` is not given."""
-    from ._agent import Agent
+    from .._run._agent import Agent
 
     return Agent(
         name=GENERAL_CAPTAIN,
@@ -66,8 +66,8 @@ def assemble(
     Raises :class:`CaptainError` when ``captain`` names no agent that loaded, or one that
     cannot absorb (it is a sibling but not a :class:`shipmates.Agent`).
     """
+    from .._run._agent import Agent
     from ._absorb import absorb_crew
-    from ._agent import Agent
     from ._discovery import discover
 
     if captain and only is not None and captain not in only:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._models import ModelResponse, ToolCall
+from ._model import ModelResponse, ToolCall
 
 _WORD = re.compile(r"[A-Za-z]+")
 _INT = re.compile(r"(?<![\w.])-?\d+(?![\d.])")

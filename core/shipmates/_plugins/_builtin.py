@@ -11,6 +11,6 @@ from ._hookspecs import hookimpl
 @hookimpl
 def register_models(register: Callable[..., Any]) -> None:
     """Register the offline router as ``offline`` (alias ``router``)."""
-    from ._offline import OfflineRouter
+    from .._models._offline import OfflineRouter
 
     register(OfflineRouter(), aliases=("router",))

@@ -16,9 +16,9 @@ import string
 from importlib import resources
 from pathlib import Path
 
-from . import __version__
-from ._errors import ShipmatesError
-from ._names import check_name
+from .. import __version__
+from .._errors import ShipmatesError
+from .._names import check_name
 
 __all__ = ["ScaffoldError", "next_steps", "package_names", "scaffold"]
 
@@ -37,7 +37,7 @@ def package_names(name: str) -> dict[str, str]:
     ``module`` (``shipmates_<name>`` with ``-`` turned into ``_``), ``module_suffix``,
     ``test_file``, ``wheel_name``. Raises :class:`~shipmates.InvalidNameError`.
     """
-    from ._errors import InvalidNameError
+    from .._errors import InvalidNameError
 
     check_name(name, what="agent")
     if name.lower().startswith((DIST_PREFIX, MODULE_PREFIX)):
@@ -69,7 +69,7 @@ def _requirement() -> str:
 
 
 def _render(template: str, values: dict[str, str]) -> str:
-    source = resources.files("shipmates").joinpath("_template").joinpath(template).read_text(encoding="utf-8")
+    source = resources.files("shipmates._cli").joinpath("_template", template).read_text(encoding="utf-8")
     return string.Template(source).substitute(values)
 
 

@@ -1,0 +1,3 @@
+"""Models: the interface (``_model``), the registry (``_registry``), the litellm backend
+(``_litellm``) and the offline router (``_offline``).
+"""

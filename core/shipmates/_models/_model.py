@@ -1,0 +1,45 @@
+"""The model interface, in the OpenAI chat format as litellm speaks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+DEFAULT_MODEL = "offline"
+"""The model used when neither the agent nor ``SHIPMATES_MODEL`` names one."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for; ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass
+class ModelResponse:
+    """What a model returns for one completion: text, tool calls, or both."""
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    raw: Any = None
+    """The backend's own response object, for debugging."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat model backend.
+
+    ``messages`` and ``tools`` are in the OpenAI chat-completions format. When an agent has
+    ``model_settings``, ``complete`` is called with the extra keyword ``settings=`` (a dict);
+    models that take no settings need not accept it.
+    """
+
+    model_id: str
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelResponse:
+        """Return the model's next message for ``messages``, given the callable ``tools``."""
+        ...
