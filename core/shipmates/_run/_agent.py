@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._crew._sibling import CODE, Provenance, is_sibling, why_not_sibling
-from .._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
+from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
+from .._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from .._models._model import Model, ModelResponse
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
 from ._context import approval, delegation_stack, inherited_approver
 from ._events import ToolCallEvent
-from ._tool import Tool, ToolArgumentsError, as_tool, validation_message
+from ._sibling_tool import sibling_tool
+from ._tool import Tool, as_tool
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._session import Session
-
-DEFAULT_TOOL_TIMEOUT = 120.0
-"""Seconds a tool or sibling may run before its call becomes a timeout error."""
-
-
-def default_tool_timeout() -> float:
-    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`."""
-    raw = os.environ.get("SHIPMATES_TOOL_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_TOOL_TIMEOUT
-    except ValueError:
-        return DEFAULT_TOOL_TIMEOUT
-
 
 @dataclass
 class RunResult:
@@ -63,94 +49,6 @@ class RunResult:
 
     def __str__(self) -> str:
         return self.output
-
-
-def _describe_sibling(sibling: Any) -> str:
-    text = sibling.description.strip() or f"The sibling agent '{sibling.name}'."
-    tools = []
-    for t in getattr(sibling, "tools", None) or ():
-        tname = t if isinstance(t, str) else getattr(t, "name", None)
-        if not isinstance(tname, str):
-            continue
-        tdesc = getattr(t, "description", "") if not isinstance(t, str) else ""
-        first = tdesc.strip().splitlines()[0][:100] if isinstance(tdesc, str) and tdesc.strip() else ""
-        tools.append(f"{tname} ({first})" if first else tname)
-    skills = [
-        s if isinstance(s, str) else str(getattr(s, "name", s))
-        for s in getattr(sibling, "skills", None) or ()
-    ]
-    if (tools or skills) and not text.endswith((".", "!", "?")):
-        text += "."
-    if tools:
-        text += f" Its tools: {', '.join(tools)}."
-    if skills:
-        text += f" Its skills: {', '.join(skills)}."
-    return text
-
-
-def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout: float | None = None) -> Tool:
-    """Build the tool that delegates to ``sibling`` (see :meth:`Agent.absorb`)."""
-    name = sibling.name
-    ainvoke = getattr(sibling, "ainvoke", None)
-    invoke = getattr(sibling, "invoke", None)
-    use_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
-    fn: Callable[..., Any] = ainvoke if use_async else invoke  # type: ignore[assignment]
-    if timeout is None:
-        attr = getattr(sibling, "timeout", None)
-        timeout = float(attr) if isinstance(attr, (int, float)) and not isinstance(attr, bool) else None
-    input_model = getattr(sibling, "input_model", None)
-    bind: Callable[[dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
-    if input_model is not None and hasattr(input_model, "model_validate"):
-        try:
-            parameters = dict(input_model.model_json_schema())
-        except Exception as exc:
-            raise AbsorbError(
-                f"cannot absorb sibling '{name}': the JSON schema of its input_model "
-                f"{getattr(input_model, '__name__', input_model)!r} cannot be built ({exc})"
-            ) from exc
-        parameters.pop("title", None)
-        validate = input_model.model_validate
-        from pydantic import ValidationError
-
-        def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            try:
-                return (validate(arguments),), {}
-            except ValidationError as exc:
-                raise ToolArgumentsError(validation_message(name, exc, parameters)) from None
-
-    else:
-        parameters = {
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": f"What to ask {name}, in plain language."}
-            },
-            "required": ["query"],
-        }
-        empty: dict[str, Any] = {}
-
-        def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            query = arguments.get("query")
-            if isinstance(query, str):
-                return (query,), empty
-            strings = [v for v in arguments.values() if isinstance(v, str)]
-            if query is None and len(strings) == 1:  # a model that renamed the parameter
-                return (strings[0],), empty
-            raise ToolArgumentsError(
-                f"error: invalid arguments for sibling '{name}': it takes one string parameter "
-                f"'query' (what to ask it), got {arguments!r}. Call it again as {{\"query\": \"...\"}}"
-            )
-
-    return Tool(
-        name,
-        _describe_sibling(sibling),
-        parameters,
-        fn,
-        bind=bind,
-        is_async=use_async,
-        timeout=timeout,
-        sibling=sibling,
-        provenance=provenance,
-    )
 
 
 class Agent:
@@ -264,10 +162,10 @@ class Agent:
                 "needs a str 'name', a str 'description' and 'invoke(query) -> str' or "
                 "'async ainvoke(query) -> str'."
             )
-        name = check_name(sibling.name, what="sibling")
+        spec = sibling_spec(sibling)
+        name = check_name(spec.name, what="sibling")
         if provenance is None:
-            attr = getattr(sibling, "provenance", None)
-            provenance = attr if isinstance(attr, Provenance) else CODE
+            provenance = spec.provenance or CODE
         if name == self.name:
             raise SelfAbsorptionError(
                 f"captain '{self.name}' cannot absorb sibling '{name}' ({provenance.describe()}): it has "
@@ -277,7 +175,7 @@ class Agent:
         error = self._conflict(name, f"sibling '{name}' ({provenance.describe()})")
         if error is not None:
             raise error
-        new = sibling_tool(sibling, provenance=provenance, timeout=timeout)
+        new = sibling_tool(spec, provenance=provenance, timeout=timeout)
         self._tools[name] = new
         self._schemas = None
         return new
