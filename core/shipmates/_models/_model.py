@@ -35,11 +35,18 @@ class Model(Protocol):
 
     ``messages`` and ``tools`` are in the OpenAI chat-completions format. When an agent has
     ``model_settings``, ``complete`` is called with the extra keyword ``settings=`` (a dict);
-    models that take no settings need not accept it.
+    without them it is called with two arguments, so models that never get settings may
+    leave the keyword out.
     """
 
     model_id: str
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelResponse:
-        """Return the model's next message for ``messages``, given the callable ``tools``."""
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        settings: dict[str, Any] | None = None,
+    ) -> ModelResponse:
+        """Return the model's next message for ``messages``, given the callable ``tools``;
+        ``settings`` are extra backend arguments (litellm: temperature, api_base, ...)."""
         ...

@@ -118,9 +118,13 @@ class OfflineRouter:
     model_id = "offline"
 
     async def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **_: Any
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        settings: dict[str, Any] | None = None,
     ) -> ModelResponse:
-        """Route the last user message to a tool, or answer with the last tool results."""
+        """Route the last user message to a tool, or answer with the last tool results (``settings``
+        are accepted and ignored)."""
         results = []
         for message in reversed(messages):
             if message.get("role") != "tool":

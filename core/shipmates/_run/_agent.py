@@ -1,55 +1,25 @@
-"""Agent, RunResult and absorbing siblings as tools."""
+"""The agent definition: instructions, model, tools and absorbed siblings (run by ``_run_loop``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
 from .._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
-from .._models._model import Model, ModelResponse
+from .._models._model import Model
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
-from ._context import approval, delegation_stack, inherited_approver
-from ._events import ToolCallEvent
+from ._run_loop import RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
-from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._session import Session
-
-@dataclass
-class RunResult:
-    """The outcome of :meth:`Agent.arun`.
-
-    ``status`` is ``"ok"`` (the model answered with text) or ``"max_turns"`` (it was still
-    calling tools after ``max_turns`` model calls; ``output`` is then its last text, if any).
-    """
-
-    status: Literal["ok", "max_turns"]
-    output: str
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    """The whole conversation sent to the model, system prompt first, OpenAI format."""
-    events: list[ToolCallEvent] = field(default_factory=list)
-    """Every tool call this agent made during the run, in order."""
-    turns: int = 0
-    """Model calls made."""
-    agent: str = ""
-
-    @property
-    def tool_calls(self) -> list[ToolCallEvent]:
-        """Alias of ``events``."""
-        return self.events
-
-    def __str__(self) -> str:
-        return self.output
-
+    from ._tool_calls import Approver
 
 class Agent:
     """An agent: instructions, a model, tools and absorbed siblings, run by the agent loop.
@@ -210,58 +180,7 @@ class Agent:
         ``model`` overrides the agent's model for this run. Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
-        resolved = get_model(model) if model is not None else get_model(self.model)
-        if self.plugin_manager is not None:
-            pm = self.plugin_manager
-        else:
-            from .._plugins._host import get_plugin_manager
-
-            pm = get_plugin_manager()
-        hooks = _Hooks(pm)
-        outer = delegation_stack.get()
-        stack = outer if outer and outer[-1] == self.name else (*outer, self.name)
-        token = delegation_stack.set(stack) if stack is not outer else None
-        if approve is None:
-            approve = inherited_approver()
-            approval_token = None
-        else:
-            approval_token = approval.set((approve, asyncio.get_running_loop()))
-        content = query if isinstance(query, str) else query.model_dump_json()
-        messages: list[dict[str, Any]] = []
-        if self.instructions:
-            messages.append({"role": "system", "content": self.instructions})
-        if session is not None:
-            messages.extend(session.messages)
-        first_new = len(messages)
-        messages.append({"role": "user", "content": content})
-        events: list[ToolCallEvent] = []
-        settings = self.model_settings
-        last_text = ""
-        try:
-            for turn in range(1, self.max_turns + 1):
-                schemas = self.tool_schemas()
-                if settings:
-                    response: ModelResponse = await resolved.complete(
-                        messages, schemas, settings=settings  # type: ignore[call-arg]
-                    )
-                else:
-                    response = await resolved.complete(messages, schemas)
-                messages.append(assistant_message(response))
-                if response.content:
-                    last_text = response.content
-                if not response.tool_calls:
-                    if session is not None:
-                        session.add(messages[first_new:])
-                    return RunResult("ok", response.content or "", messages, events, turn, self.name)
-                results = await run_turn_calls(self, response.tool_calls, hooks, stack, events, approve)
-                for call, text in zip(response.tool_calls, results, strict=True):
-                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
-            return RunResult("max_turns", last_text, messages, events, self.max_turns, self.name)
-        finally:
-            if token is not None:
-                delegation_stack.reset(token)
-            if approval_token is not None:
-                approval.reset(approval_token)
+        return await run_agent(self, query, session=session, approve=approve, model=model)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""
