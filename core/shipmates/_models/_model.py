@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+Messages = list[dict[str, Any]]
+"""A conversation in the OpenAI chat format (``role``, ``content``, ``tool_calls``...)."""
+Schemas = list[dict[str, Any]]
+"""Tool schemas in the OpenAI format (``{"type": "function", "function": {...}}``)."""
+
 DEFAULT_MODEL = "offline"
 """The model used when neither the agent nor ``SHIPMATES_MODEL`` names one."""
 
@@ -42,10 +47,7 @@ class Model(Protocol):
     model_id: str
 
     async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        settings: dict[str, Any] | None = None,
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
     ) -> ModelResponse:
         """Return the model's next message for ``messages``, given the callable ``tools``;
         ``settings`` are extra backend arguments (litellm: temperature, api_base, ...)."""

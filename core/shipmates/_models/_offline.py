@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._model import ModelResponse, ToolCall
+from ._model import Messages, ModelResponse, Schemas, ToolCall
 
 _WORD = re.compile(r"[A-Za-z]+")
 _INT = re.compile(r"(?<![\w.])-?\d+(?![\d.])")
@@ -118,10 +118,7 @@ class OfflineRouter:
     model_id = "offline"
 
     async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        settings: dict[str, Any] | None = None,
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
     ) -> ModelResponse:
         """Route the last user message to a tool, or answer with the last tool results (``settings``
         are accepted and ignored)."""
