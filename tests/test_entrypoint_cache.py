@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from shipmates._crew import _entrypoints
 from shipmates._crew._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, entry_points, scan
+from shipmates._crew._loader import EntryPointError
 from shipmates._paths import cache_path
 from support import plugin_spec, sibling_spec, write_dist_info
 
@@ -205,5 +206,5 @@ def test_load_imports_the_named_object(tmp_path: Path, monkeypatch: pytest.Monke
     (ep,) = entry_points(AGENTS_GROUP, [str(site)])
     assert ep.load()().invoke("x") == "alpha got: x"
     bad = _entrypoints.EntryPointInfo(AGENTS_GROUP, "x", "not a value!", "d", "1")
-    with pytest.raises(ValueError, match="malformed entry point"):
+    with pytest.raises(EntryPointError, match="malformed entry point"):
         bad.load()

@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 # name -> private module that defines it; imported on first attribute access.
 _LAZY = {
     "Agent": "_run._agent",
-    "RunResult": "_run._agent",
+    "RunResult": "_run._run_loop",
     "Tool": "_run._tool",
     "tool": "_run._tool",
     "Session": "_run._session",
@@ -97,7 +97,8 @@ if TYPE_CHECKING:
     from ._models._registry import get_model
     from ._plugins._hookspecs import hookimpl, hookspec
     from ._plugins._host import get_plugin_manager
-    from ._run._agent import Agent, RunResult
+    from ._run._agent import Agent
+    from ._run._run_loop import RunResult
     from ._run._session import Session
     from ._run._tool import Tool, tool
 

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .. import __version__
 from .._crew._records import AgentRecord
+from .._crew._sibling import is_available
 from .._errors import EndSession, ShipmatesError
 from .._run._session import Session
 from ._commands import CommandTable, build_commands
@@ -220,7 +221,7 @@ class Repl:
     def _live(self, record: AgentRecord) -> AgentRecord:
         """The record as it stands now: a sibling that stopped answering since discovery (a
         remote one whose replicas all left, ``available = False``) is shown unavailable."""
-        if record.status == "ok" and getattr(record.sibling, "available", True) is False:
+        if record.status == "ok" and not is_available(record.sibling):
             reason = "not answering now; /refresh takes it back when it returns"
             return dataclasses.replace(record, status="unavailable", reason=reason)
         return record

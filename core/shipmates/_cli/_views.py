@@ -8,16 +8,12 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from .._crew._records import AgentRecord, Discovery
+from .._crew._sibling import sibling_spec
 
 
 def tool_names(sibling: Any) -> list[str]:
     """Names of a sibling's own tools (empty when it declares none)."""
-    names = []
-    for item in getattr(sibling, "tools", None) or ():
-        name = getattr(item, "name", None) or getattr(item, "__name__", None)
-        if isinstance(name, str):
-            names.append(name)
-    return names
+    return sibling_spec(sibling).tool_names
 
 
 def status_text(record: AgentRecord) -> str:
@@ -48,7 +44,7 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
         if record.provenance.origin == "remote":  # served over NATS: where, and which instances
             out.append(f"    remote: {record.provenance.location or '-'}")
         if details and record.sibling is not None:
-            description = " ".join(str(getattr(record.sibling, "description", "")).split())
+            description = " ".join(sibling_spec(record.sibling).description.split())
             if description:
                 out.append(f"    description: {description}")
             tools = tool_names(record.sibling)
@@ -79,7 +75,7 @@ def format_tools(captain: Any) -> list[str]:
         if t.sibling is not None:
             where = t.provenance.describe() if t.provenance is not None else "code"
             rows.append((t.name, "sibling", where, ", ".join(tool_names(t.sibling)) or "-"))
-            descriptions.append(str(getattr(t.sibling, "description", "") or t.description))
+            descriptions.append(sibling_spec(t.sibling).description or t.description)
         else:
             rows.append((t.name, "tool", captain.name, "-"))
             descriptions.append(t.description)

@@ -17,7 +17,6 @@ Records are sorted by name, then distribution.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import sys
 import time
@@ -26,10 +25,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._errors import InvalidNameError, PluginLoadError
 from .._names import check_name
-from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points, parse_value
-from ._loader import exception_line, is_strict, module_missing
+from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points
+from ._loader import EntryPointError, exception_line, is_strict, load_entry_point
 from ._records import AgentRecord, Discovery
-from ._selector import env_list, selector_matches
+from ._selector import Selector, parse_names
 from ._sibling import Provenance, is_sibling, why_not_sibling
 
 if TYPE_CHECKING:
@@ -71,8 +70,7 @@ def discover(
     for distributions (default ``sys.path``); modules are imported through ``sys.path``.
     ``plugin_manager`` defaults to the shared one (its ``register_agents`` siblings join).
     """
-    allowed = _names(only) if only is not None else env_list("SHIPMATES_AGENTS")
-    denied = _names(exclude or ()) | (env_list("SHIPMATES_EXCLUDE_AGENTS") or set())
+    selector = _agent_selector(only, exclude)
     strict = is_strict() if strict is None else strict
 
     records: list[AgentRecord] = []
@@ -87,7 +85,7 @@ def discover(
 
     live: list[_Candidate] = []
     for c in candidates:
-        excluded = _exclusion(c, allowed, denied, only is not None)
+        excluded = selector.exclusion(c.name, c.provenance.distribution, c.provenance.origin)
         if excluded:
             records.append(_record(c, "excluded", excluded))
             continue
@@ -115,11 +113,15 @@ def discover(
     return Discovery(records)
 
 
-def _names(items: Iterable[str] | str) -> set[str]:
-    """Names from a list, or from one comma-separated string (as the environment variables take)."""
-    if isinstance(items, str):
-        items = items.split(",")
-    return {item.strip() for item in items if item.strip()}
+def _agent_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -> Selector:
+    """``only`` (else ``SHIPMATES_AGENTS``) and ``exclude`` plus ``SHIPMATES_EXCLUDE_AGENTS``."""
+    env = Selector.from_env("SHIPMATES_AGENTS", "SHIPMATES_EXCLUDE_AGENTS")
+    return Selector(
+        env.allow if only is None else parse_names(only),
+        env.deny | parse_names(exclude or ()),
+        allow_label="SHIPMATES_AGENTS" if only is None else "only=",
+        deny_label="SHIPMATES_EXCLUDE_AGENTS or --exclude",
+    )
 
 
 def _order(name: str, p: Provenance) -> tuple[str, str, str, str]:
@@ -134,17 +136,6 @@ def _source(c: _Candidate) -> str:
     if c.provenance.origin == "entry-point":
         return f"the [project.entry-points.{AGENTS_GROUP!r}] table of {c.provenance.describe()}"
     return c.provenance.describe()
-
-
-def _exclusion(c: _Candidate, allowed: set[str] | None, denied: set[str], from_api: bool) -> str | None:
-    dist = c.provenance.distribution
-    origin = c.provenance.origin
-    if allowed is not None and not any(selector_matches(t, c.name, dist, origin) for t in allowed):
-        where = "only=" if from_api else "SHIPMATES_AGENTS"
-        return f"not in the allow-list ({where})" if allowed else f"the allow-list ({where}) is empty"
-    if any(selector_matches(t, c.name, dist, origin) for t in denied):
-        return "excluded by the deny-list (SHIPMATES_EXCLUDE_AGENTS or --exclude)"
-    return None
 
 
 def _where(c: _Candidate) -> str:
@@ -225,33 +216,11 @@ def _build(c: _Candidate) -> Any:
 
 
 def _import(c: _Candidate, exclude_hint: str) -> Any:
-    p = c.provenance
-    value = p.entry_point or ""
     try:
-        module_name, attr = parse_value(value)
-    except ValueError as exc:
-        raise _LoadError(f"{exc}; fix the entry point {c.name} in {p.describe()} {exclude_hint}") from exc
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:
-        if module_missing(exc, module_name):
-            raise _LoadError(
-                f"module {module_name!r} is not installed ({exception_line(exc)}); reinstall "
-                f"{p.describe()} or fix its entry point {c.name} = {value} {exclude_hint}"
-            ) from exc
-        raise _LoadError(
-            f"importing {module_name!r} raised {exception_line(exc)}; fix {p.describe()} "
-            f"(or report it to its authors) {exclude_hint}"
-        ) from exc
-    for part in filter(None, (attr or "").split(".")):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError as exc:
-            raise _LoadError(
-                f"{value}: {exception_line(exc)}; fix the entry point {c.name} in {p.describe()} "
-                f"{exclude_hint}"
-            ) from exc
-    return obj
+        return load_entry_point(c.provenance.entry_point or "")
+    except EntryPointError as exc:
+        reason = exc.reason(entry=c.name, source=c.provenance.describe(), hint=exclude_hint)
+        raise _LoadError(reason) from exc.__cause__
 
 
 def _plugin_candidates(
@@ -290,14 +259,8 @@ def _plugin_candidates(
 
 def _third_party_plugins() -> bool:
     """True when an installed ``shipmates.plugins`` entry point passes the plugin allow/deny lists."""
-    allowed = env_list("SHIPMATES_PLUGINS")
-    denied = env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
-    for ep in entry_points(PLUGINS_GROUP):
-        if allowed is not None and not any(selector_matches(t, ep.name, ep.distribution) for t in allowed):
-            continue
-        if not any(selector_matches(t, ep.name, ep.distribution) for t in denied):
-            return True
-    return False
+    selector = Selector.from_env("SHIPMATES_PLUGINS", "SHIPMATES_EXCLUDE_PLUGINS")
+    return any(selector.allows(ep.name, ep.distribution) for ep in entry_points(PLUGINS_GROUP))
 
 
 def _registrar(found: list[_Candidate], default: Provenance) -> Callable[..., None]:

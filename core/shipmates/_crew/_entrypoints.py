@@ -73,14 +73,10 @@ class EntryPointInfo(NamedTuple):
         return parse_value(self.value)[1]
 
     def load(self) -> Any:
-        """Import the module and return the named object (may raise anything the import raises)."""
-        import importlib
+        """Import the module and return the named object; raise :class:`~._loader.EntryPointError`."""
+        from ._loader import load_entry_point
 
-        obj: Any = importlib.import_module(self.module)
-        for part in (self.attr or "").split("."):
-            if part:
-                obj = getattr(obj, part)
-        return obj
+        return load_entry_point(self.value)
 
 
 def entry_points(

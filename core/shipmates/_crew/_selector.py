@@ -1,37 +1,106 @@
-"""Allow/deny selection of siblings and plugins by name, distribution and origin."""
+"""Allow/deny selection of siblings and plugins by name, distribution and origin: one policy.
+
+A :class:`Selector` holds an allow-list (``None``: everything is allowed; empty: nothing is)
+and a deny-list of tokens. A token is a sibling or plugin name, a distribution name (PEP 503
+normalised, so ``Shipmates_Fib`` names ``shipmates-fib``), or either narrowed by origin:
+``local:NAME`` / ``remote:NAME``, and ``local:*`` / ``remote:*`` for all of one origin.
+Agents (``SHIPMATES_AGENTS`` / ``SHIPMATES_EXCLUDE_AGENTS``), plugins (``SHIPMATES_PLUGINS`` /
+``SHIPMATES_EXCLUDE_PLUGINS``) and remote siblings all use it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from ._entrypoints import normalize_dist
 
+LOCAL = "entry-point"
+"""The default origin: anything not served over the network counts as ``local:``."""
 
-def selector_matches(token: str, name: str, distribution: str | None, origin: str = "entry-point") -> bool:
+
+def parse_names(items: Iterable[str] | str) -> frozenset[str]:
+    """Tokens from a list, or from one comma-separated string (as the environment variables take)."""
+    if isinstance(items, str):
+        items = items.split(",")
+    return frozenset(item.strip() for item in items if item.strip())
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which siblings or plugins to keep: an allow-list and a deny-list of tokens.
+
+    ``allow_label`` and ``deny_label`` name where the lists came from in exclusion reasons
+    (an environment variable, ``only=``, ``--exclude``).
+    """
+
+    allow: frozenset[str] | None = None
+    """Tokens to keep; ``None`` keeps everything, an empty set keeps nothing."""
+    deny: frozenset[str] = frozenset()
+    """Tokens to drop, even when allowed."""
+    allow_label: str = "allow"
+    deny_label: str = "deny"
+
+    @classmethod
+    def from_env(
+        cls, allow_var: str, deny_var: str, *, environ: Mapping[str, str] | None = None
+    ) -> Selector:
+        """The lists in two comma-separated variables: an unset ``allow_var`` allows everything,
+        an empty one nothing; the variable names label the reasons."""
+        env = os.environ if environ is None else environ
+        allow = env.get(allow_var)
+        return cls(
+            None if allow is None else parse_names(allow),
+            parse_names(env.get(deny_var, "")),
+            allow_label=allow_var,
+            deny_label=deny_var,
+        )
+
+    @staticmethod
+    def match(token: str, name: str, distribution: str | None, origin: str = LOCAL) -> bool:
+        """True when one token names ``name`` or (PEP 503 normalised) ``distribution``.
+
+        A ``local:`` or ``remote:`` prefix narrows the token to siblings of that origin (remote:
+        served over the network; local: everything else), and ``local:*`` / ``remote:*`` name all
+        of them: the same distribution installed here and served elsewhere can be told apart.
+        """
+        token = token.strip()
+        scope, colon, rest = token.partition(":")
+        if colon and scope in ("local", "remote"):
+            if (scope == "remote") != (origin == "remote"):
+                return False
+            token = rest.strip()
+            if token == "*":
+                return True
+        if not token:
+            return False
+        if token == name:
+            return True
+        return distribution is not None and normalize_dist(token) == normalize_dist(distribution)
+
+    def exclusion(self, name: str, distribution: str | None = None, origin: str = LOCAL) -> str | None:
+        """Why ``name`` (from ``distribution``, of ``origin``) is left out, or None when it is kept."""
+        if self.allow is not None and not any(self.match(t, name, distribution, origin) for t in self.allow):
+            if self.allow:
+                return f"not in the allow-list ({self.allow_label})"
+            return f"the allow-list ({self.allow_label}) is empty"
+        if self.denies(name, distribution, origin):
+            return f"excluded by the deny-list ({self.deny_label})"
+        return None
+
+    def denies(self, name: str, distribution: str | None = None, origin: str = LOCAL) -> bool:
+        """True when a deny token names ``name`` (whatever the allow-list says)."""
+        return any(self.match(t, name, distribution, origin) for t in self.deny)
+
+    def allows(self, name: str, distribution: str | None = None, origin: str = LOCAL) -> bool:
+        """True when ``name`` is kept."""
+        return self.exclusion(name, distribution, origin) is None
+
+
+def selector_matches(token: str, name: str, distribution: str | None, origin: str = LOCAL) -> bool:
     """True when an allow/deny token names ``name`` or (PEP 503 normalised) ``distribution``.
 
-    A ``local:`` or ``remote:`` prefix narrows the token to siblings of that origin (remote:
-    served over the network; local: everything else), and ``local:*`` / ``remote:*`` name all
-    of them: the same distribution installed here and served elsewhere can be told apart.
+    The rule of :meth:`Selector.match`; see :class:`Selector` for whole allow/deny lists.
     """
-    token = token.strip()
-    scope, colon, rest = token.partition(":")
-    if colon and scope in ("local", "remote"):
-        if (scope == "remote") != (origin == "remote"):
-            return False
-        token = rest.strip()
-        if token == "*":
-            return True
-    if not token:
-        return False
-    if token == name:
-        return True
-    return distribution is not None and normalize_dist(token) == normalize_dist(distribution)
-
-
-def env_list(var: str) -> set[str] | None:
-    """The comma-separated names in ``var``; None when unset (an empty value gives an empty set)."""
-    value = os.environ.get(var)
-    if value is None:
-        return None
-    return {item.strip() for item in value.split(",") if item.strip()}
+    return Selector.match(token, name, distribution, origin)

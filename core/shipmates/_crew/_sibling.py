@@ -2,20 +2,45 @@
 
 A sibling is any object with a ``name``, a ``description`` and either
 ``invoke(query) -> str`` or ``async ainvoke(query) -> str``. It need not subclass
-:class:`shipmates.Agent`. Optional attributes a captain honours:
+:class:`shipmates.Agent`. When it has both, ``ainvoke`` is used if it is a coroutine
+function (else ``invoke``, run in a worker thread). Optional attributes a captain honours:
 
 - ``input_model``: a pydantic model class. The absorbed tool exposes its JSON schema and
   the sibling receives a validated instance instead of a ``query`` string.
-- ``timeout``: seconds the captain waits for this sibling before reporting a timeout.
-- ``tools`` (objects with ``name``) and ``skills`` (strings): listed in the absorbed tool's
-  description so the model knows what the sibling can do.
+- ``timeout``: seconds (int or float) the captain waits for this sibling before reporting a
+  timeout; without it the captain's ``tool_timeout`` applies (:data:`DEFAULT_TOOL_TIMEOUT`, or
+  ``SHIPMATES_TOOL_TIMEOUT``).
+- ``tools`` (objects with ``name`` and optionally ``description``, functions, or plain strings)
+  and ``skills`` (strings, or objects with ``name``): listed in the absorbed tool's description
+  (and a served sibling's card) so the model knows what the sibling can do.
+- ``provenance``: a :class:`Provenance` saying where it comes from, used when the captain is
+  not told (remote siblings carry one).
+- ``available``: ``False`` while the sibling cannot answer (a remote one whose replicas all
+  left); read live, so listings show it as unavailable.
+
+:func:`sibling_spec` reads all of these once into a :class:`SiblingSpec`; everything that
+interprets a sibling (tool building, listings, the REPL, plugins serving siblings) uses it.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
+
+DEFAULT_TOOL_TIMEOUT = 120.0
+"""Seconds a tool or sibling may run before its call becomes a timeout error."""
+
+
+def default_tool_timeout() -> float:
+    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`."""
+    raw = os.environ.get("SHIPMATES_TOOL_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_TOOL_TIMEOUT
+    except ValueError:
+        return DEFAULT_TOOL_TIMEOUT
 
 
 @runtime_checkable
@@ -85,3 +110,92 @@ class Provenance:
 
 
 CODE = Provenance()
+
+
+class ToolInfo(NamedTuple):
+    """One of a sibling's own tools, as listed to a model or in a card."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SiblingSpec:
+    """A sibling's contract read once (see the module docstring); build it with :func:`sibling_spec`."""
+
+    sibling: Any
+    name: str
+    description: str
+    call: Callable[..., Any]
+    """``ainvoke`` when :attr:`is_async`, else ``invoke``."""
+    is_async: bool
+    timeout: float | None = None
+    """The sibling's own timeout in seconds, if it sets one."""
+    input_model: Any = None
+    """Its pydantic input model (a class with ``model_validate``), or None: it takes a query string."""
+    tools: tuple[ToolInfo, ...] = ()
+    skills: tuple[str, ...] = ()
+    provenance: Provenance | None = None
+    """The sibling's own ``provenance`` attribute, if it is a :class:`Provenance`."""
+
+    @property
+    def available(self) -> bool:
+        """False while the sibling says it cannot answer (read live, not once)."""
+        return is_available(self.sibling)
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.name for t in self.tools]
+
+    def input_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of :attr:`input_model` without its title; None without a model.
+
+        Raises whatever pydantic raises when the schema cannot be built.
+        """
+        if self.input_model is None:
+            return None
+        schema = dict(self.input_model.model_json_schema())
+        schema.pop("title", None)
+        return schema
+
+
+def is_available(sibling: Any) -> bool:
+    """False while ``sibling`` says it cannot answer (its ``available`` attribute is False)."""
+    return getattr(sibling, "available", True) is not False
+
+
+def sibling_spec(sibling: Any) -> SiblingSpec:
+    """Read ``sibling``'s contract (it must pass :func:`is_sibling`): how to call it and every
+    optional attribute."""
+    ainvoke = getattr(sibling, "ainvoke", None)
+    invoke = getattr(sibling, "invoke", None)
+    is_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
+    timeout = getattr(sibling, "timeout", None)
+    input_model = getattr(sibling, "input_model", None)
+    provenance = getattr(sibling, "provenance", None)
+    skills = getattr(sibling, "skills", None) or ()
+    return SiblingSpec(
+        sibling,
+        str(getattr(sibling, "name", "")),
+        str(getattr(sibling, "description", "") or ""),
+        cast("Callable[..., Any]", ainvoke if is_async else invoke),
+        is_async,
+        float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
+        input_model if input_model is not None and hasattr(input_model, "model_validate") else None,
+        tuple(_tools(getattr(sibling, "tools", None) or ())),
+        tuple(s if isinstance(s, str) else str(getattr(s, "name", s)) for s in skills),
+        provenance if isinstance(provenance, Provenance) else None,
+    )
+
+
+def _tools(items: Any) -> list[ToolInfo]:
+    found = []
+    for item in items:
+        if isinstance(item, str):
+            found.append(ToolInfo(item))
+            continue
+        name = getattr(item, "name", None) or getattr(item, "__name__", None)
+        if isinstance(name, str):
+            description = getattr(item, "description", "")
+            found.append(ToolInfo(name, description if isinstance(description, str) else ""))
+    return found

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+Messages = list[dict[str, Any]]
+"""A conversation in the OpenAI chat format (``role``, ``content``, ``tool_calls``...)."""
+Schemas = list[dict[str, Any]]
+"""Tool schemas in the OpenAI format (``{"type": "function", "function": {...}}``)."""
+
 DEFAULT_MODEL = "offline"
 """The model used when neither the agent nor ``SHIPMATES_MODEL`` names one."""
 
@@ -35,11 +40,15 @@ class Model(Protocol):
 
     ``messages`` and ``tools`` are in the OpenAI chat-completions format. When an agent has
     ``model_settings``, ``complete`` is called with the extra keyword ``settings=`` (a dict);
-    models that take no settings need not accept it.
+    without them it is called with two arguments, so models that never get settings may
+    leave the keyword out.
     """
 
     model_id: str
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelResponse:
-        """Return the model's next message for ``messages``, given the callable ``tools``."""
+    async def complete(
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+    ) -> ModelResponse:
+        """Return the model's next message for ``messages``, given the callable ``tools``;
+        ``settings`` are extra backend arguments (litellm: temperature, api_base, ...)."""
         ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._model import ModelResponse, ToolCall
+from ._model import Messages, ModelResponse, Schemas, ToolCall
 
 _WORD = re.compile(r"[A-Za-z]+")
 _INT = re.compile(r"(?<![\w.])-?\d+(?![\d.])")
@@ -118,9 +118,10 @@ class OfflineRouter:
     model_id = "offline"
 
     async def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **_: Any
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
     ) -> ModelResponse:
-        """Route the last user message to a tool, or answer with the last tool results."""
+        """Route the last user message to a tool, or answer with the last tool results (``settings``
+        are accepted and ignored)."""
         results = []
         for message in reversed(messages):
             if message.get("role") != "tool":

@@ -22,11 +22,8 @@ from typing import Any, Literal
 import pluggy
 
 from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
-
-# Re-exported (``X as X``): plugins such as shipmates-nats use them for their own allow/deny lists.
-from .._crew._loader import exception_line, is_strict, module_missing
-from .._crew._selector import env_list as _env_list
-from .._crew._selector import selector_matches
+from .._crew._loader import EntryPointError, exception_line, is_strict, load_entry_point
+from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
 from ._hookspecs import PROJECT, ShipmatesSpec
 
@@ -122,14 +119,19 @@ def build_plugin_manager(
 
         pm.register(_builtin, name=BUILTIN_NAME)
         records.append(PluginRecord(BUILTIN_NAME, builtin=True, hooks=_hooks_of(pm, _builtin)))
-    allowed = _env_list("SHIPMATES_PLUGINS") if allow is None else set(allow)
-    denied = set(exclude) if exclude is not None else _env_list("SHIPMATES_EXCLUDE_PLUGINS") or set()
+    env = Selector.from_env("SHIPMATES_PLUGINS", "SHIPMATES_EXCLUDE_PLUGINS")
+    selector = Selector(
+        env.allow if allow is None else parse_names(allow),
+        env.deny if exclude is None else parse_names(exclude),
+        allow_label=env.allow_label,
+        deny_label=env.deny_label,
+    )
     strict = is_strict() if strict is None else strict
     # Sorted, so load order (and pluggy's call order) does not depend on the file system.
     for ep in sorted(
         entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
     ):
-        records.append(_load_one(pm, ep, allowed, denied, strict, records))
+        records.append(_load_one(pm, ep, selector, strict, records))
     return pm, records
 
 
@@ -216,25 +218,21 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 def _load_one(
     pm: pluggy.PluginManager,
     ep: EntryPointInfo,
-    allowed: set[str] | None,
-    denied: set[str],
+    selector: Selector,
     strict: bool,
     loaded: list[PluginRecord],
 ) -> PluginRecord:
     record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
-    if allowed is not None and not any(selector_matches(t, ep.name, ep.distribution) for t in allowed):
-        record.status = "excluded"
-        record.reason = "not in SHIPMATES_PLUGINS" if allowed else "SHIPMATES_PLUGINS is empty (no plugins)"
-        return record
-    if any(selector_matches(t, ep.name, ep.distribution) for t in denied):
-        record.status = "excluded"
-        record.reason = "excluded by SHIPMATES_EXCLUDE_PLUGINS"
-        pm.set_blocked(ep.name)
+    excluded = selector.exclusion(ep.name, ep.distribution)
+    if excluded is not None:
+        record.status, record.reason = "excluded", excluded
+        if selector.denies(ep.name, ep.distribution):
+            pm.set_blocked(ep.name)
         return record
     started = time.perf_counter()
     plugin: Any = None
     try:
-        plugin = ep.load()
+        plugin = load_entry_point(ep.value)
         if pm.has_plugin(ep.name):
             other = next((r for r in loaded if r.name == ep.name and r.status == "ok"), None)
             raise PluginLoadError(
@@ -271,8 +269,9 @@ def _reason(ep: EntryPointInfo, exc: BaseException) -> str:
         return f"invalid hook implementation: {detail}; {fix}"
     if isinstance(exc, PluginLoadError):
         return str(exc)
-    if module_missing(exc, ep.module):
-        return f"module {ep.module!r} not found ({exception_line(exc)}); {fix}"
+    if isinstance(exc, EntryPointError):
+        hint = f"or disable it with SHIPMATES_EXCLUDE_PLUGINS={ep.name}"
+        return exc.reason(entry=ep.name, source=f"{ep.distribution} {ep.version}", hint=hint)
     return f"loading {ep.value} raised {exception_line(exc)}; {fix}"
 
 

@@ -1,157 +1,25 @@
-"""Agent, RunResult and absorbing siblings as tools."""
+"""The agent definition: instructions, model, tools and absorbed siblings (run by ``_run_loop``)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from .._crew._sibling import CODE, Provenance, is_sibling, why_not_sibling
-from .._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
-from .._models._model import Model, ModelResponse
+from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
+from .._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
+from .._models._model import Model
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
-from ._context import approval, delegation_stack, inherited_approver
-from ._events import ToolCallEvent
-from ._tool import Tool, ToolArgumentsError, as_tool, validation_message
-from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
+from ._run_loop import RunResult, run_agent
+from ._sibling_tool import sibling_tool
+from ._tool import Tool, as_tool
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._session import Session
-
-DEFAULT_TOOL_TIMEOUT = 120.0
-"""Seconds a tool or sibling may run before its call becomes a timeout error."""
-
-
-def default_tool_timeout() -> float:
-    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`."""
-    raw = os.environ.get("SHIPMATES_TOOL_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_TOOL_TIMEOUT
-    except ValueError:
-        return DEFAULT_TOOL_TIMEOUT
-
-
-@dataclass
-class RunResult:
-    """The outcome of :meth:`Agent.arun`.
-
-    ``status`` is ``"ok"`` (the model answered with text) or ``"max_turns"`` (it was still
-    calling tools after ``max_turns`` model calls; ``output`` is then its last text, if any).
-    """
-
-    status: Literal["ok", "max_turns"]
-    output: str
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    """The whole conversation sent to the model, system prompt first, OpenAI format."""
-    events: list[ToolCallEvent] = field(default_factory=list)
-    """Every tool call this agent made during the run, in order."""
-    turns: int = 0
-    """Model calls made."""
-    agent: str = ""
-
-    @property
-    def tool_calls(self) -> list[ToolCallEvent]:
-        """Alias of ``events``."""
-        return self.events
-
-    def __str__(self) -> str:
-        return self.output
-
-
-def _describe_sibling(sibling: Any) -> str:
-    text = sibling.description.strip() or f"The sibling agent '{sibling.name}'."
-    tools = []
-    for t in getattr(sibling, "tools", None) or ():
-        tname = t if isinstance(t, str) else getattr(t, "name", None)
-        if not isinstance(tname, str):
-            continue
-        tdesc = getattr(t, "description", "") if not isinstance(t, str) else ""
-        first = tdesc.strip().splitlines()[0][:100] if isinstance(tdesc, str) and tdesc.strip() else ""
-        tools.append(f"{tname} ({first})" if first else tname)
-    skills = [
-        s if isinstance(s, str) else str(getattr(s, "name", s))
-        for s in getattr(sibling, "skills", None) or ()
-    ]
-    if (tools or skills) and not text.endswith((".", "!", "?")):
-        text += "."
-    if tools:
-        text += f" Its tools: {', '.join(tools)}."
-    if skills:
-        text += f" Its skills: {', '.join(skills)}."
-    return text
-
-
-def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout: float | None = None) -> Tool:
-    """Build the tool that delegates to ``sibling`` (see :meth:`Agent.absorb`)."""
-    name = sibling.name
-    ainvoke = getattr(sibling, "ainvoke", None)
-    invoke = getattr(sibling, "invoke", None)
-    use_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
-    fn: Callable[..., Any] = ainvoke if use_async else invoke  # type: ignore[assignment]
-    if timeout is None:
-        attr = getattr(sibling, "timeout", None)
-        timeout = float(attr) if isinstance(attr, (int, float)) and not isinstance(attr, bool) else None
-    input_model = getattr(sibling, "input_model", None)
-    bind: Callable[[dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
-    if input_model is not None and hasattr(input_model, "model_validate"):
-        try:
-            parameters = dict(input_model.model_json_schema())
-        except Exception as exc:
-            raise AbsorbError(
-                f"cannot absorb sibling '{name}': the JSON schema of its input_model "
-                f"{getattr(input_model, '__name__', input_model)!r} cannot be built ({exc})"
-            ) from exc
-        parameters.pop("title", None)
-        validate = input_model.model_validate
-        from pydantic import ValidationError
-
-        def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            try:
-                return (validate(arguments),), {}
-            except ValidationError as exc:
-                raise ToolArgumentsError(validation_message(name, exc, parameters)) from None
-
-    else:
-        parameters = {
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": f"What to ask {name}, in plain language."}
-            },
-            "required": ["query"],
-        }
-        empty: dict[str, Any] = {}
-
-        def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            query = arguments.get("query")
-            if isinstance(query, str):
-                return (query,), empty
-            strings = [v for v in arguments.values() if isinstance(v, str)]
-            if query is None and len(strings) == 1:  # a model that renamed the parameter
-                return (strings[0],), empty
-            raise ToolArgumentsError(
-                f"error: invalid arguments for sibling '{name}': it takes one string parameter "
-                f"'query' (what to ask it), got {arguments!r}. Call it again as {{\"query\": \"...\"}}"
-            )
-
-    return Tool(
-        name,
-        _describe_sibling(sibling),
-        parameters,
-        fn,
-        bind=bind,
-        is_async=use_async,
-        timeout=timeout,
-        sibling=sibling,
-        provenance=provenance,
-    )
-
+    from ._tool_calls import Approver
 
 class Agent:
     """An agent: instructions, a model, tools and absorbed siblings, run by the agent loop.
@@ -264,10 +132,10 @@ class Agent:
                 "needs a str 'name', a str 'description' and 'invoke(query) -> str' or "
                 "'async ainvoke(query) -> str'."
             )
-        name = check_name(sibling.name, what="sibling")
+        spec = sibling_spec(sibling)
+        name = check_name(spec.name, what="sibling")
         if provenance is None:
-            attr = getattr(sibling, "provenance", None)
-            provenance = attr if isinstance(attr, Provenance) else CODE
+            provenance = spec.provenance or CODE
         if name == self.name:
             raise SelfAbsorptionError(
                 f"captain '{self.name}' cannot absorb sibling '{name}' ({provenance.describe()}): it has "
@@ -277,7 +145,7 @@ class Agent:
         error = self._conflict(name, f"sibling '{name}' ({provenance.describe()})")
         if error is not None:
             raise error
-        new = sibling_tool(sibling, provenance=provenance, timeout=timeout)
+        new = sibling_tool(spec, provenance=provenance, timeout=timeout)
         self._tools[name] = new
         self._schemas = None
         return new
@@ -312,58 +180,7 @@ class Agent:
         ``model`` overrides the agent's model for this run. Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
-        resolved = get_model(model) if model is not None else get_model(self.model)
-        if self.plugin_manager is not None:
-            pm = self.plugin_manager
-        else:
-            from .._plugins._host import get_plugin_manager
-
-            pm = get_plugin_manager()
-        hooks = _Hooks(pm)
-        outer = delegation_stack.get()
-        stack = outer if outer and outer[-1] == self.name else (*outer, self.name)
-        token = delegation_stack.set(stack) if stack is not outer else None
-        if approve is None:
-            approve = inherited_approver()
-            approval_token = None
-        else:
-            approval_token = approval.set((approve, asyncio.get_running_loop()))
-        content = query if isinstance(query, str) else query.model_dump_json()
-        messages: list[dict[str, Any]] = []
-        if self.instructions:
-            messages.append({"role": "system", "content": self.instructions})
-        if session is not None:
-            messages.extend(session.messages)
-        first_new = len(messages)
-        messages.append({"role": "user", "content": content})
-        events: list[ToolCallEvent] = []
-        settings = self.model_settings
-        last_text = ""
-        try:
-            for turn in range(1, self.max_turns + 1):
-                schemas = self.tool_schemas()
-                if settings:
-                    response: ModelResponse = await resolved.complete(
-                        messages, schemas, settings=settings  # type: ignore[call-arg]
-                    )
-                else:
-                    response = await resolved.complete(messages, schemas)
-                messages.append(assistant_message(response))
-                if response.content:
-                    last_text = response.content
-                if not response.tool_calls:
-                    if session is not None:
-                        session.add(messages[first_new:])
-                    return RunResult("ok", response.content or "", messages, events, turn, self.name)
-                results = await run_turn_calls(self, response.tool_calls, hooks, stack, events, approve)
-                for call, text in zip(response.tool_calls, results, strict=True):
-                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
-            return RunResult("max_turns", last_text, messages, events, self.max_turns, self.name)
-        finally:
-            if token is not None:
-                delegation_stack.reset(token)
-            if approval_token is not None:
-                approval.reset(approval_token)
+        return await run_agent(self, query, session=session, approve=approve, model=model)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""

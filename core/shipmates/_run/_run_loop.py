@@ -1,0 +1,138 @@
+"""The run loop: ask the model, run the tool calls it asks for, repeat until it answers in text.
+
+:func:`run_agent` runs one :class:`~shipmates.Agent` on one query (``Agent.arun`` delegates to
+it): it resolves the model, sets up the delegation stack and approval for the calls made
+further down, then alternates model turns and tool-call turns (``_tool_calls``) until the
+model answers without tool calls or ``max_turns`` model calls were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._models._registry import get_model
+from ._context import approval, delegation_stack, inherited_approver
+from ._events import ToolCallEvent
+from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .._models._model import Model, ModelResponse
+    from ._agent import Agent
+    from ._session import Session
+
+@dataclass
+class RunResult:
+    """The outcome of :meth:`Agent.arun`.
+
+    ``status`` is ``"ok"`` (the model answered with text) or ``"max_turns"`` (it was still
+    calling tools after ``max_turns`` model calls; ``output`` is then its last text, if any).
+    """
+
+    status: Literal["ok", "max_turns"]
+    output: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The whole conversation sent to the model, system prompt first, OpenAI format."""
+    events: list[ToolCallEvent] = field(default_factory=list)
+    """Every tool call this agent made during the run, in order."""
+    turns: int = 0
+    """Model calls made."""
+    agent: str = ""
+
+    @property
+    def tool_calls(self) -> list[ToolCallEvent]:
+        """Alias of ``events``."""
+        return self.events
+
+    def __str__(self) -> str:
+        return self.output
+
+
+
+async def run_agent(
+    agent: Agent,
+    query: str | BaseModel,
+    *,
+    session: Session | None = None,
+    approve: Approver | None = None,
+    model: str | Model | None = None,
+) -> RunResult:
+    """Run ``agent``'s loop on ``query`` and return the full :class:`RunResult` (see :meth:`Agent.arun`)."""
+    resolved = get_model(model if model is not None else agent.model)
+    hooks = _Hooks(_plugin_manager(agent))
+    outer = delegation_stack.get()
+    stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
+    token = delegation_stack.set(stack) if stack is not outer else None
+    if approve is None:
+        approve = inherited_approver()
+        approval_token = None
+    else:
+        approval_token = approval.set((approve, asyncio.get_running_loop()))
+    try:
+        messages = _opening(agent, query, session)
+        return await _turns(agent, resolved, messages, session, hooks, stack, approve)
+    finally:
+        if token is not None:
+            delegation_stack.reset(token)
+        if approval_token is not None:
+            approval.reset(approval_token)
+
+
+def _plugin_manager(agent: Agent) -> Any:
+    if agent.plugin_manager is not None:
+        return agent.plugin_manager
+    from .._plugins._host import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+def _opening(agent: Agent, query: str | BaseModel, session: Session | None) -> list[dict[str, Any]]:
+    """The instructions, the session's memory, then the query as the new user message."""
+    messages: list[dict[str, Any]] = []
+    if agent.instructions:
+        messages.append({"role": "system", "content": agent.instructions})
+    if session is not None:
+        messages.extend(session.messages)
+    content = query if isinstance(query, str) else query.model_dump_json()
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+async def _turns(
+    agent: Agent,
+    model: Model,
+    messages: list[dict[str, Any]],
+    session: Session | None,
+    hooks: _Hooks,
+    stack: tuple[str, ...],
+    approve: Approver | None,
+) -> RunResult:
+    """Model turn, then its tool calls, until a text answer or ``max_turns``."""
+    first_new = len(messages) - 1  # the user message: what the session keeps starts there
+    events: list[ToolCallEvent] = []
+    last_text = ""
+    for turn in range(1, agent.max_turns + 1):
+        response = await _complete(model, messages, agent.tool_schemas(), agent.model_settings)
+        messages.append(assistant_message(response))
+        if response.content:
+            last_text = response.content
+        if not response.tool_calls:
+            if session is not None:
+                session.add(messages[first_new:])
+            return RunResult("ok", response.content or "", messages, events, turn, agent.name)
+        results = await run_turn_calls(agent, response.tool_calls, hooks, stack, events, approve)
+        for call, text in zip(response.tool_calls, results, strict=True):
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+    return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
+
+
+async def _complete(
+    model: Model, messages: list[dict[str, Any]], schemas: list[dict[str, Any]], settings: dict[str, Any]
+) -> ModelResponse:
+    # Settings go only when there are some, so models that take none need not accept the keyword.
+    if settings:
+        return await model.complete(messages, schemas, settings=settings)
+    return await model.complete(messages, schemas)
