@@ -15,7 +15,7 @@ from .._models._model import Model, ModelResponse
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
-from ._context import approval, delegation_stack, inherited_approver
+from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError, as_tool, validation_message
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
@@ -325,9 +325,9 @@ class Agent:
         token = delegation_stack.set(stack) if stack is not outer else None
         if approve is None:
             approve = inherited_approver()
-            approval_token = None
+            end_approval = None
         else:
-            approval_token = approval.set((approve, asyncio.get_running_loop()))
+            end_approval = require_approval(approve, asyncio.get_running_loop())
         content = query if isinstance(query, str) else query.model_dump_json()
         messages: list[dict[str, Any]] = []
         if self.instructions:
@@ -362,8 +362,8 @@ class Agent:
         finally:
             if token is not None:
                 delegation_stack.reset(token)
-            if approval_token is not None:
-                approval.reset(approval_token)
+            if end_approval is not None:
+                end_approval()
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""
