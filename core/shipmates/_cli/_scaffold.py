@@ -69,7 +69,8 @@ def _requirement() -> str:
 
 
 def _render(template: str, values: dict[str, str]) -> str:
-    source = resources.files("shipmates._cli").joinpath("_template", template).read_text(encoding="utf-8")
+    folder = resources.files("shipmates._cli").joinpath("_template")
+    source = folder.joinpath(template).read_text(encoding="utf-8")
     return string.Template(source).substitute(values)
 
 
