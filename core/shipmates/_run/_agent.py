@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._crew._sibling import CODE, Provenance, is_sibling, why_not_sibling
 from .._errors import AbsorbError, MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
-from .._models._model import Model, ModelResponse
+from .._models._model import Model, ModelResponse, check_response
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
@@ -348,6 +348,7 @@ class Agent:
                     )
                 else:
                     response = await resolved.complete(messages, schemas)
+                response = check_response(response, resolved)
                 messages.append(assistant_message(response))
                 if response.content:
                     last_text = response.content
