@@ -85,7 +85,7 @@ _background_lock = threading.Lock()
 def _background_loop() -> asyncio.AbstractEventLoop:
     global _background, _background_thread
     with _background_lock:
-        if _background is None:
+        if _background is None or _background_thread is None or not _background_thread.is_alive():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="shipmates-loop", daemon=True)
             thread.start()
@@ -109,7 +109,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     tasks: list[asyncio.Task[T]] = []
 
     def start() -> None:
-        task = ctx.run(loop.create_task, coro)  # the task runs in a copy of ctx
+        task = ctx.run(loop.create_task, _contained(coro))  # the task runs in a copy of ctx
         tasks.append(task)
         task.add_done_callback(lambda t: _settle(t, done))
 
@@ -122,9 +122,31 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         raise
 
 
+class _Escaped(Exception):  # noqa: N818 - a carrier, not an error of its own
+    """A SystemExit or KeyboardInterrupt raised inside a task on the shared loop.
+
+    asyncio re-raises those out of ``run_forever``, which would stop the shared loop and leave
+    every later ``run_sync`` waiting forever; carried as an ordinary exception instead, they
+    reach the caller that asked for the run, in its own thread.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc
+
+
+async def _contained(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise _Escaped(exc) from exc
+
+
 def _settle(task: asyncio.Task[T], done: Future[T]) -> None:
     if task.cancelled():
         done.set_exception(asyncio.CancelledError())
+    elif isinstance(task.exception(), _Escaped):
+        done.set_exception(task.exception().exc)  # type: ignore[union-attr]
     elif task.exception() is not None:
         done.set_exception(task.exception())
     else:

@@ -380,12 +380,12 @@ class Repl:
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-        from .._paths import state_dir
+        from .._paths import private_file, state_dir
         from ._completion import ReplCompleter
 
         history: History
         try:
-            history = FileHistory(str(state_dir() / HISTORY_FILE))
+            history = FileHistory(private_file(str(state_dir() / HISTORY_FILE)))
         except OSError as exc:
             self.warn(f"history not saved: {exc}")
             history = InMemoryHistory()

@@ -2,7 +2,7 @@
 
 Reading every installed distribution's ``entry_points.txt`` is what makes plugin discovery
 slow with many packages installed, so the result is kept in a small file under the user cache
-dir (:func:`shipmates._state.cache_path`), keyed on the path entries and their mtimes.
+dir (:func:`shipmates._paths.cache_path`), keyed on the path entries and their mtimes.
 
 What invalidates the disk cache (so an install or removal is always seen):
 
@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from .._paths import cache_path
+from .._paths import cache_path, private_dir
 
 AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
@@ -190,8 +190,8 @@ def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], gr
     }
     tmp = f"{cache_file}.{os.getpid()}-{time.monotonic_ns()}.tmp"  # unique across processes and threads
     try:
-        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-        with open(tmp, "wb") as f:
+        private_dir(os.path.dirname(cache_file))
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(marshal.dumps(data))
         os.replace(tmp, cache_file)  # atomic: concurrent readers see the old or the new file
     except OSError:

@@ -52,3 +52,40 @@ class Model(Protocol):
         """Return the model's next message for ``messages``, given the callable ``tools``;
         ``settings`` are extra backend arguments (litellm: temperature, api_base, ...)."""
         ...
+
+
+def check_response(response: object, model: object) -> ModelResponse:
+    """``response`` if it has the shape of a :class:`ModelResponse`, else a ``ModelError`` naming ``model``.
+
+    What a backend returns is checked at the boundary, so a wrong type is reported as that
+    backend's fault instead of surfacing later as an ``AttributeError`` in the run loop.
+    """
+    problem = _shape_problem(response)
+    if problem is None:
+        return response  # type: ignore[return-value]
+    from .._errors import ModelError
+
+    model_id = getattr(model, "model_id", None)
+    backend = f"{type(model).__module__}.{type(model).__qualname__}"
+    raise ModelError(
+        f"model {model_id!r} ({backend}) returned {problem}; its complete() must return a "
+        "shipmates.ModelResponse (content: str or None, tool_calls: ToolCall objects with str id, "
+        "name and JSON arguments): fix the backend, or choose another model with --model"
+    )
+
+
+def _shape_problem(response: object) -> str | None:
+    if not isinstance(response, ModelResponse):
+        return f"a {type(response).__name__} instead of a ModelResponse"
+    if response.content is not None and not isinstance(response.content, str):
+        return f"content of type {type(response.content).__name__}"
+    if not isinstance(response.tool_calls, (list, tuple)):
+        return f"tool_calls of type {type(response.tool_calls).__name__}"
+    for call in response.tool_calls:
+        if not isinstance(call, ToolCall):
+            return f"a tool call of type {type(call).__name__}"
+        if not isinstance(call.id, str) or not isinstance(call.name, str):
+            return f"a tool call whose id or name is not a str ({call.id!r}, {call.name!r})"
+        if not isinstance(call.arguments, (str, dict)) and call.arguments is not None:
+            return f"tool call arguments of type {type(call.arguments).__name__}"
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -22,14 +23,45 @@ def current_stack() -> tuple[str, ...]:
 
 # The approver of the outermost run that set one, with the event loop it must be asked on,
 # so that the calls siblings make further down are approved by the same person.
-approval: ContextVar[tuple[Callable[[ToolCallEvent], Any], asyncio.AbstractEventLoop] | None] = (
-    ContextVar("shipmates_approval", default=None)
-)
+Approval = tuple[Callable[["ToolCallEvent"], Any], asyncio.AbstractEventLoop]
+approval: ContextVar[Approval | None] = ContextVar("shipmates_approval", default=None)
+
+# Every approver in force in the process, newest last. A sibling may run an inner agent on a
+# thread of its own (threading.Thread copies no context) or through run_in_executor: its
+# calls find no approver in their context, so they fall back to these. Approval fails closed.
+_in_force: list[Approval] = []
+_in_force_lock = threading.Lock()
+
+
+def require_approval(
+    approve: Callable[[ToolCallEvent], Any], home: asyncio.AbstractEventLoop
+) -> Callable[[], None]:
+    """Put ``approve`` in force for this context and, as a fallback, for the whole process.
+
+    Returns the function that ends it (call it when the run that set it finishes).
+    """
+    entry: Approval = (approve, home)
+    token = approval.set(entry)
+    with _in_force_lock:
+        _in_force.append(entry)
+
+    def end() -> None:
+        approval.reset(token)
+        with _in_force_lock:
+            _in_force.remove(entry)
+
+    return end
 
 
 def inherited_approver() -> Callable[[ToolCallEvent], Awaitable[bool]] | None:
-    """The approver set by an enclosing run, callable from any event loop, or None."""
+    """The approver of the enclosing run, else any approver in force in the process, or None.
+
+    The returned function can be awaited from any event loop or thread.
+    """
     inherited = approval.get()
+    if inherited is None:
+        with _in_force_lock:
+            inherited = _in_force[-1] if _in_force else None
     if inherited is None:
         return None
     approve, home = inherited

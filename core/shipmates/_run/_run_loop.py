@@ -12,8 +12,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._models._model import check_response
 from .._models._registry import get_model
-from ._context import approval, delegation_stack, inherited_approver
+from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
 
@@ -68,17 +69,17 @@ async def run_agent(
     token = delegation_stack.set(stack) if stack is not outer else None
     if approve is None:
         approve = inherited_approver()
-        approval_token = None
+        end_approval = None
     else:
-        approval_token = approval.set((approve, asyncio.get_running_loop()))
+        end_approval = require_approval(approve, asyncio.get_running_loop())
     try:
         messages = _opening(agent, query, session)
         return await _turns(agent, resolved, messages, session, hooks, stack, approve)
     finally:
         if token is not None:
             delegation_stack.reset(token)
-        if approval_token is not None:
-            approval.reset(approval_token)
+        if end_approval is not None:
+            end_approval()
 
 
 def _plugin_manager(agent: Agent) -> Any:
@@ -134,5 +135,7 @@ async def _complete(
 ) -> ModelResponse:
     # Settings go only when there are some, so models that take none need not accept the keyword.
     if settings:
-        return await model.complete(messages, schemas, settings=settings)
-    return await model.complete(messages, schemas)
+        response = await model.complete(messages, schemas, settings=settings)
+    else:
+        response = await model.complete(messages, schemas)
+    return check_response(response, model)

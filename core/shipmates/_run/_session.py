@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+DEFAULT_MAX_CHARS = 2_000_000
+"""The most text a :class:`Session` keeps by default (a long conversation, far below any RAM limit)."""
+
+
+def _size(message: dict[str, Any]) -> int:
+    """The characters a message holds: its text and its tool calls' arguments."""
+    size = len(content) if isinstance(content := message.get("content"), str) else 0
+    for call in message.get("tool_calls") or ():
+        arguments = call.get("function", {}).get("arguments") if isinstance(call, dict) else None
+        size += len(arguments) if isinstance(arguments, str) else 0
+    return size
+
 
 class Session:
-    """The conversation so far, without the system prompt, bounded by messages and/or turns.
+    """The conversation so far, without the system prompt, bounded by messages, turns and size.
 
     Only completed runs are added (``Agent.arun`` adds them on success), so a failed or
     cancelled turn leaves the session as it was. Trimming drops whole turns, oldest first:
     an assistant tool-call message is never separated from its tool results. The newest
-    turn is always kept, even when it alone exceeds ``max_messages``.
+    turn is always kept, even when it alone exceeds ``max_messages`` or ``max_chars`` (a huge
+    tool result is cut for the model by the run loop, so one turn stays bounded too).
     """
 
-    def __init__(self, *, max_messages: int | None = 200, max_turns: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_messages: int | None = 200,
+        max_turns: int | None = None,
+        max_chars: int | None = DEFAULT_MAX_CHARS,
+    ) -> None:
         self.max_messages = max_messages
         self.max_turns = max_turns
+        self.max_chars = max_chars
         self._turns: list[list[dict[str, Any]]] = []
 
     @property
@@ -45,6 +65,12 @@ class Session:
             total = sum(len(t) for t in self._turns)
             while len(self._turns) > 1 and total > self.max_messages:
                 total -= len(self._turns.pop(0))
+        if self.max_chars is not None:
+            sizes = [sum(_size(m) for m in turn) for turn in self._turns]
+            total = sum(sizes)
+            while len(self._turns) > 1 and total > self.max_chars:
+                self._turns.pop(0)
+                total -= sizes.pop(0)
 
     def clear(self) -> None:
         """Forget everything."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 from .._crew._sibling import Provenance
 from .._names import check_name
 from .._startup import skip_pydantic_plugin_scan_if_none
+from .._text import JsonLimitError, parse_json_object
 
 Bound = tuple[tuple[Any, ...], dict[str, Any]]
 """Positional and keyword arguments ready for the tool's function."""
@@ -161,7 +162,12 @@ class Tool:
         if raw is None or not raw.strip():
             return {}
         try:
-            value = json.loads(raw)
+            value = parse_json_object(raw)
+        except JsonLimitError as exc:
+            raise ToolArgumentsError(
+                f"error: the arguments for tool '{self.name}' were refused: {exc}; call it again with "
+                f"a small JSON object matching its parameters: {json.dumps(self.parameters)}"
+            ) from None
         except ValueError as exc:
             raise ToolArgumentsError(
                 f"error: the arguments for tool '{self.name}' are not valid JSON ({exc}); "

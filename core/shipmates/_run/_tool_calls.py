@@ -61,6 +61,12 @@ def _exclude_hint(tool: Tool) -> str:
 
 
 def _failure(tool: Tool, exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return (
+            f"error: {_who(tool)} tried to end the process (SystemExit: {exc.code!r}); shipmates kept "
+            "the process running and the captain carries on: answer without it. A sibling that must be "
+            f"isolated from the captain's process can run under `shipmates serve`.{_exclude_hint(tool)}"
+        )
     return (
         f"error: {_who(tool)} failed with {type(exc).__name__}: {exc}. "
         f"The {'captain' if tool.sibling is not None else 'agent'} carries on: answer without it "
@@ -204,6 +210,9 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         )
         event.status, event.error = "timeout", text
     except Exception as exc:
+        text = _failure(tool, exc)
+        event.status, event.error = "error", text
+    except BaseException as exc:  # SystemExit and the like: the sibling's failure, not the captain's
         text = _failure(tool, exc)
         event.status, event.error = "error", text
     finally:
