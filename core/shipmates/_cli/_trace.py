@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from .._plugins._hookspecs import hookimpl
@@ -97,3 +98,7 @@ class Tracer:
     def tool_call_finished(self, event: ToolCallEvent) -> None:
         if self.enabled:
             self._emit(finished_line(event))
+
+
+active_tracer: ContextVar[Tracer | None] = ContextVar("shipmates_active_tracer", default=None)
+"""The tracer of the chat running in this context; the built-in trace plugin prints through it."""
