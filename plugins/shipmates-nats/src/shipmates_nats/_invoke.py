@@ -19,8 +19,6 @@ current_traceparent: ContextVar[str | None] = ContextVar("shipmates_nats_tracepa
 call_events: ContextVar[list[dict[str, Any]] | None] = ContextVar("shipmates_nats_events", default=None)
 """Tool calls made while serving the current request (filled by :class:`EventCollector`)."""
 
-DEFAULT_TIMEOUT = 120.0
-
 
 def _short(value: Any, limit: int = 200) -> Any:
     """``value`` itself when small (dicts stay dicts), else its text cut to ``limit``."""
@@ -72,7 +70,8 @@ class Hosted:
     card: dict[str, Any]
     call: Any = None
     is_async: bool = False
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = 0.0
+    """Set from the sibling's ``timeout``, else shipmates' default tool timeout."""
     plain: bool = False
     """An async sibling without an input model: a plain-text body is its query as it is."""
 
@@ -95,7 +94,11 @@ class Hosted:
 
     def default_timeout(self) -> float:
         t = getattr(self.sibling, "timeout", None)
-        return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else DEFAULT_TIMEOUT
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            return float(t)
+        from shipmates.plugin import DEFAULT_TOOL_TIMEOUT
+
+        return DEFAULT_TOOL_TIMEOUT
 
 
 def _argument(h: Hosted, args: dict[str, Any]) -> Any:

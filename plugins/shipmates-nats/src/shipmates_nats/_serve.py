@@ -22,7 +22,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates._run._context import delegation_stack
+from shipmates.plugin import reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
 from ._config import NatsSettings, connect
@@ -228,7 +228,7 @@ class SiblingServer:
         events_token = call_events.set([]) if self.collect_events else None
         caller = headers.get(p.H_CALLER)
         path = tuple(x for x in caller.split(",") if x) if caller else None
-        stack_token = delegation_stack.set(path) if path else None
+        stack_token = set_delegation_path(path) if path else None
         max_bytes = self.limit_bytes
         try:
             body = request.data
@@ -270,7 +270,7 @@ class SiblingServer:
             if events_token is not None:
                 call_events.reset(events_token)
             if stack_token is not None:
-                delegation_stack.reset(stack_token)
+                reset_delegation_path(stack_token)
             if self.verbose:
                 log.debug("served %s trace=%s", h.name, p.trace_id(span))
 
