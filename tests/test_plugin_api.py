@@ -124,4 +124,5 @@ def test_local_agent_names_and_directories(fake_site, monkeypatch) -> None:  # t
     assert api.state_dir().is_dir() and api.cache_dir().is_dir()
     assert api.selector_matches("remote:*", "x", None, "remote")
     monkeypatch.setenv("SHIPMATES_X", "a, b,")
-    assert api.env_list("SHIPMATES_X") == {"a", "b"}
+    selector = api.Selector.from_env("SHIPMATES_X", "SHIPMATES_NO_X")
+    assert selector.allows("a") and not selector.allows("c")

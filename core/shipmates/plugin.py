@@ -18,7 +18,9 @@ suite checks that first-party plugins do not import it)::
   (hand a call made elsewhere, on a remote replica, to this process's observers).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
   :func:`reset_delegation_path` (a served call continues its caller's path).
-- **Selection**: :func:`selector_matches`, :func:`env_list`, :func:`local_agent_names`.
+- **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
+  shipmates reads ``SHIPMATES_AGENTS`` and the like), :func:`selector_matches`,
+  :func:`local_agent_names`.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
 - **Tests**: :func:`reset_plugins`.
 - **Runtime**: the process's one background event loop (:func:`background_loop`,
@@ -44,11 +46,11 @@ __all__ = [
     "RegisterCli",
     "RegisterCommand",
     "RegisterModel",
+    "Selector",
     "ToolCallEvent",
     "background_loop",
     "cache_dir",
     "delegation_path",
-    "env_list",
     "hookimpl",
     "local_agent_names",
     "on_background_loop",
@@ -65,7 +67,7 @@ __all__ = [
 
 # name -> private module that defines it; imported on first attribute access.
 _LAZY = {
-    "DEFAULT_TOOL_TIMEOUT": "_run._agent",
+    "DEFAULT_TOOL_TIMEOUT": "_crew._sibling",
     "CommandContext": "_plugins._hookspecs",
     "CommandHandler": "_plugins._hookspecs",
     "RegisterAgent": "_plugins._hookspecs",
@@ -84,15 +86,15 @@ _LAZY = {
     "submit": "_runtime",
     "cache_dir": "_paths",
     "state_dir": "_paths",
+    "Selector": "_crew._selector",
     "selector_matches": "_crew._selector",
-    # TODO(issue 8, item 2): the Selector policy object, once it lands in _crew._selector.
-    "env_list": "_crew._selector",
 }
 
 if TYPE_CHECKING:
     import pluggy
 
-    from ._crew._selector import env_list, selector_matches
+    from ._crew._selector import Selector, selector_matches
+    from ._crew._sibling import DEFAULT_TOOL_TIMEOUT
     from ._paths import cache_dir, state_dir
     from ._plugins._hookspecs import (
         CommandContext,
@@ -105,7 +107,6 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
-    from ._run._agent import DEFAULT_TOOL_TIMEOUT
     from ._run._events import ToolCallEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
 

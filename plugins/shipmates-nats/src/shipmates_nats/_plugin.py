@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from shipmates.plugin import env_list, hookimpl, local_agent_names, selector_matches
+from shipmates.plugin import Selector, hookimpl, local_agent_names
 
 if TYPE_CHECKING:
     from shipmates.plugin import RegisterAgent, RegisterChatOption, RegisterCli
@@ -109,19 +109,14 @@ def _remote_allowed(name: str, distribution: str | None) -> bool:
     They settle a clash between a local sibling and a remote one from the same distribution,
     which the general allow/deny lists cannot tell apart.
     """
-    allow = env_list("SHIPMATES_NATS_AGENTS")
-    deny = env_list("SHIPMATES_NATS_EXCLUDE") or set()
-    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
-        return False
-    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
+    selector = Selector.from_env("SHIPMATES_NATS_AGENTS", "SHIPMATES_NATS_EXCLUDE")
+    return selector.allows(name, distribution, "remote")
 
 
 def _allowed(name: str, distribution: str | None) -> bool:
-    allow = env_list("SHIPMATES_AGENTS")
-    deny = env_list("SHIPMATES_EXCLUDE_AGENTS") or set()
-    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
-        return False
-    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
+    """The general allow/deny lists, for a remote sibling that appeared after discovery."""
+    selector = Selector.from_env("SHIPMATES_AGENTS", "SHIPMATES_EXCLUDE_AGENTS")
+    return selector.allows(name, distribution, "remote")
 
 
 _retry = {"at": 0.0, "busy": False}
