@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from .. import __version__
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
-    from .._plugins._host import PluginHost, PluginRecord
+    from .._plugins._host import PluginRecord
 
 BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
 _TOP_LEVEL_ONLY = ("-h", "--help", "--version")
@@ -236,22 +236,22 @@ def _wants_plugin_commands(argv: Sequence[str]) -> bool:
     return not first.startswith("-") and first not in BUILTIN_COMMANDS
 
 
-def _plugin_host(stderr: Any) -> PluginHost | None:
+def _ask_plugins(hook: str, each: Callable[[PluginRecord], Mapping[str, Any]], stderr: Any) -> None:
+    """Call ``hook`` of every plugin (``each(plugin)``: its ``register``); failures are warnings."""
     try:
         from .._plugins._host import default_host
 
-        return default_host()
+        host = default_host()
     except Exception as exc:  # the CLI must keep working when plugins are broken
         print(f"warning: plugins unavailable: {type(exc).__name__}: {exc}", file=stderr)
-        return None
+        return
+    for failure in host.call_each(hook, each=each).failures:
+        print(f"warning: {failure}", file=stderr)
 
 
 def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
     """Ask every plugin for its subcommands (``register_cli``); a failing plugin is reported and skipped."""
     stderr = stderr or sys.stderr
-    host = _plugin_host(stderr)
-    if host is None:
-        return []
     commands: list[PluginCommand] = []
 
     def each(plugin: PluginRecord) -> dict[str, RegisterCli]:
@@ -268,17 +268,13 @@ def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
 
         return {"register": register}
 
-    for failure in host.call_each("register_cli", each=each).failures:
-        print(f"warning: {failure}", file=stderr)
+    _ask_plugins("register_cli", each, stderr)
     return commands
 
 
 def collect_chat_options(stderr: Any = None) -> list[ChatOption]:
     """Ask every plugin for its ``chat`` options (``register_chat_options``); failures are reported."""
     stderr = stderr or sys.stderr
-    host = _plugin_host(stderr)
-    if host is None:
-        return []
     options: list[ChatOption] = []
 
     def each(plugin: PluginRecord) -> dict[str, RegisterChatOption]:
@@ -290,8 +286,7 @@ def collect_chat_options(stderr: Any = None) -> list[ChatOption]:
 
         return {"register": register}
 
-    for failure in host.call_each("register_chat_options", each=each).failures:
-        print(f"warning: {failure}", file=stderr)
+    _ask_plugins("register_chat_options", each, stderr)
     return options
 
 
