@@ -14,6 +14,8 @@ suite checks that first-party plugins do not import it)::
   :class:`RegisterCli`, :class:`RegisterChatOption`), the :class:`CommandContext` a REPL
   command handler receives, and :func:`plugin_host` (the host that loads plugins and calls
   hooks one plugin at a time; its failures are :class:`HookFailure`).
+- **Siblings**: :func:`sibling_spec` reads a sibling's contract once (how to call it, its
+  timeout, input model, tools, skills) into a :class:`SiblingSpec`, as shipmates itself does.
 - **Tool-call events**: :class:`ToolCallEvent` (keyword-only) and :func:`report_tool_call`
   (hand a call made elsewhere, on a remote replica, to this process's observers).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
@@ -47,6 +49,7 @@ __all__ = [
     "RegisterCommand",
     "RegisterModel",
     "Selector",
+    "SiblingSpec",
     "ToolCallEvent",
     "background_loop",
     "cache_dir",
@@ -61,6 +64,7 @@ __all__ = [
     "run_sync",
     "selector_matches",
     "set_delegation_path",
+    "sibling_spec",
     "state_dir",
     "submit",
 ]
@@ -68,6 +72,8 @@ __all__ = [
 # name -> private module that defines it; imported on first attribute access.
 _LAZY = {
     "DEFAULT_TOOL_TIMEOUT": "_crew._sibling",
+    "SiblingSpec": "_crew._sibling",
+    "sibling_spec": "_crew._sibling",
     "CommandContext": "_plugins._hookspecs",
     "CommandHandler": "_plugins._hookspecs",
     "RegisterAgent": "_plugins._hookspecs",
@@ -94,7 +100,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from ._crew._selector import Selector, selector_matches
-    from ._crew._sibling import DEFAULT_TOOL_TIMEOUT
+    from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
     from ._paths import cache_dir, state_dir
     from ._plugins._hookspecs import (
         CommandContext,

@@ -127,12 +127,12 @@ class SiblingServer:
                             self.settings.display_url, exc)
         for h in self.hosted:
             prov = h.provenance
-            h.card = p.build_card(h.sibling, distribution=prov.distribution, version=prov.version,
+            h.card = p.build_card(h.spec, distribution=prov.distribution, version=prov.version,
                                   timeout=h.default_timeout(),
                                   durable=self.durable and bool(getattr(h.sibling, "durable", False)))
             h.card["durableWorker"] = self.durable
             config = ServiceConfig(name=h.name, version=p.semver(prov.version),
-                                   description=h.sibling.description,
+                                   description=h.spec.description,
                                    metadata=p.card_metadata(h.card), queue_group=p.QUEUE_GROUP)
             service = Service(self.nc, config)
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
