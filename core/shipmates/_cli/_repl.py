@@ -25,7 +25,7 @@ from .._errors import EndSession, ShipmatesError
 from .._run._session import Session
 from ._commands import CommandTable, build_commands
 from ._indicator import RunningIndicator
-from ._trace import Tracer, active_tracer, format_arguments, shorten
+from ._trace import Tracer, format_arguments, shorten, tracing
 from ._views import format_agents, format_tools
 
 if TYPE_CHECKING:
@@ -175,9 +175,7 @@ class Repl:
 
     def failed_plugins(self) -> list[str]:
         """One line per pluggy plugin that failed to load (they may have brought siblings)."""
-        from .._plugins._host import list_plugins
-
-        return [r.one_line() for r in list_plugins() if r.status == "failed"]
+        return [r.one_line() for r in self.host.list_plugins() if r.status == "failed"]
 
     def load_problems(self) -> int:
         d = self.crew.discovery
@@ -270,11 +268,8 @@ class Repl:
 
     @contextlib.contextmanager
     def _traced(self) -> Iterator[None]:
-        token = active_tracer.set(self.tracer)  # the built-in trace plugin prints through it
-        try:
+        with tracing(self.tracer):  # the built-in trace plugin prints through it
             yield
-        finally:
-            active_tracer.reset(token)
 
     async def main(self) -> int:
         with self._traced():

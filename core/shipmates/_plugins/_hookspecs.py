@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .._crew._sibling import Provenance
     from .._models._model import Model
+    from .._run._agent import Agent
     from .._run._events import ToolCallEvent
     from .._run._session import Session
 
@@ -29,8 +30,8 @@ class CommandContext(Protocol):
     """What a REPL slash command handler receives: the chat it was typed in."""
 
     @property
-    def captain(self) -> Any:
-        """The captain :class:`shipmates.Agent` (``absorb``, ``remove``, ``get_tool``, ``siblings``)."""
+    def captain(self) -> Agent:
+        """The captain (``absorb``, ``remove``, ``get_tool``, ``siblings``)."""
 
     @property
     def session(self) -> Session | None:
@@ -160,7 +161,7 @@ class ShipmatesSpec:
         """
 
     @hookspec
-    def refresh_agents(self, captain: Any) -> None:
+    def refresh_agents(self, captain: Agent) -> None:
         """The REPL is about to start a turn or the user typed ``/refresh``.
 
         Plugins that contribute siblings which come and go (remote ones) update the

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shipmates.plugin import Selector, hookimpl, local_agent_names
 
 if TYPE_CHECKING:
+    from shipmates import Agent
     from shipmates.plugin import RegisterAgent, RegisterChatOption, RegisterCli
 
     from ._config import NatsSettings
@@ -143,7 +144,7 @@ def _connect_in_background() -> None:
 
 
 @hookimpl
-def refresh_agents(captain: Any) -> None:
+def refresh_agents(captain: Agent) -> None:
     """Absorb siblings that appeared since discovery; drop those whose replicas all vanished.
 
     Uses the background poller's latest scan, so it costs nothing when nothing changed.
