@@ -12,8 +12,6 @@ from shipmates._plugins._host import (
     get_plugin_manager,
     host_of,
     list_plugins,
-    plugin_failures,
-    plugins_header,
     reset_plugin_manager,
 )
 from support import plugin_spec
@@ -63,7 +61,6 @@ def test_builtin_plugins_are_always_registered():
         "shipmates.builtin.trace": ["tool_call_finished", "tool_call_started"],
     }
     assert all(r.status == "ok" for r in list_plugins() if r.builtin)
-    assert plugins_header() is None
 
 
 def test_healthy_plugin_loads_and_broken_ones_are_recorded(site):
@@ -131,8 +128,9 @@ def test_environment_lists(site, monkeypatch):
         "badargs": "excluded",
         "missing": "excluded",
     }
-    assert plugins_header() == "plugins: shipmates-plugin-good-1.5"
-    assert [f["name"] for f in plugin_failures() if f["status"] == "failed"] == ["raises"]
+    good = next(r for r in list_plugins() if r.name == "good")
+    assert (good.distribution, good.version) == ("shipmates-plugin-good", "1.5")
+    assert [r.name for r in list_plugins() if r.status == "failed"] == ["raises"]
 
     monkeypatch.setenv("SHIPMATES_EXCLUDE_PLUGINS", "good")
     reset_plugin_manager()

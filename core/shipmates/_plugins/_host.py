@@ -249,10 +249,6 @@ class PluginHost:
                 wrapper.close()
         return outcome
 
-    def failure(self, plugin_name: str, hook: str, error: BaseException) -> HookFailure:
-        """The failure of ``plugin_name`` in ``hook`` (for errors caught outside :meth:`call_each`)."""
-        return HookFailure(self.record(plugin_name), hook, error)
-
     def memo(self, name: str, key: object, build: Callable[[], T]) -> T:
         """``build()``, kept for this host until ``key`` changes (the model registry's cache)."""
         kept = self._memo.get(name)
@@ -321,20 +317,6 @@ def build_plugin_manager(
 def list_plugins() -> list[PluginRecord]:
     """Every plugin of the shared host (built-in, loaded, failed, excluded), in load order."""
     return default_host().list_plugins()
-
-
-def plugins_header() -> str | None:
-    """A pytest-style line ``plugins: shipmates-nats-0.1.0, ...``; None without third-party plugins."""
-    loaded = [r for r in list_plugins() if r.status == "ok" and not r.builtin]
-    if not loaded:
-        return None
-    labels = sorted({f"{r.distribution}-{r.version}" if r.distribution else r.name for r in loaded})
-    return "plugins: " + ", ".join(labels)
-
-
-def plugin_failures() -> list[dict[str, Any]]:
-    """Plugins that failed to load or were excluded, as dicts (for listings)."""
-    return [r.as_dict() for r in list_plugins() if r.status != "ok"]
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
