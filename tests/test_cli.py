@@ -70,6 +70,10 @@ def test_help_lists_builtin_and_plugin_subcommands(capsys: pytest.CaptureFixture
         def register_cli(self, register: Any) -> None:
             register("hello", "say hello from a plugin", lambda p: None, lambda a: 0)
 
+        @hookimpl
+        def register_chat_options(self, register: Any) -> None:
+            register("--wave", metavar="HOW", help="a chat option from a plugin", apply=print)
+
     use_plugin(Cli())
     status, out, _ = run(capsys, "--help")
     assert status == 0
@@ -77,8 +81,9 @@ def test_help_lists_builtin_and_plugin_subcommands(capsys: pytest.CaptureFixture
         assert name in out
     status, out, _ = run(capsys, "chat", "--help")
     assert status == 0
-    for flag in ("--captain", "--model", "--only", "--exclude", "--once", "--approve", "--nats", "--memory"):
+    for flag in ("--captain", "--model", "--only", "--exclude", "--once", "--approve", "--memory", "--wave"):
         assert flag in out
+    assert "--nats" not in out  # shipmates-nats adds it (register_chat_options)
 
 
 @pytest.mark.parametrize(
@@ -234,13 +239,25 @@ def build_agent():
     assert out == "Bye now.\n"
 
 
-def test_nats_flag_sets_the_url_even_without_the_plugin(
+def test_chat_options_from_plugins_reach_the_plugin_not_the_environment(
     crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SHIPMATES_NATS_URL", raising=False)
+    status, _, err = run(capsys, "chat", "--nats", "nats://127.0.0.1:4999", "--once", "echo x")
+    assert status == 2 and "unrecognized arguments: --nats" in err  # only shipmates-nats has it
+    given: list[str] = []
+
+    class Nats:
+        @hookimpl
+        def register_chat_options(self, register: Any) -> None:
+            register("--nats", metavar="URL", help="NATS server", apply=given.append)
+
+    use_plugin(Nats())
+    environ = dict(os.environ)
     status, out, _ = run(capsys, "chat", "--nats", "nats://127.0.0.1:4999", "--once", "echo x")
     assert status == 0 and out == "echo got: echo x\n"
-    assert os.environ["SHIPMATES_NATS_URL"] == "nats://127.0.0.1:4999"
+    assert given == ["nats://127.0.0.1:4999"]
+    assert "SHIPMATES_NATS_URL" not in os.environ and dict(os.environ) == environ
 
 
 def test_bare_shipmates_with_piped_stdin_is_the_chat(
@@ -305,7 +322,7 @@ def test_a_plugin_whose_register_cli_raises_is_skipped(capsys: pytest.CaptureFix
     use_plugin(Bad())
     status, out, err = run(capsys, "--help")
     assert status == 0 and "agents" in out
-    assert "register_cli failed: RuntimeError: no subcommands today" in err
+    assert "failed in hook register_cli: RuntimeError: no subcommands today" in err
 
 
 # -- start-up cost ---------------------------------------------------------------------------------

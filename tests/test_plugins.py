@@ -6,12 +6,12 @@ import pytest
 import shipmates
 from shipmates import PluginLoadError, hookimpl
 from shipmates._plugins._host import (
+    DEFAULT_PLUGINS,
+    PluginHost,
     build_plugin_manager,
-    call_hook_isolated,
     get_plugin_manager,
+    host_of,
     list_plugins,
-    plugin_failures,
-    plugins_header,
     reset_plugin_manager,
 )
 from support import plugin_spec
@@ -47,12 +47,20 @@ def build(site, **kwargs):
     return pm, {r.name: r for r in records}
 
 
-def test_builtin_plugin_is_always_registered():
+BUILTINS = {name: "ok" for name, _ in DEFAULT_PLUGINS}
+
+
+def test_builtin_plugins_are_always_registered():
     pm = get_plugin_manager()
     assert pm.has_plugin("shipmates.builtin")
-    (builtin,) = [r for r in list_plugins() if r.builtin]
-    assert builtin.status == "ok" and "register_models" in builtin.hooks
-    assert plugins_header() is None
+    builtins = {r.name: r.hooks for r in list_plugins() if r.builtin}
+    assert builtins == {
+        "shipmates.builtin": ["register_models"],
+        "shipmates.builtin.commands": ["register_commands"],
+        "shipmates.builtin.cli": ["register_cli"],
+        "shipmates.builtin.trace": ["tool_call_finished", "tool_call_started"],
+    }
+    assert all(r.status == "ok" for r in list_plugins() if r.builtin)
 
 
 def test_healthy_plugin_loads_and_broken_ones_are_recorded(site):
@@ -113,15 +121,16 @@ def test_environment_lists(site, monkeypatch):
     assert get_plugin_manager().has_plugin("good")
     status = {r.name: r.status for r in list_plugins()}
     assert status == {
-        "shipmates.builtin": "ok",
+        **BUILTINS,
         "good": "ok",
         "raises": "failed",
         "typo": "excluded",
         "badargs": "excluded",
         "missing": "excluded",
     }
-    assert plugins_header() == "plugins: shipmates-plugin-good-1.5"
-    assert [f["name"] for f in plugin_failures() if f["status"] == "failed"] == ["raises"]
+    good = next(r for r in list_plugins() if r.name == "good")
+    assert (good.distribution, good.version) == ("shipmates-plugin-good", "1.5")
+    assert [r.name for r in list_plugins() if r.status == "failed"] == ["raises"]
 
     monkeypatch.setenv("SHIPMATES_EXCLUDE_PLUGINS", "good")
     reset_plugin_manager()
@@ -149,7 +158,7 @@ def test_list_plugins_as_dicts_for_json(site, monkeypatch):
     assert rows[0]["name"] == "shipmates.builtin"
 
 
-def test_call_hook_isolated_reports_the_plugin_and_goes_on():
+def test_call_each_reports_the_plugin_and_goes_on():
     seen = []
 
     class Good:
@@ -165,20 +174,114 @@ def test_call_hook_isolated_reports_the_plugin_and_goes_on():
     pm = get_plugin_manager()
     pm.register(Good(), name="good-observer")
     pm.register(Bad(), name="bad-observer")
-    results, errors = call_hook_isolated("tool_call_started", event="E")
+    outcome = host_of(pm).call_each("tool_call_started", event="E")
     assert {"good-observer", "bad-observer"} <= {r.name for r in list_plugins()}
-    assert seen == ["E"] and results == []
-    (error,) = errors
-    assert "plugin 'bad-observer'" in error and "tool_call_started" in error
-    assert "ValueError: observer broke" in error and "SHIPMATES_EXCLUDE_PLUGINS=bad-observer" in error
+    assert seen == ["E"] and outcome.results == []
+    (failure,) = outcome.failures
+    error = str(failure)
+    assert failure.plugin.name == "bad-observer" and failure.hook == "tool_call_started"
+    assert "plugin 'bad-observer' (registered from code) failed in hook tool_call_started" in error
+    assert "ValueError: observer broke" in error and "unregister it" in error
+
+
+def test_failure_names_plugin_distribution_version_hook_and_fix(site, monkeypatch):
+    monkeypatch.setattr("sys.path", [str(site.path)])
+    monkeypatch.setenv("SHIPMATES_PLUGINS", "good")
+    reset_plugin_manager()
+
+    def register(name, handler, help=""):
+        raise RuntimeError("table full")
+
+    failures = host_of(None).call_each("register_commands", register=register).failures
+    assert [f.plugin.name for f in failures] == ["shipmates.builtin.commands", "good"]  # tryfirst
+    assert "report it to the shipmates developers" in str(failures[0])
+    assert str(failures[1]) == (
+        "plugin 'good' (shipmates-plugin-good 1.5) failed in hook register_commands: "
+        "RuntimeError: table full; report it to the authors of shipmates-plugin-good, "
+        "or disable it with SHIPMATES_EXCLUDE_PLUGINS=good"
+    )
+
+
+def test_call_each_follows_pluggys_order_and_runs_wrappers_around_it():
+    order = []
+
+    def plugin(label, **opts):
+        class P:
+            @hookimpl(**opts)
+            def refresh_agents(self, captain):
+                order.append(label)
+                return label
+
+        return P()
+
+    class NewWrapper:
+        @hookimpl(wrapper=True)
+        def refresh_agents(self, captain):
+            order.append("new-before")
+            results = yield
+            order.append(f"new-after {results}")
+            return [*results, "wrapped"]
+
+    class OldWrapper:
+        @hookimpl(hookwrapper=True)
+        def refresh_agents(self, captain):
+            order.append("old-before")
+            outcome = yield
+            order.append(f"old-after {outcome.get_result()}")
+
+    host = PluginHost()
+    for name, p in [("a", plugin("a")), ("b", plugin("b")), ("first", plugin("first", tryfirst=True)),
+                    ("last", plugin("last", trylast=True)), ("new", NewWrapper()), ("old", OldWrapper())]:
+        host.manager.register(p, name=name)
+    reference = host.manager.hook.refresh_agents(captain=None)
+    order.clear()
+    outcome = host.call_each("refresh_agents", captain=None)
+    assert outcome.failures == []
+    assert outcome.results == [*reference[:-1], "wrapped"] == ["first", "b", "a", "last", "wrapped"]
+    assert order == [
+        "old-before", "new-before", "first", "b", "a", "last",
+        "new-after ['first', 'b', 'a', 'last']", "old-after ['first', 'b', 'a', 'last', 'wrapped']",
+    ]
+
+
+def test_a_failing_wrapper_is_reported_and_the_call_goes_on():
+    class Broken:
+        @hookimpl(wrapper=True)
+        def refresh_agents(self, captain):
+            raise RuntimeError("no setup")
+            yield
+
+    class Plain:
+        @hookimpl
+        def refresh_agents(self, captain):
+            return "ran"
+
+    host = PluginHost()
+    host.manager.register(Broken(), name="broken")
+    host.manager.register(Plain(), name="plain")
+    outcome = host.call_each("refresh_agents", captain=None)
+    assert outcome.results == ["ran"]
+    assert [f.plugin.name for f in outcome.failures] == ["broken"]
+
+
+def test_a_custom_plugin_manager_has_a_host_of_its_own():
+    import pluggy
+
+    pm = pluggy.PluginManager("shipmates")
+    host = host_of(pm)
+    assert host_of(pm) is host and host.manager is pm and host is not host_of(None)
+    assert host_of(host) is host
+    built, _ = build_plugin_manager(path=[])
+    assert host_of(built).record("shipmates.builtin").builtin  # the records come with it
 
 
 def test_public_names():
     assert shipmates.get_plugin_manager is get_plugin_manager
 
 
-def test_builtin_plugin_contributes_no_siblings():
+@pytest.mark.parametrize(("name", "module"), DEFAULT_PLUGINS)
+def test_builtin_plugins_contribute_no_siblings(name, module):
     """discover() relies on this to skip pluggy entirely when no third-party plugin is installed."""
-    from shipmates._plugins import _builtin
+    import importlib
 
-    assert not hasattr(_builtin, "register_agents")
+    assert not hasattr(importlib.import_module(module), "register_agents"), name

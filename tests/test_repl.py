@@ -261,7 +261,10 @@ def test_shorten_and_arguments() -> None:
 
 
 def test_finished_lines_by_status() -> None:
-    event = ToolCallEvent("factor", "factor_number", {"n": 60}, "c1", 1, status="ok", result="2, 2, 3, 5")
+    event = ToolCallEvent(
+        agent="factor", tool="factor_number", arguments={"n": 60}, call_id="c1", depth=1, status="ok",
+        result="2, 2, 3, 5",
+    )
     assert finished_line(event) == "  [factor] factor_number(n=60) -> 2, 2, 3, 5"
     event.result = "9" * 300
     assert finished_line(event).endswith("...") and len(finished_line(event)) < 160

@@ -1,4 +1,5 @@
-"""REPL slash commands: the built-in ones and those plugins add through ``register_commands``.
+"""REPL slash commands: the built-in ones and those plugins add through ``register_commands``
+(the built-in ones too, through the built-in plugin ``shipmates._plugins._builtin_commands``).
 
 A handler is ``handler(repl, argument_text)``, sync or async; a str it returns is printed.
 ``/exit`` ends the session by raising :class:`shipmates.EndSession`, like the exit sibling.
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .._errors import EndSession
 
 if TYPE_CHECKING:
+    from .._plugins._hookspecs import CommandHandler, RegisterCommand
+    from .._plugins._host import PluginHost
     from ._repl import Repl
 
 Handler = Callable[[Any, str], Any]
@@ -138,25 +141,27 @@ BUILTIN: list[tuple[str, Handler, str]] = [
 ]
 
 
-def build_commands(pm: Any, warn: Callable[[str], None]) -> CommandTable:
-    """The built-in commands, then each plugin's; a failing or clashing plugin is reported."""
+def build_commands(host: PluginHost | None, warn: Callable[[str], None]) -> CommandTable:
+    """Every plugin's commands (``register_commands``), the built-in plugin's first; a failing or
+    clashing plugin is reported. Without a host, or one without the built-in plugin, the
+    built-in commands alone."""
+    from .._plugins import _builtin_commands
+    from .._plugins._host import PluginRecord
+
     table = CommandTable()
-    for name, handler, help in BUILTIN:
-        table.add(name, handler, help)
-    if pm is None:
-        return table
-    for impl in pm.hook.register_commands.get_hookimpls():
 
-        def register(
-            name: str, handler: Handler, help: str = "", *, _plugin: str = impl.plugin_name
-        ) -> None:
+    def each(plugin: PluginRecord) -> dict[str, RegisterCommand]:
+        def register(name: str, handler: CommandHandler, help: str = "") -> None:
             try:
-                table.add(name, handler, help, plugin=_plugin)
+                table.add(name, handler, help, plugin=None if plugin.builtin else plugin.name)
             except ValueError as exc:
-                warn(f"plugin {_plugin}: {exc}")
+                warn(f"plugin {plugin.name}: {exc}")
 
-        try:
-            impl.function(register=register)
-        except Exception as exc:
-            warn(f"plugin {impl.plugin_name}: register_commands failed: {type(exc).__name__}: {exc}")
+        return {"register": register}
+
+    if host is None or not host.manager.is_registered(_builtin_commands):
+        _builtin_commands.register_commands(**each(PluginRecord("shipmates.builtin.commands", builtin=True)))
+    if host is not None:
+        for failure in host.call_each("register_commands", each=each).failures:
+            warn(str(failure))
     return table

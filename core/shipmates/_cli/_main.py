@@ -2,9 +2,10 @@
 
 Start-up time matters (``shipmates agents`` is benchmarked against a bare interpreter), so
 this module imports only the standard library and the cheap core of ``shipmates``; each
-subcommand imports what it needs when it runs. Plugins are asked for their subcommands
-(the ``register_cli`` hook) only when the command line names something that is not built in,
-or asks for the top-level help.
+subcommand imports what it needs when it runs. The built-in subcommands are registered by the
+built-in CLI plugin through ``register_cli`` like any plugin's, but plugins are loaded and asked
+(``register_cli``) only when the command line names something that is not built in, or asks for
+the top-level help; ``chat`` asks them for its options (``register_chat_options``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from .._plugins._hookspecs import RegisterChatOption, RegisterCli
+    from .._plugins._host import PluginRecord
 
 BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
 _TOP_LEVEL_ONLY = ("-h", "--help", "--version")
@@ -41,7 +46,20 @@ def _csv(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+@dataclass
+class ChatOption:
+    """An option of ``shipmates chat`` contributed through the ``register_chat_options`` hook."""
+
+    flags: tuple[str, ...]
+    apply: Callable[[str], None]
+    help: str = ""
+    metavar: str | None = None
+    plugin: str = ""
+    dest: str = ""
+
+
 def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "The captain REPL."
     parser.add_argument(
         "--captain",
         metavar="NAME",
@@ -78,11 +96,6 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         "--approve",
         action="store_true",
         help="ask before each tool call and delegation, nested ones included (also /approve on|off)",
-    )
-    parser.add_argument(
-        "--nats",
-        metavar="URL",
-        help="NATS server for remote siblings (sets SHIPMATES_NATS_URL; needs shipmates-nats)",
     )
     parser.add_argument(
         "--memory",
@@ -141,8 +154,56 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser(plugin_commands: Sequence[PluginCommand] = ()) -> argparse.ArgumentParser:
-    """The full parser: built-in subcommands plus those contributed by plugins."""
+def register_builtin_commands(register: RegisterCli) -> None:
+    """The built-in subcommands, as the built-in CLI plugin registers them (``register_cli``)."""
+    register("chat", "the captain REPL (the default)", _add_chat_arguments, _run_chat)
+    register("agents", "list discovered sibling agents and their status", _add_agents_arguments, _run_agents)
+    register(
+        "plugins",
+        "list pluggy plugins with distribution, version and hooks",
+        _add_plugins_arguments,
+        _run_plugins,
+    )
+    register("new", "write a new sibling agent package", _add_new_arguments, _run_new)
+
+
+def _builtin_commands() -> list[PluginCommand]:
+    commands: list[PluginCommand] = []
+    register_builtin_commands(lambda *a: commands.append(PluginCommand(*a)))
+    return commands
+
+
+def _add_agents_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "List every discovered sibling: name, distribution, version, entry point and "
+        "status (ok, failed with reason, conflict, excluded). Imports no sibling unless --load."
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--load", action="store_true", help="build each sibling: adds description, tools, load time"
+    )
+    parser.add_argument("--only", action="append", metavar="NAMES", help="like chat --only")
+    parser.add_argument("--exclude", action="append", metavar="NAMES", help="like chat --exclude")
+
+
+def _add_plugins_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "List the loaded pluggy plugins (built-in and shipmates.plugins entry points)."
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_new_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Write a new sibling agent package (pyproject with the entry point, a module "
+        "with a provider and an example tool, a README and a test)."
+    )
+    parser.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
+    parser.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
+
+
+def build_parser(
+    plugin_commands: Sequence[PluginCommand] = (), chat_options: Sequence[ChatOption] = ()
+) -> argparse.ArgumentParser:
+    """The full parser: built-in subcommands, those contributed by plugins, plugins' chat options."""
     parser = _Parser(
         prog="shipmates",
         description="Talk to a captain agent that absorbed every installed sibling agent. "
@@ -150,45 +211,19 @@ def build_parser(plugin_commands: Sequence[PluginCommand] = ()) -> argparse.Argu
     )
     parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    chat = sub.add_parser("chat", help="the captain REPL (the default)", description="The captain REPL.")
-    _add_chat_arguments(chat)
-
-    agents = sub.add_parser(
-        "agents",
-        help="list discovered sibling agents and their status",
-        description="List every discovered sibling: name, distribution, version, entry point and "
-        "status (ok, failed with reason, conflict, excluded). Imports no sibling unless --load.",
-    )
-    agents.add_argument("--json", action="store_true", help="machine-readable output")
-    agents.add_argument(
-        "--load", action="store_true", help="build each sibling: adds description, tools, load time"
-    )
-    agents.add_argument("--only", action="append", metavar="NAMES", help="like chat --only")
-    agents.add_argument("--exclude", action="append", metavar="NAMES", help="like chat --exclude")
-
-    plugins = sub.add_parser(
-        "plugins",
-        help="list pluggy plugins with distribution, version and hooks",
-        description="List the loaded pluggy plugins (built-in and shipmates.plugins entry points).",
-    )
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
-
-    new = sub.add_parser(
-        "new",
-        help="write a new sibling agent package",
-        description="Write a new sibling agent package (pyproject with the entry point, a module "
-        "with a provider and an example tool, a README and a test).",
-    )
-    new.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
-    new.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
-
-    for command in plugin_commands:
-        if command.name in BUILTIN_COMMANDS:
+    seen: set[str] = set()
+    for command in [*_builtin_commands(), *plugin_commands]:
+        if command.name in seen:
             continue
-        plugin_parser = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(plugin_parser)
-        plugin_parser.set_defaults(_plugin_run=command.run)
+        seen.add(command.name)
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(command_parser)
+        if command.name == "chat":
+            for option in chat_options:
+                command_parser.add_argument(
+                    *option.flags, dest=option.dest, metavar=option.metavar, help=option.help
+                )
+        command_parser.set_defaults(_run=command.run)
     return parser
 
 
@@ -201,40 +236,72 @@ def _wants_plugin_commands(argv: Sequence[str]) -> bool:
     return not first.startswith("-") and first not in BUILTIN_COMMANDS
 
 
-def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
-    """Ask every plugin for its subcommands; a failing plugin is reported and skipped."""
-    stderr = stderr or sys.stderr
+def _ask_plugins(hook: str, each: Callable[[PluginRecord], Mapping[str, Any]], stderr: Any) -> None:
+    """Call ``hook`` of every plugin (``each(plugin)``: its ``register``); failures are warnings."""
     try:
-        from .._plugins._host import get_plugin_manager
+        from .._plugins._host import default_host
 
-        pm = get_plugin_manager()
+        host = default_host()
     except Exception as exc:  # the CLI must keep working when plugins are broken
         print(f"warning: plugins unavailable: {type(exc).__name__}: {exc}", file=stderr)
-        return []
-    commands: list[PluginCommand] = []
-    for impl in pm.hook.register_cli.get_hookimpls():
+        return
+    for failure in host.call_each(hook, each=each).failures:
+        print(f"warning: {failure}", file=stderr)
 
+
+def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
+    """Ask every plugin for its subcommands (``register_cli``); a failing plugin is reported and skipped."""
+    stderr = stderr or sys.stderr
+    commands: list[PluginCommand] = []
+
+    def each(plugin: PluginRecord) -> dict[str, RegisterCli]:
         def register(
             name: str,
             help: str,
             configure: Callable[[argparse.ArgumentParser], None],
             run: Callable[[argparse.Namespace], int],
-            *,
-            _plugin: str = impl.plugin_name,
         ) -> None:
-            if name in BUILTIN_COMMANDS or any(c.name == name for c in commands):
-                print(f"warning: plugin {_plugin}: subcommand {name!r} already exists", file=stderr)
+            if any(c.name == name for c in commands):
+                print(f"warning: plugin {plugin.name}: subcommand {name!r} already exists", file=stderr)
                 return
-            commands.append(PluginCommand(name, help, configure, run, _plugin))
+            commands.append(PluginCommand(name, help, configure, run, plugin.name))
 
-        try:
-            impl.function(register=register)
-        except Exception as exc:
-            print(
-                f"warning: plugin {impl.plugin_name}: register_cli failed: {type(exc).__name__}: {exc}",
-                file=stderr,
-            )
+        return {"register": register}
+
+    _ask_plugins("register_cli", each, stderr)
     return commands
+
+
+def collect_chat_options(stderr: Any = None) -> list[ChatOption]:
+    """Ask every plugin for its ``chat`` options (``register_chat_options``); failures are reported."""
+    stderr = stderr or sys.stderr
+    options: list[ChatOption] = []
+
+    def each(plugin: PluginRecord) -> dict[str, RegisterChatOption]:
+        def register(
+            *flags: str, apply: Callable[[str], None], help: str = "", metavar: str | None = None
+        ) -> None:
+            dest = f"_chat_option_{len(options)}"
+            options.append(ChatOption(flags, apply, help, metavar, plugin.name, dest))
+
+        return {"register": register}
+
+    _ask_plugins("register_chat_options", each, stderr)
+    return options
+
+
+def _apply_chat_options(args: argparse.Namespace, options: Sequence[ChatOption]) -> bool:
+    """Hand each plugin option the user gave to its plugin; False (reported) when one refused it."""
+    for option in options:
+        value = getattr(args, option.dest, None)
+        if value is None:
+            continue
+        try:
+            option.apply(value)
+        except Exception as exc:
+            print(f"error: {option.flags[0]} {value}: plugin {option.plugin}: {exc}", file=sys.stderr)
+            return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,15 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_LEVEL_ONLY):
         args_list.insert(0, "chat")
     plugin_commands = collect_plugin_commands() if _wants_plugin_commands(args_list) else []
-    parser = build_parser(plugin_commands)
+    chat_options = collect_chat_options() if args_list[0] == "chat" else []
+    parser = build_parser(plugin_commands, chat_options)
     args = parser.parse_args(args_list)  # exits 2 with usage on an unknown flag
     args.as_command = argv is None  # this process is the shipmates command: it exits after main
-    plugin_run = getattr(args, "_plugin_run", None)
+    if not _apply_chat_options(args, chat_options):
+        return USAGE_ERROR
     try:
-        if plugin_run is not None:
-            return int(plugin_run(args))
-        handler = _HANDLERS[args.command]
-        return handler(args)
+        return int(args._run(args))
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
@@ -285,8 +351,6 @@ def _freeze_for_exit() -> None:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    if args.nats:
-        os.environ["SHIPMATES_NATS_URL"] = args.nats
     if args.model:
         os.environ["SHIPMATES_MODEL"] = args.model
     from ._chat import run_chat
@@ -330,11 +394,3 @@ def _run_new(args: argparse.Namespace) -> int:
     print(f"created {path}")
     print(next_steps(path))
     return 0
-
-
-_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "chat": _run_chat,
-    "agents": _run_agents,
-    "plugins": _run_plugins,
-    "new": _run_new,
-}

@@ -25,7 +25,7 @@ from .._errors import EndSession, ShipmatesError
 from .._run._session import Session
 from ._commands import CommandTable, build_commands
 from ._indicator import RunningIndicator
-from ._trace import Tracer, format_arguments, shorten
+from ._trace import Tracer, format_arguments, shorten, tracing
 from ._views import format_agents, format_tools
 
 if TYPE_CHECKING:
@@ -93,11 +93,10 @@ class Repl:
         self.session: Session | None = None
         if memory != 0:
             self.session = Session(max_turns=memory) if memory else Session()
-        if pm is None:
-            from .._plugins._host import get_plugin_manager
+        from .._plugins._host import host_of
 
-            pm = get_plugin_manager()
-        self.pm = pm
+        self.host = host_of(pm)
+        self.pm = self.host.manager
         self.tracer = Tracer(self._trace_line, enabled=trace)
         # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).
         self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
@@ -106,7 +105,7 @@ class Repl:
         self._gc_paused = False
         self._turn: asyncio.Task[str] | None = None
         self._interrupted = False
-        self.commands: CommandTable = build_commands(pm, self.warn)
+        self.commands: CommandTable = build_commands(self.host, self.warn)
 
     # -- streams (looked up late, so prompt-toolkit's patch_stdout and pytest capture work) ----
 
@@ -176,9 +175,7 @@ class Repl:
 
     def failed_plugins(self) -> list[str]:
         """One line per pluggy plugin that failed to load (they may have brought siblings)."""
-        from .._plugins._host import list_plugins
-
-        return [r.one_line() for r in list_plugins() if r.status == "failed"]
+        return [r.one_line() for r in self.host.list_plugins() if r.status == "failed"]
 
     def load_problems(self) -> int:
         d = self.crew.discovery
@@ -232,11 +229,8 @@ class Repl:
     def refresh(self, *, report: bool = False) -> str:
         """Run the ``refresh_agents`` hook; with ``report``, say what changed."""
         before = set(self.captain.siblings)
-        for impl in self.pm.hook.refresh_agents.get_hookimpls():
-            try:
-                impl.function(captain=self.captain)
-            except Exception as exc:  # a plugin bug must not end the session
-                self.warn(f"plugin {impl.plugin_name}: refresh_agents failed: {type(exc).__name__}: {exc}")
+        for failure in self.host.call_each("refresh_agents", captain=self.captain).failures:
+            self.warn(str(failure))  # a plugin bug must not end the session
         if not report:
             return ""
         after = set(self.captain.siblings)
@@ -274,12 +268,8 @@ class Repl:
 
     @contextlib.contextmanager
     def _traced(self) -> Iterator[None]:
-        name = f"shipmates.repl.trace.{id(self)}"
-        self.pm.register(self.tracer, name=name)
-        try:
+        with tracing(self.tracer):  # the built-in trace plugin prints through it
             yield
-        finally:
-            self.pm.unregister(name=name)
 
     async def main(self) -> int:
         with self._traced():

@@ -12,9 +12,11 @@ the outer call returns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from .._plugins._hookspecs import hookimpl
@@ -75,8 +77,8 @@ def finished_line(event: ToolCallEvent) -> str:
 class Tracer:
     """Prints the trace through ``write`` (one line per call, without the newline).
 
-    Register it on the plugin manager for the session; ``enabled`` turns it off without
-    unregistering (``/trace off``).
+    A chat prints through it with :func:`tracing` (the built-in trace plugin calls it); it is
+    also a pluggy plugin of its own. ``enabled`` turns it off (``/trace off``).
     """
 
     def __init__(self, write: Callable[[str], None], *, enabled: bool = True) -> None:
@@ -97,3 +99,30 @@ class Tracer:
     def tool_call_finished(self, event: ToolCallEvent) -> None:
         if self.enabled:
             self._emit(finished_line(event))
+
+
+
+active_tracer: ContextVar[Tracer | None] = ContextVar("shipmates_active_tracer", default=None)
+"""The tracer of the chat running in this context; the built-in trace plugin prints through it."""
+_in_force: list[Tracer] = []
+"""Every chat's tracer, newest last: calls on threads a sibling starts itself (no context) use it."""
+
+
+@contextlib.contextmanager
+def tracing(tracer: Tracer) -> Iterator[None]:
+    """Print tool calls through ``tracer`` while in the block (the built-in trace plugin)."""
+    token = active_tracer.set(tracer)
+    _in_force.append(tracer)
+    try:
+        yield
+    finally:
+        _in_force.remove(tracer)
+        active_tracer.reset(token)
+
+
+def current_tracer() -> Tracer | None:
+    """The tracer of this context's chat, else the newest chat's, else None."""
+    tracer = active_tracer.get()
+    if tracer is None and _in_force:
+        return _in_force[-1]
+    return tracer

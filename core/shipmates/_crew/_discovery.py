@@ -34,6 +34,8 @@ from ._sibling import Provenance, is_sibling, why_not_sibling
 if TYPE_CHECKING:
     import pluggy
 
+    from .._plugins._host import PluginHost, PluginRecord
+
 
 class _LoadError(Exception):
     """A load failure whose reason is already written for the user."""
@@ -60,7 +62,7 @@ def discover(
     load: bool = True,
     strict: bool | None = None,
     path: Sequence[str] | None = None,
-    plugin_manager: pluggy.PluginManager | None = None,
+    plugin_manager: pluggy.PluginManager | PluginHost | None = None,
 ) -> Discovery:
     """Find (and with ``load`` build) every sibling agent; never raises unless strict.
 
@@ -224,36 +226,28 @@ def _import(c: _Candidate, exclude_hint: str) -> Any:
 
 
 def _plugin_candidates(
-    pm: pluggy.PluginManager | None, records: list[AgentRecord], strict: bool
+    pm: pluggy.PluginManager | PluginHost | None, records: list[AgentRecord], strict: bool
 ) -> list[_Candidate]:
     """Siblings contributed through ``register_agents``, one plugin at a time."""
     if pm is None and "shipmates._plugins._host" not in sys.modules and not _third_party_plugins():
         # Only the built-in plugin would be loaded, and it contributes no siblings: skip
         # importing pluggy, which keeps listing cheap.
         return []
-    from .._plugins._host import get_plugin_manager, hook_error, plugin_record
+    from .._plugins._host import host_of
 
-    if pm is None:
-        pm = get_plugin_manager()
+    host = host_of(pm)
     found: list[_Candidate] = []
-    for impl in reversed(pm.hook.register_agents.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        info = plugin_record(impl.plugin_name)
-        default = Provenance(
-            "plugin",
-            info.distribution if info else None,
-            info.version if info else None,
-            location=f"plugin {impl.plugin_name}",
-        )
-        register = _registrar(found, default)
-        try:
-            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-        except Exception as exc:
-            reason = hook_error(impl.plugin_name, "register_agents", exc)
-            records.append(AgentRecord(impl.plugin_name, default, "failed", reason))
-            if strict:
-                raise PluginLoadError(records[-1].one_line()) from exc
+
+    def provenance(plugin: PluginRecord) -> Provenance:
+        return Provenance("plugin", plugin.distribution, plugin.version, location=f"plugin {plugin.name}")
+
+    def each(plugin: PluginRecord) -> dict[str, Any]:
+        return {"register": _registrar(found, provenance(plugin))}
+
+    for failure in host.call_each("register_agents", each=each).failures:
+        records.append(AgentRecord(failure.plugin.name, provenance(failure.plugin), "failed", str(failure)))
+        if strict:
+            raise PluginLoadError(records[-1].one_line()) from failure.error
     return found
 
 

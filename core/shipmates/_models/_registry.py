@@ -1,20 +1,28 @@
-"""The model registry: models contributed through ``register_models``, else litellm by name."""
+"""The model registry: models contributed through ``register_models``, else litellm by name.
+
+Each plugin host keeps its own registry (a custom plugin manager resolves its own models),
+rebuilt when the set of ``register_models`` implementations changes.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelError
 from ._model import DEFAULT_MODEL, Model
 
+if TYPE_CHECKING:
+    import pluggy
+
+    from .._plugins._host import PluginHost, PluginRecord
+
 log = logging.getLogger("shipmates")
 
-
-_registry: dict[str, Model] = {}
-_registry_key: object | None = None
 _litellm_models: dict[str, Model] = {}
+"""litellm models by name: they depend on no plugin, so every host shares them."""
 
 
 def default_model_name() -> str:
@@ -22,59 +30,65 @@ def default_model_name() -> str:
     return os.environ.get("SHIPMATES_MODEL", "").strip() or DEFAULT_MODEL
 
 
-def _load_registry() -> dict[str, Model]:
-    global _registry, _registry_key
-    from .._plugins._host import get_plugin_manager
+def _registry(plugins: pluggy.PluginManager | PluginHost | None) -> dict[str, Model]:
+    from .._plugins._host import host_of
 
-    pm = get_plugin_manager()
-    impls = pm.hook.register_models.get_hookimpls()
-    key = (pm, *(impl.function for impl in impls))
-    if _registry_key == key:
-        return _registry
+    host = host_of(plugins)
+    key = tuple(impl.function for impl in host.manager.hook.register_models.get_hookimpls())
+    return host.memo("models", key, lambda: _build(host))
+
+
+def _build(host: PluginHost) -> dict[str, Model]:
     registry: dict[str, Model] = {}
 
-    def register(model: Model, aliases: tuple[str, ...] | list[str] = (), **_: Any) -> None:
-        model_id = getattr(model, "model_id", None)
-        if not isinstance(model_id, str) or not callable(getattr(model, "complete", None)):
-            raise ModelError(f"{model!r} is not a model: it needs a str 'model_id' and 'async complete()'")
-        for key in (model_id, *aliases):
-            if key in registry and registry[key] is not model:
-                log.warning("model name %r registered twice; keeping the first registration", key)
-                continue
-            registry[key] = model
+    def each(plugin: PluginRecord) -> dict[str, Any]:
+        def register(model: Model, /, aliases: Sequence[str] = ()) -> None:
+            model_id = getattr(model, "model_id", None)
+            if not isinstance(model_id, str) or not callable(getattr(model, "complete", None)):
+                raise ModelError(
+                    f"{model!r} is not a model: it needs a str 'model_id' and 'async complete()'"
+                )
+            for key in (model_id, *aliases):
+                if key in registry and registry[key] is not model:
+                    log.warning(
+                        "model name %r registered twice (again by plugin %r); keeping the first registration",
+                        key,
+                        plugin.name,
+                    )
+                    continue
+                registry[key] = model
 
-    # Call each plugin separately, so one broken plugin does not hide the others' models.
-    for impl in impls:
-        try:
-            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-        except Exception as exc:  # a plugin bug must not take the captain down
-            log.warning(
-                "plugin %s failed in register_models: %s: %s", impl.plugin_name, type(exc).__name__, exc
-            )
+        return {"register": register}
+
+    # Each plugin on its own, so one broken plugin does not hide the others' models.
+    for failure in host.call_each("register_models", each=each).failures:
+        log.warning("%s", failure)
     if DEFAULT_MODEL not in registry:  # a custom plugin manager without the built-in plugin
         from ._offline import OfflineRouter
 
         registry[DEFAULT_MODEL] = OfflineRouter()
-    _registry, _registry_key = registry, key
     return registry
 
 
-def registered_models() -> dict[str, Model]:
+def registered_models(*, plugin_manager: pluggy.PluginManager | PluginHost | None = None) -> dict[str, Model]:
     """Models contributed through the ``register_models`` hook, by name and alias."""
-    return dict(_load_registry())
+    return dict(_registry(plugin_manager))
 
 
-def get_model(name: str | Model | None = None) -> Model:
+def get_model(
+    name: str | Model | None = None, *, plugin_manager: pluggy.PluginManager | PluginHost | None = None
+) -> Model:
     """Resolve a model: a registered name, else a litellm model string; ``None`` is the default.
 
-    Model instances are returned unchanged. Resolving a litellm name does not import litellm;
-    the first completion does.
+    Model instances are returned unchanged. Names registered through ``plugin_manager``'s
+    plugins (default: the shared ones) come first. Resolving a litellm name does not import
+    litellm; the first completion does.
     """
     if name is None:
         name = default_model_name()
     if not isinstance(name, str):
         return name
-    model = _load_registry().get(name)
+    model = _registry(plugin_manager).get(name)
     if model is not None:
         return model
     model = _litellm_models.get(name)
@@ -86,7 +100,5 @@ def get_model(name: str | Model | None = None) -> Model:
 
 
 def reset_models() -> None:
-    """Forget the registry (tests, or after plugins changed)."""
-    global _registry_key
-    _registry_key = None
+    """Forget the litellm models (tests); each host's registry goes with its host."""
     _litellm_models.clear()

@@ -1,3 +1,4 @@
-"""Plugins: the hook specifications (``_hookspecs``), the plugin host that loads plugins and calls
-hooks in isolation (``_host``), and the built-in plugin (``_builtin``).
+"""Plugins: the hook specifications and their callback types (``_hookspecs``), the plugin host
+that loads plugins and calls hooks in isolation (``_host``), and the built-in plugins
+(``_builtin_*``, listed in ``_host.DEFAULT_PLUGINS``).
 """

@@ -1,4 +1,8 @@
-"""The process-wide pluggy plugin manager: the built-in plugin plus ``shipmates.plugins`` entry points.
+"""The plugin host: a pluggy plugin manager with its plugins' records, and the one way hooks are called.
+
+The default host holds the built-in plugins (:data:`DEFAULT_PLUGINS`) plus the
+``shipmates.plugins`` entry points; a custom plugin manager gets a host of its own
+(:func:`host_of`).
 
 Each entry-point plugin is loaded on its own: one that fails to import or to register is
 recorded (name, distribution, version, reason) and skipped, unless strict mode is on.
@@ -13,11 +17,13 @@ Environment:
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pluggy
 
@@ -27,7 +33,18 @@ from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
 from ._hookspecs import PROJECT, ShipmatesSpec
 
-BUILTIN_NAME = "shipmates.builtin"
+if TYPE_CHECKING:
+    from pluggy import HookImpl
+
+T = TypeVar("T")
+
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("shipmates.builtin", "shipmates._plugins._builtin_models"),
+    ("shipmates.builtin.commands", "shipmates._plugins._builtin_commands"),
+    ("shipmates.builtin.cli", "shipmates._plugins._builtin_cli"),
+    ("shipmates.builtin.trace", "shipmates._plugins._builtin_trace"),
+)
+"""The built-in plugins, (name, module): shipmates' own behaviour goes through the same hooks."""
 PluginStatus = Literal["ok", "failed", "excluded"]
 
 
@@ -75,31 +92,213 @@ class PluginRecord:
         }
 
 
-_pm: pluggy.PluginManager | None = None
-_records: list[PluginRecord] = []
+HookKwargs = Callable[[PluginRecord], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """One plugin's hook implementation raised: the one failure format of every hook call."""
+
+    plugin: PluginRecord
+    hook: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        record = self.plugin
+        if record.builtin:
+            fix = "report it to the shipmates developers"
+        elif record.entry_point:
+            fix = (
+                f"report it to the authors of {record.distribution or record.name}, "
+                f"or disable it with SHIPMATES_EXCLUDE_PLUGINS={record.name}"
+            )
+        else:
+            fix = "fix the code that registered it, or unregister it"
+        return (
+            f"plugin {record.name!r} ({record.describe()}) failed in hook {self.hook}: "
+            f"{exception_line(self.error)}; {fix}"
+        )
+
+
+@dataclass
+class HookOutcome:
+    """What calling one hook plugin by plugin gave: the non-None results and the failures."""
+
+    results: list[Any] = field(default_factory=list)
+    failures: list[HookFailure] = field(default_factory=list)
+
+
+class PluginHost:
+    """A pluggy plugin manager, the records of its plugins, and the one way shipmates calls hooks.
+
+    :meth:`call_each` calls every implementation on its own, in pluggy's order (last
+    registered first, ``tryfirst``/``trylast`` honoured), so one failing plugin never keeps
+    the others from being called; failures come back as :class:`HookFailure` (plugin,
+    distribution, version, hook and fix). Wrappers wrap the whole call.
+    """
+
+    def __init__(
+        self, manager: pluggy.PluginManager | None = None, records: Iterable[PluginRecord] = ()
+    ) -> None:
+        if manager is None:
+            manager = pluggy.PluginManager(PROJECT)
+            manager.add_hookspecs(ShipmatesSpec)
+        self.manager = manager
+        self.records = list(records)
+        self._memo: dict[str, tuple[object, Any]] = {}
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        allow: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        strict: bool | None = None,
+        path: Sequence[str] | None = None,
+        builtin: bool = True,
+    ) -> PluginHost:
+        """The built-in plugins (:data:`DEFAULT_PLUGINS`) plus the ``shipmates.plugins`` entry
+        points that pass the allow/deny lists; ``None`` arguments come from the environment."""
+        host = cls()
+        pm = host.manager
+        if builtin:
+            for name, module in DEFAULT_PLUGINS:
+                plugin = importlib.import_module(module)
+                pm.register(plugin, name=name)
+                host.records.append(PluginRecord(name, builtin=True, hooks=_hooks_of(pm, plugin)))
+        env = Selector.from_env("SHIPMATES_PLUGINS", "SHIPMATES_EXCLUDE_PLUGINS")
+        selector = Selector(
+            env.allow if allow is None else parse_names(allow),
+            env.deny if exclude is None else parse_names(exclude),
+            allow_label=env.allow_label,
+            deny_label=env.deny_label,
+        )
+        strict = is_strict() if strict is None else strict
+        # Sorted, so load order (and pluggy's call order) does not depend on the file system.
+        for ep in sorted(
+            entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
+        ):
+            host.records.append(_load_one(pm, ep, selector, strict, host.records))
+        _hosts[pm] = host
+        return host
+
+    # -- plugins ------------------------------------------------------------------------------
+
+    def record(self, name: str) -> PluginRecord:
+        """The record of the plugin registered as ``name`` (one made up for plugins added from code)."""
+        found = next((r for r in self.records if r.name == name), None)
+        return found if found is not None else PluginRecord(name)
+
+    def list_plugins(self) -> list[PluginRecord]:
+        """Every plugin (built-in, loaded, failed, excluded, added from code), in load order."""
+        pm = self.manager
+        for record in self.records:
+            if record.status == "ok":
+                plugin = pm.get_plugin(record.name)
+                if plugin is not None:
+                    record.hooks = _hooks_of(pm, plugin)
+        known = {r.name for r in self.records}
+        extra = [  # registered at run time, from code
+            PluginRecord(name, hooks=_hooks_of(pm, plugin))
+            for name, plugin in pm.list_name_plugin()
+            if plugin is not None and name not in known
+        ]
+        return [*self.records, *extra]
+
+    # -- calling hooks ------------------------------------------------------------------------
+
+    def implemented(self, hook: str) -> bool:
+        """True when some plugin implements ``hook``."""
+        return bool(getattr(self.manager.hook, hook).get_hookimpls())
+
+    def call_each(self, hook: str, /, *, each: HookKwargs | None = None, **kwargs: Any) -> HookOutcome:
+        """Call every implementation of ``hook`` on its own; a raising plugin does not stop the rest.
+
+        ``kwargs`` are the hook's arguments; ``each(record)`` adds arguments made for one plugin
+        (a ``register`` callback that knows who registers). Old- and new-style wrappers run
+        around the whole call, their teardown with the results.
+        """
+        outcome = HookOutcome()
+        impls = getattr(self.manager.hook, hook).get_hookimpls()
+        if not impls:
+            return outcome
+        wrappers: list[tuple[HookImpl, Generator[Any, Any, Any]]] = []
+        for impl in reversed(impls):  # pluggy's call order: last registered first
+            try:
+                arguments = {**kwargs, **each(self.record(impl.plugin_name))} if each else kwargs
+                result = impl.function(*[arguments[arg] for arg in impl.argnames])
+                if impl.hookwrapper or impl.wrapper:
+                    next(result)  # to its yield: the rest runs inside it
+                    wrappers.append((impl, result))
+                elif result is not None:
+                    outcome.results.append(result)
+            except Exception as exc:
+                outcome.failures.append(HookFailure(self.record(impl.plugin_name), hook, exc))
+        for impl, wrapper in reversed(wrappers):
+            sent: Any = outcome.results
+            if impl.hookwrapper:
+                sent = pluggy.Result(outcome.results, None)
+            try:
+                wrapper.send(sent)
+            except StopIteration as stop:
+                if impl.wrapper and isinstance(stop.value, list):
+                    outcome.results = stop.value
+            except Exception as exc:
+                outcome.failures.append(HookFailure(self.record(impl.plugin_name), hook, exc))
+            else:
+                wrapper.close()
+        return outcome
+
+    def memo(self, name: str, key: object, build: Callable[[], T]) -> T:
+        """``build()``, kept for this host until ``key`` changes (the model registry's cache)."""
+        kept = self._memo.get(name)
+        if kept is not None and kept[0] == key:
+            return cast("T", kept[1])
+        value = build()
+        self._memo[name] = (key, value)
+        return value
+
+
+_hosts: weakref.WeakKeyDictionary[pluggy.PluginManager, PluginHost] = weakref.WeakKeyDictionary()
+"""The host of each plugin manager a :class:`PluginHost` made or wrapped."""
+_default: PluginHost | None = None
 _lock = threading.Lock()
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The shared plugin manager: built-in plugin plus installed ``shipmates.plugins``.
+def default_host() -> PluginHost:
+    """The process's shared host: built-in plugins plus installed ``shipmates.plugins``.
 
     Built on first use; raises :class:`PluginLoadError` only in strict mode.
     """
-    global _pm
-    if _pm is None:
+    global _default
+    if _default is None:
         with _lock:  # agents running in worker threads may ask at the same moment
-            if _pm is None:
-                pm, records = build_plugin_manager()
-                _records[:] = records
-                _pm = pm
-    return _pm
+            if _default is None:
+                _default = PluginHost.load()
+    return _default
+
+
+def host_of(plugins: pluggy.PluginManager | PluginHost | None) -> PluginHost:
+    """The host for a custom plugin manager (``Agent(plugin_manager=)``), or the default host."""
+    if plugins is None:
+        return default_host()
+    if isinstance(plugins, PluginHost):
+        return plugins
+    host = _hosts.get(plugins)
+    if host is None:
+        host = _hosts[plugins] = PluginHost(plugins)
+    return host
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The shared plugin manager (the default host's): built-in plugins plus installed ones."""
+    return default_host().manager
 
 
 def reset_plugin_manager() -> None:
-    """Forget the shared plugin manager (tests, or after changing the plugin env vars)."""
-    global _pm
-    _pm = None
-    _records.clear()
+    """Forget the shared host (tests, or after changing the plugin environment variables)."""
+    global _default
+    _default = None
 
 
 def build_plugin_manager(
@@ -110,105 +309,14 @@ def build_plugin_manager(
     path: Sequence[str] | None = None,
     builtin: bool = True,
 ) -> tuple[pluggy.PluginManager, list[PluginRecord]]:
-    """A new plugin manager and its plugin records; ``None`` arguments come from the environment."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(ShipmatesSpec)
-    records: list[PluginRecord] = []
-    if builtin:
-        from . import _builtin
-
-        pm.register(_builtin, name=BUILTIN_NAME)
-        records.append(PluginRecord(BUILTIN_NAME, builtin=True, hooks=_hooks_of(pm, _builtin)))
-    env = Selector.from_env("SHIPMATES_PLUGINS", "SHIPMATES_EXCLUDE_PLUGINS")
-    selector = Selector(
-        env.allow if allow is None else parse_names(allow),
-        env.deny if exclude is None else parse_names(exclude),
-        allow_label=env.allow_label,
-        deny_label=env.deny_label,
-    )
-    strict = is_strict() if strict is None else strict
-    # Sorted, so load order (and pluggy's call order) does not depend on the file system.
-    for ep in sorted(
-        entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
-    ):
-        records.append(_load_one(pm, ep, selector, strict, records))
-    return pm, records
+    """A new plugin manager and its plugin records (see :meth:`PluginHost.load`)."""
+    host = PluginHost.load(allow=allow, exclude=exclude, strict=strict, path=path, builtin=builtin)
+    return host.manager, host.records
 
 
 def list_plugins() -> list[PluginRecord]:
-    """Every plugin of the shared manager (built-in, loaded, failed, excluded), in load order."""
-    pm = get_plugin_manager()
-    for record in _records:
-        if record.status == "ok":
-            plugin = pm.get_plugin(record.name)
-            if plugin is not None:
-                record.hooks = _hooks_of(pm, plugin)
-    known = {r.name for r in _records}
-    extra = [  # registered at run time, from code
-        PluginRecord(name, hooks=_hooks_of(pm, plugin))
-        for name, plugin in pm.list_name_plugin()
-        if plugin is not None and name not in known
-    ]
-    return [*_records, *extra]
-
-
-def plugin_record(name: str) -> PluginRecord | None:
-    """The record of the plugin registered under ``name`` in the shared manager, if any."""
-    get_plugin_manager()
-    return next((r for r in _records if r.name == name), None)
-
-
-def plugins_header() -> str | None:
-    """A pytest-style line ``plugins: shipmates-nats-0.1.0, ...``; None without third-party plugins."""
-    loaded = [r for r in list_plugins() if r.status == "ok" and not r.builtin]
-    if not loaded:
-        return None
-    labels = sorted({f"{r.distribution}-{r.version}" if r.distribution else r.name for r in loaded})
-    return "plugins: " + ", ".join(labels)
-
-
-def plugin_distributions() -> dict[str, tuple[str | None, str | None]]:
-    """Distribution and version per loaded plugin name (for listings)."""
-    return {r.name: (r.distribution, r.version) for r in list_plugins() if r.status == "ok"}
-
-
-def plugin_failures() -> list[dict[str, Any]]:
-    """Plugins that failed to load or were excluded, as dicts (for listings)."""
-    return [r.as_dict() for r in list_plugins() if r.status != "ok"]
-
-
-def call_hook_isolated(
-    hook_name: str, *, plugin_manager: pluggy.PluginManager | None = None, **kwargs: Any
-) -> tuple[list[Any], list[str]]:
-    """Call every implementation of ``hook_name`` separately; a raising plugin does not stop the rest.
-
-    Returns the non-None results and one error line per failing plugin (naming the plugin,
-    its distribution, the hook and the fix).
-    """
-    pm = plugin_manager if plugin_manager is not None else get_plugin_manager()
-    results: list[Any] = []
-    errors: list[str] = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's LIFO call order
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        try:
-            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-        except Exception as exc:
-            errors.append(hook_error(impl.plugin_name, hook_name, exc))
-            continue
-        if result is not None:
-            results.append(result)
-    return results, errors
-
-
-def hook_error(plugin_name: str, hook_name: str, exc: BaseException) -> str:
-    """``plugin 'x' (dist 1.0) failed in hook h: Error: msg; fix ... or disable it with ...``."""
-    record = next((r for r in _records if r.name == plugin_name), None)
-    where = f" ({record.describe()})" if record else ""
-    return (
-        f"plugin {plugin_name!r}{where} failed in hook {hook_name}: {exception_line(exc)}; "
-        f"report it to the plugin's authors, or disable it with SHIPMATES_EXCLUDE_PLUGINS={plugin_name}"
-    )
+    """Every plugin of the shared host (built-in, loaded, failed, excluded), in load order."""
+    return default_host().list_plugins()
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:

@@ -61,7 +61,8 @@ class Agent:
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         """Extra keyword arguments for the model backend (litellm: temperature, api_base, ...)."""
         self.plugin_manager = plugin_manager
-        """The pluggy manager whose tool-call hooks fire; ``None`` uses the shared one."""
+        """The pluggy manager (or plugin host) whose tool-call hooks fire and whose models
+        (``register_models``) resolve ``model``; ``None`` uses the shared one."""
         self._tools: dict[str, Tool] = {}
         self._schemas: list[dict[str, Any]] | None = None
         for item in tools:
@@ -161,7 +162,7 @@ class Agent:
 
     def resolve_model(self) -> Model:
         """The model this agent uses now (the session default when ``model`` is None)."""
-        return get_model(self.model)
+        return get_model(self.model, plugin_manager=self.plugin_manager)
 
     async def arun(
         self,

@@ -10,9 +10,12 @@ from .._crew._sibling import Provenance
 CallStatus = Literal["running", "ok", "error", "timeout", "cancelled", "refused"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ToolCallEvent:
     """One tool call or delegation, handed to ``tool_call_started`` then ``tool_call_finished``.
+
+    Built with keywords only (``ToolCallEvent(agent=..., tool=..., arguments=..., call_id=...,
+    depth=...)``), so fields can be added without breaking plugins that make events.
 
     The same object is passed to both hooks; ``status``, ``result``, ``error`` and
     ``duration`` are filled in before ``tool_call_finished``.

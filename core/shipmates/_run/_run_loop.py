@@ -62,8 +62,11 @@ async def run_agent(
     model: str | Model | None = None,
 ) -> RunResult:
     """Run ``agent``'s loop on ``query`` and return the full :class:`RunResult` (see :meth:`Agent.arun`)."""
-    resolved = get_model(model if model is not None else agent.model)
-    hooks = _Hooks(_plugin_manager(agent))
+    from .._plugins._host import host_of
+
+    host = host_of(agent.plugin_manager)
+    resolved = get_model(model if model is not None else agent.model, plugin_manager=host)
+    hooks = _Hooks(host)
     outer = delegation_stack.get()
     stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
     token = delegation_stack.set(stack) if stack is not outer else None
@@ -80,14 +83,6 @@ async def run_agent(
             delegation_stack.reset(token)
         if end_approval is not None:
             end_approval()
-
-
-def _plugin_manager(agent: Agent) -> Any:
-    if agent.plugin_manager is not None:
-        return agent.plugin_manager
-    from .._plugins._host import get_plugin_manager
-
-    return get_plugin_manager()
 
 
 def _opening(agent: Agent, query: str | BaseModel, session: Session | None) -> list[dict[str, Any]]:

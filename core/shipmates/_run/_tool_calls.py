@@ -20,6 +20,7 @@ from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
 
 if TYPE_CHECKING:
+    from .._plugins._host import PluginHost
     from ._agent import Agent
 
 log = logging.getLogger("shipmates")
@@ -75,28 +76,25 @@ def _failure(tool: Tool, exc: BaseException) -> str:
 
 
 class _Hooks:
-    """The two tool-call hooks; a failing observer is logged, never fatal."""
+    """The two tool-call hooks, each plugin's implementation called on its own: a failing
+    observer is logged (plugin, distribution, hook, fix) and the others still see the call."""
 
-    __slots__ = ("finished", "started")
+    __slots__ = ("finished", "host", "started")
 
-    def __init__(self, pm: Any) -> None:
-        hook = pm.hook
-        self.started = hook.tool_call_started if hook.tool_call_started.get_hookimpls() else None
-        self.finished = hook.tool_call_finished if hook.tool_call_finished.get_hookimpls() else None
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        self.started = host.implemented("tool_call_started")
+        self.finished = host.implemented("tool_call_finished")
 
     def start(self, event: ToolCallEvent) -> None:
-        if self.started is not None:
-            try:
-                self.started(event=event)
-            except Exception:
-                log.exception("a tool_call_started hook failed")
+        if self.started:
+            for failure in self.host.call_each("tool_call_started", event=event).failures:
+                log.warning("%s", failure)
 
     def finish(self, event: ToolCallEvent) -> None:
-        if self.finished is not None:
-            try:
-                self.finished(event=event)
-            except Exception:
-                log.exception("a tool_call_finished hook failed")
+        if self.finished:
+            for failure in self.host.call_each("tool_call_finished", event=event).failures:
+                log.warning("%s", failure)
 
 
 if sys.version_info >= (3, 11):
@@ -141,7 +139,10 @@ class _Call:
 def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
     tool = agent._tools.get(call.name)
     arguments: dict[str, Any] | str = call.arguments
-    event = ToolCallEvent(agent.name, call.name, arguments, call.id, len(stack) - 1, stack)
+    event = ToolCallEvent(
+        agent=agent.name, tool=call.name, arguments=arguments, call_id=call.id, depth=len(stack) - 1,
+        path=stack,
+    )
     planned = _Call(call, tool, event)
     if tool is None:
         names = ", ".join(agent._tools) or "none"

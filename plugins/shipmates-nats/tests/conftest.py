@@ -43,14 +43,14 @@ class Echo:
     timeout = 5
 
     async def ainvoke(self, query):
-        from shipmates._run._context import delegation_stack
+        from shipmates.plugin import delegation_path
         from shipmates_nats._invoke import current_traceparent
         if query.startswith("sleep "):
             await asyncio.sleep(float(query.split()[1]))
         if query == "trace":
             return str(current_traceparent.get())
         if query == "stack":
-            return ",".join(delegation_stack.get())
+            return ",".join(delegation_path())
         if query.startswith("big "):
             return "x" * int(query.split()[1])
         if query == "boom":
@@ -135,8 +135,7 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 
 def _reset() -> None:
-    from shipmates._crew import _entrypoints
-    from shipmates._plugins import _host as _plugins
+    from shipmates.plugin import reset_plugins
     from shipmates_nats import _plugin, _remote
 
     _remote.reset_crews()
@@ -144,8 +143,8 @@ def _reset() -> None:
     _plugin._ours.clear()
     _plugin._warned.clear()
     _plugin._retry.update(at=0.0, busy=False)
-    _entrypoints.clear_cache()
-    _plugins.reset_plugin_manager()
+    _plugin.chat_url["url"] = None
+    reset_plugins()
 
 
 @pytest.fixture(scope="module")

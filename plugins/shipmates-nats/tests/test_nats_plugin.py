@@ -9,9 +9,10 @@ import sys
 import pytest
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
     env["SHIPMATES_PLUGINS"] = "nats"
+    env.update(extra)
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -30,12 +31,13 @@ def test_help_lists_serve_and_nats() -> None:
     serve_help = _run("-m", "shipmates", "serve", "--help").stdout
     for flag in ("--nats", "--namespace", "--token", "--creds", "--tls-ca", "--drain-timeout", "--only"):
         assert flag in serve_help
+    chat_help = _run("-m", "shipmates", "chat", "--help").stdout
+    assert "--nats URL" in chat_help  # a chat option of this plugin (register_chat_options)
+    assert "--nats" not in _run("-m", "shipmates", "chat", "--help", SHIPMATES_PLUGINS="").stdout
 
 
 def test_serve_without_siblings_says_what_to_do() -> None:
-    env_note = _run("-c", "import os; os.environ['SHIPMATES_AGENTS'] = ''; "
-                    "import sys; from shipmates._cli._main import main; "
-                    "sys.exit(main(['serve', '--nats', 'nats://127.0.0.1:1']))")
+    env_note = _run("-m", "shipmates", "serve", "--nats", "nats://127.0.0.1:1", SHIPMATES_AGENTS="")
     assert env_note.returncode == 1
     assert "no sibling to serve" in env_note.stderr
 

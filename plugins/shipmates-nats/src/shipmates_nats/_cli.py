@@ -46,6 +46,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from shipmates import ShipmatesError, discover
 
     from ._config import NatsSettings
+    from ._plugin import local_only
     from ._serve import SiblingServer
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
@@ -57,12 +58,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # Discover local siblings only: remote ones (other replicas) must not join or conflict.
-    saved = os.environ.pop("SHIPMATES_NATS_URL", None)
-    try:
+    with local_only():
         found = discover(only=_csv(args.only), exclude=_csv(args.exclude))
-    finally:
-        if saved is not None:
-            os.environ["SHIPMATES_NATS_URL"] = saved
     for record in found.records:
         if record.status in ("failed", "conflict"):
             print(f"warning: not served: {record.one_line()}", file=sys.stderr)
@@ -112,7 +109,7 @@ def configure_nats(parser: argparse.ArgumentParser) -> None:
 
 
 def _state() -> Path:
-    from shipmates._paths import state_dir
+    from shipmates.plugin import state_dir
 
     path = state_dir() / "nats"
     path.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import NatsConnectError
@@ -89,9 +89,6 @@ class NatsSettings:
     def from_args(cls, args: argparse.Namespace) -> NatsSettings:
         """Flags (see :func:`add_arguments`) override the environment."""
         return cls.from_env(**{k: getattr(args, k, None) for k in _ENV})
-
-    def with_namespace(self, namespace: str) -> NatsSettings:
-        return replace(self, namespace=check_namespace(namespace))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shipmates import EndSession, Provenance, hookimpl
+from shipmates.plugin import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
 
 from . import _protocol as p
 
@@ -18,8 +19,6 @@ current_traceparent: ContextVar[str | None] = ContextVar("shipmates_nats_tracepa
 
 call_events: ContextVar[list[dict[str, Any]] | None] = ContextVar("shipmates_nats_events", default=None)
 """Tool calls made while serving the current request (filled by :class:`EventCollector`)."""
-
-DEFAULT_TIMEOUT = 120.0
 
 
 def _short(value: Any, limit: int = 200) -> Any:
@@ -65,42 +64,45 @@ class CallFailedError(Exception):
 
 @dataclass
 class Hosted:
-    """A local sibling hosted on NATS."""
+    """A local sibling hosted on NATS, its contract read once (:func:`shipmates.plugin.sibling_spec`)."""
 
     sibling: Any
     provenance: Provenance
     card: dict[str, Any]
-    call: Any = None
-    is_async: bool = False
-    timeout: float = DEFAULT_TIMEOUT
-    plain: bool = False
+    spec: SiblingSpec = field(init=False)
+    timeout: float = field(init=False)
+    """The sibling's ``timeout``, else shipmates' default tool timeout."""
+    plain: bool = field(init=False)
     """An async sibling without an input model: a plain-text body is its query as it is."""
 
     def __post_init__(self) -> None:
-        ainvoke = getattr(self.sibling, "ainvoke", None)
-        invoke = getattr(self.sibling, "invoke", None)
-        self.is_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
-        self.call = ainvoke if self.is_async else invoke
+        self.spec = sibling_spec(self.sibling)
         self.timeout = self.default_timeout()
-        model = getattr(self.sibling, "input_model", None)
-        self.plain = self.is_async and not (model is not None and hasattr(model, "model_validate"))
+        self.plain = self.spec.is_async and self.spec.input_model is None
+
+    @property
+    def call(self) -> Callable[..., Any]:
+        return self.spec.call
+
+    @property
+    def is_async(self) -> bool:
+        return self.spec.is_async
 
     @property
     def name(self) -> str:
-        return str(self.sibling.name)
+        return self.spec.name
 
     @property
     def label(self) -> str:
         return f"sibling '{self.name}' ({self.provenance.describe()})"
 
     def default_timeout(self) -> float:
-        t = getattr(self.sibling, "timeout", None)
-        return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else DEFAULT_TIMEOUT
+        return self.spec.timeout if self.spec.timeout is not None else DEFAULT_TOOL_TIMEOUT
 
 
 def _argument(h: Hosted, args: dict[str, Any]) -> Any:
-    input_model = getattr(h.sibling, "input_model", None)
-    if input_model is not None and hasattr(input_model, "model_validate"):
+    input_model = h.spec.input_model
+    if input_model is not None:
         from pydantic import ValidationError
 
         try:

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from shipmates import hookimpl, selector_matches
+from shipmates.plugin import Selector, hookimpl, local_agent_names
+
+if TYPE_CHECKING:
+    from shipmates import Agent
+    from shipmates.plugin import RegisterAgent, RegisterChatOption, RegisterCli
+
+    from ._config import NatsSettings
+    from ._remote import RemoteCrew
 
 URL_ENV = "SHIPMATES_NATS_URL"
+chat_url: dict[str, str | None] = {"url": None}
+"""``shipmates chat --nats URL``, handed over by ``register_chat_options`` (wins over the env)."""
+_serving: list[bool] = []
+"""Non-empty while ``serve`` discovers its local siblings (see :func:`local_only`)."""
 _warned: set[str] = set()
 _decided: set[str] = set()
 """Remote names the last discovery already ruled on (absorbed, conflicting or excluded)."""
@@ -26,24 +38,54 @@ def _warn(text: str) -> None:
 
 
 @hookimpl
-def register_cli(register: Callable[..., None]) -> None:
+def register_cli(register: RegisterCli) -> None:
     from . import _cli
 
     register("serve", _cli.SERVE_HELP, _cli.configure_serve, _cli.run_serve)
     register("nats", _cli.NATS_HELP, _cli.configure_nats, _cli.run_nats)
 
 
-def _crew() -> Any:
-    if not os.environ.get(URL_ENV):
-        return None
-    from ._config import NatsSettings
-    from ._remote import get_crew
-
-    return get_crew(NatsSettings.from_env())
+def _use_url(url: str) -> None:
+    chat_url["url"] = url
 
 
 @hookimpl
-def register_agents(register: Callable[..., None]) -> None:
+def register_chat_options(register: RegisterChatOption) -> None:
+    register("--nats", metavar="URL", apply=_use_url,
+             help=f"NATS server for remote siblings (default {URL_ENV}; from shipmates-nats)")
+
+
+def _settings() -> NatsSettings | None:
+    """The captain's NATS settings: ``chat --nats`` or the environment; None when neither names a server."""
+    url = chat_url["url"]
+    if _serving or (not url and not os.environ.get(URL_ENV)):
+        return None
+    from ._config import NatsSettings
+
+    return NatsSettings.from_env(url=url)
+
+
+@contextlib.contextmanager
+def local_only() -> Iterator[None]:
+    """Contribute no remote sibling meanwhile: ``serve`` hosts local siblings, never other replicas."""
+    _serving.append(True)
+    try:
+        yield
+    finally:
+        _serving.pop()
+
+
+def _crew() -> RemoteCrew | None:
+    settings = _settings()
+    if settings is None:
+        return None
+    from ._remote import get_crew
+
+    return get_crew(settings)
+
+
+@hookimpl
+def register_agents(register: RegisterAgent) -> None:
     """With ``SHIPMATES_NATS_URL`` set: every sibling served in the namespace, as a proxy."""
     try:
         crew = _crew()
@@ -62,37 +104,20 @@ def register_agents(register: Callable[..., None]) -> None:
         register(proxy, name=proxy.name, provenance=proxy.provenance, instances=[i.id for i in insts])
 
 
-def _env_list(var: str) -> set[str] | None:
-    """A comma-separated allow/deny list; None when the variable is unset ("" is an empty list)."""
-    value = os.environ.get(var)
-    return None if value is None else {item.strip() for item in value.split(",") if item.strip()}
-
-
 def _remote_allowed(name: str, distribution: str | None) -> bool:
     """``SHIPMATES_NATS_AGENTS`` / ``SHIPMATES_NATS_EXCLUDE`` pick remote siblings only.
 
     They settle a clash between a local sibling and a remote one from the same distribution,
     which the general allow/deny lists cannot tell apart.
     """
-    allow = _env_list("SHIPMATES_NATS_AGENTS")
-    deny = _env_list("SHIPMATES_NATS_EXCLUDE") or set()
-    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
-        return False
-    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
-
-
-def _local_names() -> set[str]:
-    from shipmates._crew._entrypoints import AGENTS_GROUP, entry_points
-
-    return {ep.name for ep in entry_points(AGENTS_GROUP)}
+    selector = Selector.from_env("SHIPMATES_NATS_AGENTS", "SHIPMATES_NATS_EXCLUDE")
+    return selector.allows(name, distribution, "remote")
 
 
 def _allowed(name: str, distribution: str | None) -> bool:
-    allow = _env_list("SHIPMATES_AGENTS")
-    deny = _env_list("SHIPMATES_EXCLUDE_AGENTS") or set()
-    if allow is not None and not any(selector_matches(t, name, distribution, "remote") for t in allow):
-        return False
-    return not any(selector_matches(t, name, distribution, "remote") for t in deny)
+    """The general allow/deny lists, for a remote sibling that appeared after discovery."""
+    selector = Selector.from_env("SHIPMATES_AGENTS", "SHIPMATES_EXCLUDE_AGENTS")
+    return selector.allows(name, distribution, "remote")
 
 
 _retry = {"at": 0.0, "busy": False}
@@ -119,17 +144,17 @@ def _connect_in_background() -> None:
 
 
 @hookimpl
-def refresh_agents(captain: Any) -> None:
+def refresh_agents(captain: Agent) -> None:
     """Absorb siblings that appeared since discovery; drop those whose replicas all vanished.
 
     Uses the background poller's latest scan, so it costs nothing when nothing changed.
     """
-    if not os.environ.get(URL_ENV) or not hasattr(captain, "absorb"):
+    settings = _settings()
+    if settings is None or not hasattr(captain, "absorb"):
         return
-    from ._config import NatsSettings
     from ._remote import POLL_INTERVAL, find_crew
 
-    crew = find_crew(NatsSettings.from_env())
+    crew = find_crew(settings)
     if crew is None:
         _connect_in_background()  # NATS was unreachable at start: try again, never blocking a turn
         return
@@ -154,7 +179,7 @@ def refresh_agents(captain: Any) -> None:
             continue
         if name in _decided and name not in _ours:
             continue  # discovery refused it (conflict, exclusion, rejection): its report stands
-        local = _local_names() if local is None else local
+        local = local_agent_names() if local is None else local
         if name in local:
             _warn(f"remote {proxy.label} not absorbed: a local sibling is also named '{name}'; "
                   "choose one with SHIPMATES_AGENTS or SHIPMATES_EXCLUDE_AGENTS")

@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import random
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipmates.plugin import SiblingSpec
 
 QUEUE_GROUP = "shipmates"
 CARD_KEY = "shipmates.card"
@@ -103,32 +106,21 @@ def trace_id(traceparent: str | None) -> str | None:
     return bits[1] if len(bits) == 4 else None
 
 
-def build_card(sibling: Any, *, distribution: str | None, version: str | None,
+def build_card(spec: SiblingSpec, *, distribution: str | None, version: str | None,
                timeout: float | None, durable: bool) -> dict[str, Any]:
-    """An A2A-style card: what a captain needs to absorb ``sibling`` without importing it."""
-    input_model = getattr(sibling, "input_model", None)
-    schema = None
-    if input_model is not None and hasattr(input_model, "model_json_schema"):
-        schema = input_model.model_json_schema()
-    tools = []
-    for t in getattr(sibling, "tools", None) or ():
-        tname = t if isinstance(t, str) else getattr(t, "name", None)
-        if isinstance(tname, str):
-            desc = "" if isinstance(t, str) else str(getattr(t, "description", "") or "")
-            tools.append({"name": tname, "description": desc[:200]})
-    skills = [s if isinstance(s, str) else str(getattr(s, "name", s))
-              for s in getattr(sibling, "skills", None) or ()]
+    """An A2A-style card: what a captain needs to absorb the sibling without importing it."""
+    schema = spec.input_model.model_json_schema() if spec.input_model is not None else None
     return {
         "protocol": PROTOCOL,
-        "name": sibling.name,
-        "description": sibling.description,
+        "name": spec.name,
+        "description": spec.description,
         "distribution": distribution,
         "version": version,
         "inputSchema": schema,
         "timeout": timeout,
         "durable": durable,
-        "tools": tools,
-        "skills": skills,
+        "tools": [{"name": t.name, "description": t.description[:200]} for t in spec.tools],
+        "skills": list(spec.skills),
     }
 
 

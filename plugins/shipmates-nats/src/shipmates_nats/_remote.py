@@ -10,20 +10,30 @@ import os
 import time
 import uuid
 import weakref
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from shipmates import EndSession, Provenance
-from shipmates._run._context import delegation_stack
+from shipmates.plugin import (
+    DEFAULT_TOOL_TIMEOUT,
+    ToolCallEvent,
+    background_loop,
+    delegation_path,
+    on_background_loop,
+    report_tool_call,
+    run_sync,
+    submit,
+)
 
 from . import _protocol as p
-from ._bridge import Bridge, get_bridge
 from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
 from ._schema import model_from_schema
 
 log = logging.getLogger("shipmates_nats")
+T = TypeVar("T")
 
 SCAN_MIN = 0.1
 """Seconds a discovery scan always listens for answers."""
@@ -79,7 +89,7 @@ class RemoteSibling:
             self._schema = schema
             self.input_model = model_from_schema(self.name, schema) if isinstance(schema, dict) else None
         served = card.get("timeout")
-        self.served_timeout = float(served) if isinstance(served, (int, float)) else 120.0
+        self.served_timeout = float(served) if isinstance(served, (int, float)) else DEFAULT_TOOL_TIMEOUT
         self.timeout = self.served_timeout + 2 * NETWORK_GRACE
         self.durable = bool(card.get("durable"))
         self.tools = [t.get("name") for t in card.get("tools") or () if isinstance(t, dict)]
@@ -100,7 +110,7 @@ class RemoteSibling:
         headers = {p.H_TRACEPARENT: p.new_traceparent(current_traceparent.get())}
         if timeout is not None and timeout != self.served_timeout:
             headers[p.H_TIMEOUT] = f"{timeout:g}"
-        stack = delegation_stack.get()
+        stack = delegation_path()
         if stack:
             headers[p.H_CALLER] = ",".join(stack)
         return headers
@@ -127,7 +137,7 @@ class RemoteSibling:
         entry = crew._local.get(asyncio.get_running_loop())
         nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
-            text, events = await crew.bridge.call(crew.request(self, body, headers, wait))
+            text, events = await on_background_loop(crew.request(self, body, headers, wait))
         else:
             try:
                 msg = await nc.request(self.subject, body, timeout=wait, headers=headers)
@@ -142,7 +152,7 @@ class RemoteSibling:
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
-        return self.crew.bridge.run(self.ainvoke(query))
+        return run_sync(self.ainvoke(query))
 
     async def adelegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
         """Durable delegation: submitted to a JetStream work queue, idempotent on ``key``.
@@ -154,23 +164,22 @@ class RemoteSibling:
         wait = timeout if timeout is not None else self.served_timeout
         headers = self._headers()
         key = p.check_key(key or uuid.uuid4().hex)
-        return await self.crew.bridge.call(self.crew.submit_durable(self, body, key, headers, wait))
+        return await on_background_loop(self.crew.submit_durable(self, body, key, headers, wait))
 
     def delegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
         """Blocking :meth:`adelegate`."""
-        return self.crew.bridge.run(self.adelegate(query, key=key, timeout=timeout))
+        return run_sync(self.adelegate(query, key=key, timeout=timeout))
 
     def __repr__(self) -> str:
         return f"<RemoteSibling {self.name!r} {self.provenance.describe()} instances={self.instances}>"
 
 
 class RemoteCrew:
-    """One NATS connection (on the bridge loop) and what it has seen served in a namespace."""
+    """One NATS connection (on shipmates' background loop) and what it has seen served in a namespace."""
 
-    def __init__(self, settings: NatsSettings, bridge: Bridge | None = None) -> None:
+    def __init__(self, settings: NatsSettings) -> None:
         self.settings = settings
         self.ns = settings.namespace
-        self.bridge = bridge or get_bridge()
         self.nc: Any = None
         self.js: Any = None
         self.views: dict[str, RemoteView] = {}
@@ -182,7 +191,7 @@ class RemoteCrew:
         self._local_locks: dict[Any, asyncio.Lock] = {}
         self.loop_local = os.environ.get("SHIPMATES_NATS_LOOP_LOCAL", "1") != "0"
         """Calls from another event loop use a connection of that loop (set the variable to 0
-        to send every call through the bridge thread instead)."""
+        to send every call through the background loop instead)."""
 
     # -- connection -------------------------------------------------------------------------
 
@@ -193,22 +202,22 @@ class RemoteCrew:
         return self.nc
 
     def connect(self) -> RemoteCrew:
-        self.bridge.run(self._connected(), timeout=self.settings.connect_timeout + 5)
+        _run_within(self._connected(), self.settings.connect_timeout + 5)
         return self
 
     async def caller_nc(self) -> Any:
-        """A connection owned by the caller's event loop, or None to go through the bridge.
+        """A connection owned by the caller's event loop, or None to go through the background loop.
 
         A loop that keeps calling (the REPL's, a server's) gets its own connection after a few
         calls, so calls skip the thread hop; it is closed when the loop shuts down
         (``asyncio.run`` closes async generators last: our closer is one). Short-lived loops,
-        hooks and sync callers use the bridge loop's connection.
+        hooks and sync callers use the background loop's connection.
         """
         loop = asyncio.get_running_loop()
         entry = self._local.get(loop)
         if entry is not None and not entry[0].is_closed:
             return entry[0]
-        if loop is self.bridge.loop or not self.loop_local:
+        if loop is background_loop() or not self.loop_local:
             return None
         calls = self._calls[loop] = self._calls.get(loop, 0) + 1
         if calls < LOCAL_AFTER:
@@ -235,7 +244,7 @@ class RemoteCrew:
             self._poller = None
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
-                self.bridge.run(self.nc.close(), timeout=5)
+                _run_within(self.nc.close(), 5)
 
     # -- discovery --------------------------------------------------------------------------
 
@@ -282,7 +291,7 @@ class RemoteCrew:
 
     def scan(self, max_wait: float = SCAN_MAX) -> dict[str, RemoteView]:
         """Ask every serving replica for its card (blocking, bounded by ``max_wait``); update proxies."""
-        views = self.bridge.run(self._scan(max_wait), timeout=max_wait + self.settings.connect_timeout + 5)
+        views = _run_within(self._scan(max_wait), max_wait + self.settings.connect_timeout + 5)
         self.siblings()
         return views
 
@@ -302,7 +311,7 @@ class RemoteCrew:
                 except Exception as exc:
                     log.debug("NATS discovery poll failed: %s", exc)
 
-        self._poller = self.bridge.submit(poll())
+        self._poller = submit(poll())
 
     def siblings(self) -> list[tuple[RemoteSibling, RemoteView, str, list[Instance]]]:
         """One entry per (name, distribution) served now; proxies are reused across scans.
@@ -387,22 +396,18 @@ async def _closer(nc: Any, forget: Any) -> Any:
 def _replay(proxy: RemoteSibling, raw: str) -> None:
     """Hand the served sibling's tool calls to this process's tool-call hooks (the live trace)."""
     try:
-        from shipmates import ToolCallEvent, get_plugin_manager
-
-        hook = get_plugin_manager().hook
-        if not hook.tool_call_finished.get_hookimpls():
-            return
         now = time.monotonic()
         for item in json.loads(raw):
             duration = float(item.get("duration") or 0.0)
             event = ToolCallEvent(
-                str(item["agent"]), str(item["tool"]), item.get("arguments") or {},
-                f"remote-{uuid.uuid4().hex[:8]}", int(item.get("depth", 1)), tuple(item.get("path") or ()),
-                bool(item.get("delegation")), None, now - duration, item.get("status", "ok"),
-                item.get("result"), item.get("error"), duration, {"remote": proxy.name},
+                agent=str(item["agent"]), tool=str(item["tool"]), arguments=item.get("arguments") or {},
+                call_id=f"remote-{uuid.uuid4().hex[:8]}", depth=int(item.get("depth", 1)),
+                path=tuple(item.get("path") or ()), is_delegation=bool(item.get("delegation")),
+                started=now - duration, status=item.get("status", "ok"), result=item.get("result"),
+                error=item.get("error"), duration=duration, extra={"remote": proxy.name},
             )
-            hook.tool_call_started(event=event)
-            hook.tool_call_finished(event=event)
+            for failure in report_tool_call(event):
+                log.warning("%s", failure)
     except Exception as exc:  # the trace is a courtesy: never fail a call over it
         log.debug("could not replay remote events of %s: %s", proxy.name, exc)
 
@@ -418,6 +423,15 @@ def _answer(proxy: RemoteSibling, headers: dict[str, str] | None, data: bytes) -
             raise PayloadTooLargeError(text)
         raise RemoteCallError(text if proxy.name in text else f"{proxy.label}: {text}")
     return data.decode("utf-8", errors="replace")
+
+
+def _run_within(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run ``coro`` on shipmates' background loop, blocking at most ``timeout`` seconds."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return run_sync(bounded())
 
 
 _crews: dict[tuple[Any, ...], RemoteCrew] = {}

@@ -22,7 +22,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates._run._context import delegation_stack
+from shipmates.plugin import reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
 from ._config import NatsSettings, connect
@@ -127,12 +127,12 @@ class SiblingServer:
                             self.settings.display_url, exc)
         for h in self.hosted:
             prov = h.provenance
-            h.card = p.build_card(h.sibling, distribution=prov.distribution, version=prov.version,
+            h.card = p.build_card(h.spec, distribution=prov.distribution, version=prov.version,
                                   timeout=h.default_timeout(),
                                   durable=self.durable and bool(getattr(h.sibling, "durable", False)))
             h.card["durableWorker"] = self.durable
             config = ServiceConfig(name=h.name, version=p.semver(prov.version),
-                                   description=h.sibling.description,
+                                   description=h.spec.description,
                                    metadata=p.card_metadata(h.card), queue_group=p.QUEUE_GROUP)
             service = Service(self.nc, config)
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
@@ -228,7 +228,7 @@ class SiblingServer:
         events_token = call_events.set([]) if self.collect_events else None
         caller = headers.get(p.H_CALLER)
         path = tuple(x for x in caller.split(",") if x) if caller else None
-        stack_token = delegation_stack.set(path) if path else None
+        stack_token = set_delegation_path(path) if path else None
         max_bytes = self.limit_bytes
         try:
             body = request.data
@@ -270,7 +270,7 @@ class SiblingServer:
             if events_token is not None:
                 call_events.reset(events_token)
             if stack_token is not None:
-                delegation_stack.reset(stack_token)
+                reset_delegation_path(stack_token)
             if self.verbose:
                 log.debug("served %s trace=%s", h.name, p.trace_id(span))
 
