@@ -78,3 +78,19 @@ def _loader_standin() -> Any:
     )
     module.__getattr__ = missing_attribute
     return module
+
+
+_no_plugin: bool | None = None
+
+
+def no_pydantic_plugin() -> bool:
+    """True when no distribution declares a ``pydantic`` entry point (the answer is kept for
+    the process): tools may then skip pydantic for plain parameters, as nothing would
+    observe the validators it builds."""
+    global _no_plugin
+    if _no_plugin is None:
+        try:
+            _no_plugin = not entry_points(PYDANTIC_GROUP)
+        except Exception:  # the scan failed: pydantic, as usual
+            _no_plugin = False
+    return _no_plugin
