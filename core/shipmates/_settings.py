@@ -12,13 +12,15 @@ Cheap to import (the standard library and ``_errors`` only): every command reads
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._errors import ShipmatesError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+T = TypeVar("T")
 
 
 class SettingsError(ShipmatesError):
@@ -113,28 +115,33 @@ def _check_whole(value: int, name: str, *, minimum: int, meaning: str) -> int:
 
 
 def _whole(environ: Mapping[str, str], name: str, *, minimum: int, meaning: str) -> int | None:
-    raw = env_text(environ, name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise _invalid(name, raw, f"a whole number >= {minimum} ({meaning})")
-    return value
+    expected = f"a whole number >= {minimum} ({meaning})"
+    return _parsed(environ, name, int, lambda value: value >= minimum, expected)
 
 
 def _positive_number(environ: Mapping[str, str], name: str) -> float | None:
+    expected = "a number of seconds > 0, such as 30 or 2.5"
+    return _parsed(environ, name, float, lambda value: 0 < value < float("inf"), expected)
+
+
+def _parsed(
+    environ: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], T],
+    accept: Callable[[T], bool],
+    expected: str,
+) -> T | None:
+    """The variable parsed; None when unset or blank; a SettingsError when it does not parse
+    or is out of range."""
     raw = env_text(environ, name)
     if raw is None:
         return None
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise _invalid(name, raw, "a number of seconds > 0, such as 30 or 2.5")
+        raise _invalid(name, raw, expected) from None
+    if not accept(value):
+        raise _invalid(name, raw, expected)
     return value
 
 
