@@ -156,6 +156,12 @@ def test_gc_pause_freezes_what_start_up_made_and_resumes() -> None:
             kept = [object() for _ in range(100)]
         assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(kept)
         pause.end()  # twice: harmless
+        with GcPause() as serving:
+            garbage: list[Any] = []
+            garbage.append(garbage)  # a cycle: only a collection frees it
+            del garbage
+            serving.end(collect=True)  # serve: collect, then freeze for good
+        assert gc.isenabled()
         assert not GcPause(active=False).active and gc.isenabled()
     finally:
         gc.unfreeze()

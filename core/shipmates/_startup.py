@@ -136,10 +136,16 @@ class GcPause:
         if self.active:
             gc.disable()
 
-    def end(self) -> None:
-        """Freeze the objects start-up made (``gc.freeze()``) and resume collecting."""
+    def end(self, *, collect: bool = False) -> None:
+        """Freeze the objects start-up made (``gc.freeze()``) and resume collecting.
+
+        ``collect``: first collect what start-up left as garbage (a long-running server, such
+        as ``serve``, whose heap is then frozen for good: no long collection pauses later).
+        """
         if self.active:
             self.active = False
+            if collect:
+                gc.collect()
             gc.freeze()
             gc.enable()
 
