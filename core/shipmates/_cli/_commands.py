@@ -26,21 +26,41 @@ if TYPE_CHECKING:
 Handler = Callable[[Any, str], Any]
 
 
-@dataclass(frozen=True)
 class ReplContext:
     """What a slash command handler receives (it satisfies ``shipmates.plugin.CommandContext``).
 
-    ``chat`` is the :class:`~._chat_session.ChatSession` (captain, crew, memory, model,
-    approve, refresh); ``say``, ``warn`` and ``error`` print (stdout, ``warning: ...`` and
-    ``error: ...`` on stderr); ``commands`` and ``tracer`` are the REPL's, for /help and /trace.
+    :attr:`chat` is the :class:`~._chat_session.ChatSession` (captain, crew, memory, model,
+    approve, refresh); :meth:`say`, :meth:`warn` and :meth:`error` print (stdout,
+    ``warning: ...`` and ``error: ...`` on stderr); :attr:`commands` and :attr:`tracer` are the
+    REPL's, for /help and /trace.
     """
 
-    chat: ChatSession
-    say: Callable[[str], None]
-    warn: Callable[[str], None]
-    error: Callable[[str], None]
-    commands: CommandTable
-    tracer: Tracer
+    def __init__(
+        self,
+        chat: ChatSession,
+        *,
+        say: Callable[[str], None],
+        warn: Callable[[str], None],
+        error: Callable[[str], None],
+        commands: CommandTable,
+        tracer: Tracer,
+    ) -> None:
+        self.chat = chat
+        self.commands = commands
+        self.tracer = tracer
+        self._say, self._warn, self._error = say, warn, error
+
+    def say(self, text: str) -> None:
+        """Print ``text`` on stdout (command output)."""
+        self._say(text)
+
+    def warn(self, text: str) -> None:
+        """Print ``warning: text`` on stderr."""
+        self._warn(text)
+
+    def error(self, text: str) -> None:
+        """Print ``error: text`` on stderr."""
+        self._error(text)
 
     @property
     def captain(self) -> Agent:

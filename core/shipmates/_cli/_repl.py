@@ -76,7 +76,9 @@ class Repl:
         self._prompt_shown = False
         self._gc: GcPause | None = None
         self.commands: CommandTable = build_commands(self.pm, self.warn)
-        self.context = ReplContext(chat, self.say, self.warn, self.error, self.commands, self.tracer)
+        self.context = ReplContext(
+            chat, say=self.say, warn=self.warn, error=self.error, commands=self.commands, tracer=self.tracer
+        )
 
     @property
     def captain(self) -> Agent:
