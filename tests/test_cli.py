@@ -47,6 +47,17 @@ def use_plugin(plugin: object) -> None:
     _models.reset_models()
 
 
+def use_model(model: object) -> None:
+    """Register ``model`` through a ``register_models`` plugin (:func:`use_plugin`)."""
+
+    class Models:
+        @hookimpl
+        def register_models(self, register: Any) -> None:
+            register(model)
+
+    use_plugin(Models())
+
+
 @pytest.fixture
 def crew(fake_site: Any) -> Any:
     fake_site.sibling("echo", reply="echo got: {query}")
@@ -198,13 +209,8 @@ def test_once_error_exits_2(
         async def complete(self, messages: Any, tools: Any) -> ModelResponse:
             raise ModelError("the model is down")
 
-    class Models:
-        @hookimpl
-        def register_models(self, register: Any) -> None:
-            register(Failing())
-
-    use_plugin(Models())
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)  # --model sets it; restored after
+    use_model(Failing())
+    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
     status, out, err = run(capsys, "chat", "--model", "failing", "--once", "hi")
     assert status == 2
     assert out == ""
@@ -229,12 +235,7 @@ def test_siblings_without_a_model_follow_the_session_model(
                 return ModelResponse(tool_calls=[ToolCall("c1", "helper", '{"query": "hi"}')])
             return ModelResponse(content="helper answered on recording")
 
-    class Models:
-        @hookimpl
-        def register_models(self, register: Any) -> None:
-            register(Recording())
-
-    use_plugin(Models())
+    use_model(Recording())
     monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
     code = "from shipmates import Agent\n\ndef build_agent():\n    return Agent('helper', 'Helps.')\n"
     fake_site.sibling("helper", code=code)
