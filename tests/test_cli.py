@@ -47,6 +47,17 @@ def use_plugin(plugin: object) -> None:
     _models.reset_models()
 
 
+def use_model(model: object) -> None:
+    """Register ``model`` through a ``register_models`` plugin (:func:`use_plugin`)."""
+
+    class Models:
+        @hookimpl
+        def register_models(self, register: Any) -> None:
+            register(model)
+
+    use_plugin(Models())
+
+
 @pytest.fixture
 def crew(fake_site: Any) -> Any:
     fake_site.sibling("echo", reply="echo got: {query}")
@@ -203,18 +214,68 @@ def test_once_error_exits_2(
         async def complete(self, messages: Any, tools: Any) -> ModelResponse:
             raise ModelError("the model is down")
 
-    class Models:
-        @hookimpl
-        def register_models(self, register: Any) -> None:
-            register(Failing())
-
-    use_plugin(Models())
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)  # --model sets it; restored after
+    use_model(Failing())
+    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
     status, out, err = run(capsys, "chat", "--model", "failing", "--once", "hi")
     assert status == 2
     assert out == ""
     assert err.strip() == "error: the model is down"
-    assert os.environ["SHIPMATES_MODEL"] == "failing"  # siblings follow the session model
+    assert "SHIPMATES_MODEL" not in os.environ  # the CLI passes settings down, not the environment
+
+
+def test_siblings_without_a_model_follow_the_session_model(
+    fake_site: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipmates import ToolCall
+    from shipmates._models._registry import default_model_name
+
+    class Recording:
+        model_id = "recording"
+
+        async def complete(self, messages: Any, tools: Any) -> ModelResponse:
+            last = messages[-1]
+            if last["role"] == "tool":
+                return ModelResponse(content=last["content"])
+            if any(t["function"]["name"] == "helper" for t in tools):
+                return ModelResponse(tool_calls=[ToolCall("c1", "helper", '{"query": "hi"}')])
+            return ModelResponse(content="helper answered on recording")
+
+    use_model(Recording())
+    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
+    code = "from shipmates import Agent\n\ndef build_agent():\n    return Agent('helper', 'Helps.')\n"
+    fake_site.sibling("helper", code=code)
+    status, out, err = run(capsys, "chat", "--model", "recording", "--only", "helper", "--once", "hi")
+    assert (status, out.strip()) == (0, "helper answered on recording"), err
+    assert "SHIPMATES_MODEL" not in os.environ
+    assert default_model_name() == "offline"  # the session's model ended with the session
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SHIPMATES_MEMORY_TURNS", "lots", "a whole number >= 0"),
+        ("SHIPMATES_MEMORY_TURNS", "-1", "a whole number >= 0"),
+        ("SHIPMATES_TOOL_TIMEOUT", "0", "a number of seconds > 0"),
+        ("SHIPMATES_TOOL_THREADS", "many", "a whole number >= 0"),
+        ("SHIPMATES_STRICT", "maybe", "one of 1, on, true, yes or 0, false, no, off"),
+        ("SHIPMATES_DISCOVERY_CACHE", "sometimes", "one of 1, on, true, yes"),
+    ],
+)
+def test_a_bad_environment_value_is_a_clear_usage_error(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    variable: str, value: str, expected: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    for argv in (["chat", "--once", "hi"], ["agents"]):
+        status, out, err = run(capsys, *argv)
+        assert status == 2 and out == ""
+        assert err.startswith(f"error: {variable}={value!r} is not valid: expected {expected}"), err
+
+
+def test_a_negative_memory_flag_is_a_usage_error(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "chat", "--memory", "-2", "--once", "hi")
+    assert status == 2
+    assert "error: --memory=-2 is not valid: expected a whole number >= 0" in err
 
 
 def test_once_ending_the_session_exits_0(fake_site: Any, capsys: pytest.CaptureFixture[str]) -> None:

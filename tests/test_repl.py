@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from shipmates import Agent, EndSession, ModelResponse, ToolCall, ToolCallEvent, tool
 from shipmates._cli._repl import Repl
-from shipmates._cli._trace import Tracer, finished_line, format_arguments, shorten
+from shipmates._cli._trace import Tracer
+from shipmates._cli._views import finished_line, format_arguments, roster, shorten
 from shipmates._crew._assemble import Crew, assemble
 
 
@@ -311,8 +312,8 @@ def test_nested_delegation_prints_inner_call_before_outer_returns() -> None:
 
 
 def test_litellm_is_preloaded_only_for_litellm_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shipmates._cli._repl import start_litellm_import
     from shipmates._models import _litellm
+    from shipmates._startup import start_litellm_import
 
     calls: list[str] = []
     monkeypatch.setattr(_litellm, "preload", lambda: calls.append("preload"))
@@ -360,9 +361,9 @@ def test_agents_marks_a_sibling_that_stopped_answering_unavailable() -> None:
     crew = Crew(captain, Discovery([record]), AbsorbReport(absorbed=["echo"]), general=True)
     repl = Repl(crew, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=io.StringIO(), interactive=False)
     def echo_row() -> list[str]:
-        return next(line for line in repl.roster() if line.startswith("echo")).split()
+        return next(line for line in roster(repl.chat) if line.startswith("echo")).split()
 
     assert echo_row()[:2] == ["echo", "ok"]
     far.available = False  # what a plugin's refresh_agents does when every replica left
     assert echo_row()[:2] == ["echo", "unavailable"]
-    assert "not answering now" in "\n".join(repl.roster())
+    assert "not answering now" in "\n".join(roster(repl.chat))

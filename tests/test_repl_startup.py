@@ -228,8 +228,8 @@ def test_a_piped_turn_on_a_litellm_model_waits_for_the_background_import(
 
 
 def test_the_import_is_not_started_for_registered_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shipmates._cli._repl import start_litellm_import
     from shipmates._models import _litellm
+    from shipmates._startup import start_litellm_import
 
     monkeypatch.setattr(_litellm, "preload", lambda: pytest.fail("litellm preloaded for a registered model"))
     assert start_litellm_import("offline") is None

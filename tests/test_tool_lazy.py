@@ -384,7 +384,7 @@ def test_the_stand_in_hands_over_to_pydantics_loader_when_asked_for_more(tmp_pat
             '''Double n.'''
             return 2 * n
 
-        tool(double).parameters
+        tool(double).bind({"n": "4"})  # a str for an int: pydantic validates it
         standin = sys.modules["pydantic.plugin._loader"]
         group = standin.PYDANTIC_ENTRY_POINT_GROUP
         entry_points = standin.entry_points  # not on the stand-in: the real module answers

@@ -3,54 +3,56 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import sys
+
+from .._settings import Settings
+from .._startup import GcPause
 
 USAGE_ERROR = 2
 
 
-def run_chat(
-    *,
-    captain: str | None = None,
-    model: str | None = None,
-    only: list[str] | None = None,
-    exclude: list[str] | None = None,
-    once: str | None = None,
-    approve: bool = False,
-    trace: bool = True,
-    memory: int | None = None,
-    pause_gc: bool = False,
-) -> int:
-    """Run the chat command; returns the exit status (2: unknown captain or a failed --once).
+def run_chat(settings: Settings | None = None, *, once: str | None = None, pause_gc: bool = False) -> int:
+    """Run the chat command with ``settings`` (default: read from the environment); returns
+    the exit status (2: unknown captain or a failed ``once``).
 
-    ``pause_gc``: this process is the ``shipmates`` command, which owns its garbage collector.
-    Start-up (imports, discovery, building the crew, and for ``--once`` the captain's tool
-    schemas, which import pydantic) creates tens of thousands of objects that all live on; the
-    collector would run dozens of times meanwhile, walking them again and again and finding no
-    garbage (~10 ms of a one-shot turn). So it is paused until the crew is ready, then those
-    objects are frozen out of its sight (``gc.freeze()``: the pattern Python's docs give for
-    long-lived start-up objects) and it runs as usual for the turn or the session, where tools
-    and siblings run.
+    The session's model (``settings.model``) is the default of every agent without a model of
+    its own, siblings included, for as long as the chat runs (a context variable, not the
+    environment).
+
+    ``pause_gc``: this process is the ``shipmates`` command, which owns its garbage collector:
+    it is paused while the crew is built (and, for ``once``, the captain's tool schemas), then
+    what start-up made is frozen out of its sight (see :mod:`shipmates._startup`).
     """
-    paused = pause_gc and gc.isenabled()
-    if paused:
-        gc.disable()
+    if settings is None:
+        from .._settings import read_settings
+
+        settings = read_settings()
+    from .._models._registry import session_model
+
+    token = session_model.set(settings.model)
     try:
+        return _chat(settings, once, pause_gc)
+    finally:
+        session_model.reset(token)
+
+
+def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
+    with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from ._chat_session import ChatSession
         from ._repl import Repl
 
+        only = list(settings.only) if settings.only is not None else None
+        exclude = list(settings.exclude) if settings.exclude is not None else None
         try:
-            crew = assemble(captain, model=model, only=only, exclude=exclude)
+            crew = assemble(settings.captain, model=settings.model, only=only, exclude=exclude)
         except CaptainError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return USAGE_ERROR
-        repl = Repl(crew, approve=approve, trace=trace, memory=memory)
-        if paused and once is not None:
+        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
+        repl = Repl(chat, trace=settings.trace)
+        if start_up.active and once is not None:
             # What the turn's first step builds anyway; a failure is reported by the turn.
             with contextlib.suppress(Exception):
                 crew.captain.tool_schemas()
-    finally:
-        if paused:
-            gc.freeze()
-            gc.enable()
     return repl.run() if once is None else repl.run_once(once)

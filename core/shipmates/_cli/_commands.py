@@ -1,8 +1,10 @@
 """REPL slash commands: the built-in ones and those plugins add through ``register_commands``
 (the built-in ones too, through the built-in plugin ``shipmates._plugins._builtin_commands``).
 
-A handler is ``handler(repl, argument_text)``, sync or async; a str it returns is printed.
-``/exit`` ends the session by raising :class:`shipmates.EndSession`, like the exit sibling.
+A handler is ``handler(context, argument_text)``, sync or async; a str it returns is printed.
+``context`` is a :class:`ReplContext`: the chat it was typed in and the REPL's output, never
+the REPL itself. ``/exit`` ends the session by raising :class:`shipmates.EndSession`, like the
+exit sibling.
 """
 
 from __future__ import annotations
@@ -13,13 +15,75 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import EndSession
+from ._views import GOODBYE, format_tools, help_text, on_off_text, refresh_text, roster
 
 if TYPE_CHECKING:
+    from .._crew._assemble import Crew
     from .._plugins._hookspecs import CommandHandler, RegisterCommand
     from .._plugins._host import PluginHost
-    from ._repl import Repl
+    from .._run._agent import Agent
+    from .._run._session import Session
+    from ._chat_session import ChatSession
+    from ._trace import Tracer
 
 Handler = Callable[[Any, str], Any]
+
+
+class ReplContext:
+    """What a slash command handler receives (it satisfies ``shipmates.plugin.CommandContext``).
+
+    :attr:`chat` is the :class:`~._chat_session.ChatSession` (captain, crew, memory, model,
+    approve, refresh); :meth:`say`, :meth:`warn` and :meth:`error` print (stdout,
+    ``warning: ...`` and ``error: ...`` on stderr); :attr:`commands` and :attr:`tracer` are the
+    REPL's, for /help and /trace.
+    """
+
+    def __init__(
+        self,
+        chat: ChatSession,
+        *,
+        say: Callable[[str], None],
+        warn: Callable[[str], None],
+        error: Callable[[str], None],
+        commands: CommandTable,
+        tracer: Tracer,
+    ) -> None:
+        self.chat = chat
+        self.commands = commands
+        self.tracer = tracer
+        self._say, self._warn, self._error = say, warn, error
+
+    def say(self, text: str) -> None:
+        """Print ``text`` on stdout (command output)."""
+        self._say(text)
+
+    def warn(self, text: str) -> None:
+        """Print ``warning: text`` on stderr."""
+        self._warn(text)
+
+    def error(self, text: str) -> None:
+        """Print ``error: text`` on stderr."""
+        self._error(text)
+
+    @property
+    def captain(self) -> Agent:
+        """The captain :class:`shipmates.Agent`."""
+        return self.chat.captain
+
+    @property
+    def crew(self) -> Crew:
+        """The captain with how its crew was discovered and absorbed."""
+        return self.chat.crew
+
+    @property
+    def session(self) -> Session | None:
+        """The conversation memory (None with ``--memory 0``)."""
+        return self.chat.memory
+
+    def refresh(self, *, report: bool = False) -> str:
+        """Run ``refresh_agents``; with ``report``, a line saying what changed."""
+        before, after = self.chat.refresh()
+        return refresh_text(before, after) if report else ""
 
 
 @dataclass
@@ -51,24 +115,24 @@ class CommandTable:
     def names(self) -> list[str]:
         return list(self._commands)
 
-    async def dispatch(self, repl: Repl, line: str) -> None:
+    async def dispatch(self, context: ReplContext, line: str) -> None:
         """Run ``/name argument...``; unknown names and handler errors are reported, not raised."""
         name, _, argument = line.strip()[1:].partition(" ")
         command = self._commands.get(name)
         if command is None:
-            repl.error(f"unknown command: /{name} (try /help)")
+            context.error(f"unknown command: /{name} (try /help)")
             return
         try:
-            result = command.handler(repl, argument.strip())
+            result = command.handler(context, argument.strip())
             if inspect.isawaitable(result):
                 result = await result
         except EndSession:
             raise
         except Exception as exc:
-            repl.error(f"/{name} failed: {type(exc).__name__}: {exc}")
+            context.error(f"/{name} failed: {type(exc).__name__}: {exc}")
             return
         if result:
-            repl.say(str(result))
+            context.say(str(result))
 
 
 def _on_off(argument: str, current: bool, what: str) -> bool:
@@ -82,49 +146,45 @@ def _on_off(argument: str, current: bool, what: str) -> bool:
     raise ValueError(f"usage: /{what} on|off")
 
 
-def _help(repl: Repl, argument: str) -> str:
-    width = max(len(c.name) for c in repl.commands) + 1
-    lines = [f"/{c.name.ljust(width)} {c.help}" for c in repl.commands]
-    lines.append("Anything else is a message to the captain. Tab completes, Ctrl-R searches history,")
-    lines.append("Ctrl-C cancels a running turn (or clears the line), Ctrl-D exits.")
-    return "\n".join(lines)
+def _help(context: ReplContext, argument: str) -> str:
+    return help_text(context.commands)
 
 
-def _agents(repl: Repl, argument: str) -> str:
-    return "\n".join(repl.roster())
+def _agents(context: ReplContext, argument: str) -> str:
+    return "\n".join(roster(context.chat))
 
 
-def _tools(repl: Repl, argument: str) -> str:
-    return "\n".join(repl.tool_lines())
+def _tools(context: ReplContext, argument: str) -> str:
+    return "\n".join(format_tools(context.captain))
 
 
-def _model(repl: Repl, argument: str) -> str:
+def _model(context: ReplContext, argument: str) -> str:
     if argument:
-        repl.set_model(argument)
-    return f"model: {repl.model_name}"
+        context.chat.set_model(argument)
+    return f"model: {context.chat.model_name}"
 
 
-def _clear(repl: Repl, argument: str) -> str:
-    repl.clear()
+def _clear(context: ReplContext, argument: str) -> str:
+    context.chat.clear()
     return "conversation cleared"
 
 
-def _trace(repl: Repl, argument: str) -> str:
-    repl.tracer.enabled = _on_off(argument, repl.tracer.enabled, "trace")
-    return f"trace {'on' if repl.tracer.enabled else 'off'}"
+def _trace(context: ReplContext, argument: str) -> str:
+    context.tracer.enabled = _on_off(argument, context.tracer.enabled, "trace")
+    return on_off_text("trace", context.tracer.enabled)
 
 
-def _approve(repl: Repl, argument: str) -> str:
-    repl.approve = _on_off(argument, repl.approve, "approve")
-    return f"approve {'on' if repl.approve else 'off'}"
+def _approve(context: ReplContext, argument: str) -> str:
+    context.chat.approve = _on_off(argument, context.chat.approve, "approve")
+    return on_off_text("approve", context.chat.approve)
 
 
-def _refresh(repl: Repl, argument: str) -> str:
-    return repl.refresh(report=True)
+def _refresh(context: ReplContext, argument: str) -> str:
+    return context.refresh(report=True)
 
 
-def _exit(repl: Repl, argument: str) -> str:
-    raise EndSession("Goodbye.")
+def _exit(context: ReplContext, argument: str) -> str:
+    raise EndSession(GOODBYE)
 
 
 BUILTIN: list[tuple[str, Handler, str]] = [

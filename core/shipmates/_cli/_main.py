@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from .._settings import Settings, SettingsError
+from .._startup import freeze_for_exit
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
@@ -319,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         return int(args._run(args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
@@ -329,51 +334,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         if argv is None:  # the console script or `python -m shipmates`: the process exits next
-            _freeze_for_exit()
-
-
-def _freeze_for_exit() -> None:
-    """Keep the interpreter's last garbage collection from walking every object at exit.
-
-    At exit CPython runs one more full collection over every object still alive; with pydantic
-    and a crew loaded that is 30-50 ms, a fifth of a one-shot turn, spent proving that objects
-    about to vanish with the process are garbage. ``gc.freeze()`` takes them out of its sight.
-    The rest of the exit is unchanged: atexit handlers (plugins', logging's) run, stdout and
-    stderr are flushed, modules are torn down and free their objects by reference count. Only
-    finalizers of objects caught in reference cycles no longer run at exit, which Python never
-    promised; nothing shipmates keeps depends on them (the REPL appends to its history file as
-    it goes). Not done when ``main`` is called with arguments (tests, embedding programs): their
-    process goes on.
-    """
-    import gc
-
-    gc.freeze()
+            freeze_for_exit()
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    if args.model:
-        os.environ["SHIPMATES_MODEL"] = args.model
     from ._chat import run_chat
 
-    return run_chat(
-        captain=args.captain,
-        model=args.model,
+    return run_chat(_settings(args), once=args.once, pause_gc=getattr(args, "as_command", False))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The command's settings: its flags, then the environment (validated), then the defaults."""
+    from .._settings import read_settings
+
+    return read_settings(
+        model=getattr(args, "model", None),
+        captain=getattr(args, "captain", None),
         only=_csv(args.only),
         exclude=_csv(args.exclude),
-        once=args.once,
-        approve=args.approve,
-        trace=not args.no_trace,
-        memory=args.memory,
-        pause_gc=getattr(args, "as_command", False),
+        memory=getattr(args, "memory", None),
+        trace=not getattr(args, "no_trace", False),
+        approve=getattr(args, "approve", False),
     )
 
 
 def _run_agents(args: argparse.Namespace) -> int:
     from ._views import print_agents
 
-    return print_agents(
-        as_json=args.json, load=args.load, only=_csv(args.only), exclude=_csv(args.exclude)
-    )
+    settings = _settings(args)
+    return print_agents(as_json=args.json, load=args.load, only=settings.only, exclude=settings.exclude)
 
 
 def _run_plugins(args: argparse.Namespace) -> int:

@@ -1,16 +1,15 @@
-"""The captain REPL: prompt-toolkit on a terminal, one turn per line when stdin is piped.
+"""The captain REPL: the I/O shell over a :class:`~._chat_session.ChatSession`.
 
-A turn runs as its own asyncio task: Ctrl-C cancels that task (and the sibling calls it is
-waiting on) and the REPL goes back to the prompt. The session memory only records turns that
-completed, so a cancelled or failed turn leaves the conversation as it was.
+prompt-toolkit on a terminal, one turn per line when stdin is piped. The shell reads lines,
+prints answers (stdout) and notices, errors and the trace (stderr), draws the "working"
+indicator, asks approval questions and turns Ctrl-C into :meth:`ChatSession.cancel`; the chat
+session does the rest, and :mod:`._views` renders every text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import gc
 import os
 import signal
 import sys
@@ -18,58 +17,36 @@ import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import __version__
-from .._crew._records import AgentRecord
-from .._crew._sibling import is_available
-from .._errors import EndSession, ShipmatesError
-from .._run._session import Session
-from ._commands import CommandTable, build_commands
+from .._errors import EndSession
+from .._settings import memory_turns_from
+from .._startup import GcPause, start_litellm_import
+from ._chat_session import ChatSession, TurnCancelledError
+from ._commands import CommandTable, ReplContext, build_commands
 from ._indicator import RunningIndicator
-from ._trace import Tracer, format_arguments, shorten, tracing
-from ._views import format_agents, format_tools
+from ._trace import Tracer, tracing
+from ._views import CANCELLED, GOODBYE, approval_question, banner, error_text, refused_text
 
 if TYPE_CHECKING:
     from .._crew._assemble import Crew
-    from .._crew._sibling import Provenance
+    from .._run._agent import Agent
     from .._run._events import ToolCallEvent
 
 HISTORY_FILE = "history"
 USAGE_ERROR = 2
 YES = ("y", "yes")
-LITELLM_POLL = 0.02
-"""Seconds between checks whether litellm's background import has finished (a turn waiting)."""
-
-
-def memory_from_env() -> int | None:
-    """Turns to remember from ``SHIPMATES_MEMORY_TURNS`` (unset: the Session default bound)."""
-    raw = os.environ.get("SHIPMATES_MEMORY_TURNS", "").strip()
-    if not raw:
-        return None
-    try:
-        return max(int(raw), 0)
-    except ValueError:
-        return None
-
-
-def model_name(model: Any) -> str:
-    """A model setting (None, a name, or a Model) as text."""
-    if model is None:
-        from .._models._registry import default_model_name
-
-        return default_model_name()
-    return model if isinstance(model, str) else str(getattr(model, "model_id", model))
 
 
 class Repl:
-    """One chat session with a captain.
+    """The REPL over one chat session.
 
-    Plugin commands receive this object: ``captain``, ``crew``, ``session``, ``say(text)``,
-    ``error(text)`` and ``refresh()`` are theirs to use.
+    ``chat`` is a :class:`ChatSession`, or a :class:`Crew` to start one with ``approve`` and
+    ``memory`` (None: ``SHIPMATES_MEMORY_TURNS``, else the last 200 messages). Slash commands
+    receive a :class:`ReplContext` (:attr:`context`), not the REPL.
     """
 
     def __init__(
         self,
-        crew: Crew,
+        chat: ChatSession | Crew,
         *,
         approve: bool = False,
         trace: bool = True,
@@ -80,32 +57,33 @@ class Repl:
         interactive: bool | None = None,
         pm: Any = None,
     ) -> None:
-        self.crew = crew
-        self.captain = crew.captain
-        self.approve = approve
+        if not isinstance(chat, ChatSession):
+            memory = memory_turns_from() if memory is None else memory
+            chat = ChatSession(chat, approve=approve, memory=memory, pm=pm)
+        self.chat = chat
+        chat.on_warning = self.warn
         self._stdin = stdin
         self._stdout = stdout
         self._stderr = stderr
         if interactive is None:
             interactive = _isatty(self.stdin) and _isatty(self.stdout)
         self.interactive = interactive
-        memory = memory_from_env() if memory is None else memory
-        self.session: Session | None = None
-        if memory != 0:
-            self.session = Session(max_turns=memory) if memory else Session()
-        from .._plugins._host import host_of
-
-        self.host = host_of(pm)
-        self.pm = self.host.manager
+        self.host = chat.host
+        self.pm = chat.host.manager
         self.tracer = Tracer(self._trace_line, enabled=trace)
         # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).
         self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
         self._indicator: RunningIndicator | None = None
         self._prompt_shown = False
-        self._gc_paused = False
-        self._turn: asyncio.Task[str] | None = None
-        self._interrupted = False
+        self._gc: GcPause | None = None
         self.commands: CommandTable = build_commands(self.host, self.warn)
+        self.context = ReplContext(
+            chat, say=self.say, warn=self.warn, error=self.error, commands=self.commands, tracer=self.tracer
+        )
+
+    @property
+    def captain(self) -> Agent:
+        return self.chat.captain
 
     # -- streams (looked up late, so prompt-toolkit's patch_stdout and pytest capture work) ----
 
@@ -153,114 +131,20 @@ class Repl:
             line = f"\x1b[2m{line}\x1b[0m"
         self.note(line)
 
-    # -- state shown by commands ----------------------------------------------------------
-
-    @property
-    def model_name(self) -> str:
-        return model_name(self.captain.model)
-
-    def set_model(self, name: str) -> None:
-        self.captain.model = name
-        start_litellm_import(name)  # the prompt is already up: nothing to delay
-
-    def clear(self) -> None:
-        if self.session is not None:
-            self.session.clear()
-
-    def crew_names(self) -> list[str]:
-        return list(self.captain.siblings)
-
-    def agent_names(self) -> list[str]:
-        return [self.captain.name, *self.captain.siblings, *(t.name for t in self.captain.tools)]
-
-    def failed_plugins(self) -> list[str]:
-        """One line per pluggy plugin that failed to load (they may have brought siblings)."""
-        return [r.one_line() for r in self.host.list_plugins() if r.status == "failed"]
-
-    def load_problems(self) -> int:
-        d = self.crew.discovery
-        return (
-            len(d.failures) + len(d.conflicts) + len(self.crew.report.rejected) + len(self.failed_plugins())
-        )
-
-    def banner(self) -> list[str]:
-        origin = "built-in" if self.crew.general else self._origin(self.captain.name)
-        lines = [
-            f"shipmates {__version__} | captain: {self.captain.name} ({origin}) | model: {self.model_name}"
-        ]
-        crew = self.crew_names()
-        if crew:
-            lines.append(f"crew: {', '.join(crew)}")
-        else:
-            lines.append("crew: none yet (install sibling packages, see `shipmates new`)")
-        problems = self.load_problems()
-        if problems:
-            lines.append(f"{problems} load failure{'s' if problems != 1 else ''}: see /agents")
-        if self.interactive:
-            lines.append("/help for commands, Ctrl-C cancels a turn, Ctrl-D exits")
-        return lines
-
-    def _origin(self, name: str) -> str:
-        record = next((r for r in self.crew.discovery.records if r.name == name), None)
-        return record.provenance.describe() if record is not None else "code"
-
-    def roster(self) -> list[str]:
-        lines = format_agents([self._live(r) for r in self.crew.discovery.records], details=False)
-        lines += self.crew.report.lines()
-        lines += self.failed_plugins()
-        discovered = {r.name for r in self.crew.discovery.records}
-        others = [name for name in self.captain.siblings if name not in discovered]
-        if others:
-            lines.append(f"also absorbed (plugins, remote): {', '.join(others)}")
-        lines.append(f"captain: {self.captain.name}; crew: {', '.join(self.crew_names()) or 'none'}")
-        return lines
-
-    def _live(self, record: AgentRecord) -> AgentRecord:
-        """The record as it stands now: a sibling that stopped answering since discovery (a
-        remote one whose replicas all left, ``available = False``) is shown unavailable."""
-        if record.status == "ok" and not is_available(record.sibling):
-            reason = "not answering now; /refresh takes it back when it returns"
-            return dataclasses.replace(record, status="unavailable", reason=reason)
-        return record
-
-    def tool_lines(self) -> list[str]:
-        return format_tools(self.captain)
-
-    def refresh(self, *, report: bool = False) -> str:
-        """Run the ``refresh_agents`` hook; with ``report``, say what changed."""
-        before = set(self.captain.siblings)
-        for failure in self.host.call_each("refresh_agents", captain=self.captain).failures:
-            self.warn(str(failure))  # a plugin bug must not end the session
-        if not report:
-            return ""
-        after = set(self.captain.siblings)
-        added, gone = sorted(after - before), sorted(before - after)
-        changes = [f"+{n}" for n in added] + [f"-{n}" for n in gone]
-        return f"crew: {', '.join(sorted(after)) or 'none'}" + (
-            f" (changed: {' '.join(changes)})" if changes else " (no change)"
-        )
-
     # -- running --------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Run the session to its end; returns the exit status."""
-        # Until the prompt is up, start-up (prompt-toolkit's import, the session) allocates
-        # tens of thousands of objects that live on: the collector's passes over them are
-        # wasted time before the prompt. Once the prompt is drawn they are frozen out of its
-        # sight (gc.freeze(), as `shipmates chat` does for the crew) and collection resumes.
-        self._gc_paused = self.interactive and gc.isenabled()
-        if self._gc_paused:
-            gc.disable()
+        """Run the session to its end; returns the exit status.
+
+        On a terminal the collector stays paused until the prompt is drawn (prompt-toolkit's
+        import and the prompt session allocate tens of thousands of objects that live on),
+        then they are frozen out of its sight (see :mod:`shipmates._startup`).
+        """
+        self._gc = GcPause(self.interactive)
         try:
             return asyncio.run(self.main())
         finally:
-            self._resume_gc()
-
-    def _resume_gc(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.freeze()
-            gc.enable()
+            self._gc.end()
 
     def run_once(self, prompt: str) -> int:
         """Answer one prompt on stdout (0), or print ``error: ...`` on stderr (2)."""
@@ -273,7 +157,7 @@ class Repl:
 
     async def main(self) -> int:
         with self._traced():
-            for line in self.banner():
+            for line in banner(self.chat, interactive=self.interactive):
                 (self.say if self.interactive else self.note)(line)
             try:
                 if self.interactive:
@@ -286,9 +170,9 @@ class Repl:
 
     async def once(self, prompt: str) -> int:
         with self._traced():
-            self.refresh()
+            self.chat.refresh()
             try:
-                answer = await self._ask(prompt)
+                answer = await self.chat.ask(prompt, self._approver)
             except EndSession as end:
                 self.say(end.message)
                 return 0
@@ -304,7 +188,7 @@ class Repl:
         if not line:
             return
         if line.startswith("/"):
-            await self.commands.dispatch(self, line)
+            await self.commands.dispatch(self.context, line)
         else:
             await self.turn(line)
 
@@ -362,7 +246,7 @@ class Repl:
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line is dropped, ask again
             except EOFError:
-                raise EndSession("Goodbye.") from None
+                raise EndSession(GOODBYE) from None
             await self.handle(line)
 
     def _prompt_session(self) -> Any:
@@ -382,7 +266,7 @@ class Repl:
         return PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
-            completer=ReplCompleter(self.commands.names, self.agent_names, _model_names),
+            completer=ReplCompleter(self.commands.names, self.chat.agent_names, _model_names),
             complete_while_typing=True,
         )
 
@@ -390,44 +274,29 @@ class Repl:
         """Once the first prompt is drawn: collect garbage again, start importing litellm.
 
         litellm's import takes seconds, mostly holding the GIL; started any earlier it would
-        delay the prompt. The first turn waits for it (:meth:`_model_ready`).
+        delay the prompt. The first turn waits for it (:meth:`ChatSession.turn`).
         """
         if self._prompt_shown:
             return
         self._prompt_shown = True
-        self._resume_gc()
+        if self._gc is not None:
+            self._gc.end()
         start_litellm_import(self.captain.model)
 
-    async def _model_ready(self) -> None:
-        """Wait, without blocking the loop (Ctrl-C still cancels), for litellm's background import.
-
-        Starts the import if nothing did yet (piped mode, or a turn typed before the prompt's
-        first render finished). Returns at once for registered models such as ``offline``.
-        """
-        thread = start_litellm_import(self.captain.model)
-        if thread is None or not thread.is_alive():
-            return
+    def _loading(self, waiting: bool) -> None:
+        """The indicator says ``(loading litellm)`` while the turn waits for its import."""
         indicator = self._indicator
-        label = indicator.label if indicator is not None else ""
-        if indicator is not None:
-            indicator.label = f"{label} (loading litellm)"
-        try:
-            while thread.is_alive():
-                await asyncio.sleep(LITELLM_POLL)
-        finally:
-            if indicator is not None:
-                indicator.label = label
-
-    async def _answer(self, text: str) -> str:
-        await self._model_ready()
-        return await self._ask(text)
+        if indicator is None:
+            return
+        suffix = " (loading litellm)"
+        if waiting:
+            indicator.label += suffix
+        else:
+            indicator.label = indicator.label.removesuffix(suffix)
 
     async def turn(self, text: str) -> None:
         """Run one turn; print its answer, or ``error: ...``, or that it was cancelled."""
-        self.refresh()
         loop = asyncio.get_running_loop()
-        self._interrupted = False
-        task = self._turn = loop.create_task(self._answer(text))
         sigint = self._catch_sigint(loop)
         self._indicator = RunningIndicator(
             self.stderr, f"{self.captain.name} is working", active=self.interactive and _isatty(self.stderr)
@@ -435,13 +304,11 @@ class Repl:
         self._indicator.start()
         try:
             try:
-                answer = await task
+                answer = await self.chat.turn(text, self._approver, loading=self._loading)
             finally:
                 self._stop_turn(loop, sigint)
-        except asyncio.CancelledError:
-            if not self._interrupted:
-                raise
-            self.note("cancelled (the conversation before this turn is kept)")
+        except TurnCancelledError:
+            self.note(CANCELLED)
             return
         except EndSession:
             raise
@@ -456,24 +323,10 @@ class Repl:
             self._indicator = None
         if sigint:
             loop.remove_signal_handler(signal.SIGINT)
-        self._turn = None
-
-    async def _ask(self, text: str) -> str:
-        result = await self.captain.arun(
-            text, session=self.session, approve=self._approver if self.approve else None
-        )
-        if result.status == "max_turns":
-            raise ShipmatesError(
-                f"the captain was still calling tools after max_turns={self.captain.max_turns} model calls"
-                f"{': ' + shorten(result.output, 200) if result.output else ''}"
-            )
-        return result.output
 
     def interrupt(self) -> None:
         """Cancel the running turn (what Ctrl-C does)."""
-        if self._turn is not None and not self._turn.done():
-            self._interrupted = True
-            self._turn.cancel()
+        self.chat.cancel()
 
     def _catch_sigint(self, loop: asyncio.AbstractEventLoop) -> bool:
         try:
@@ -484,23 +337,8 @@ class Repl:
 
     # -- approval -------------------------------------------------------------------------
 
-    def _provenance(self, event: ToolCallEvent) -> Provenance | None:
-        if event.provenance is not None:
-            return event.provenance
-        for record in self.crew.discovery.records:
-            if record.name == event.agent:
-                return record.provenance
-        return None
-
-    def approval_question(self, event: ToolCallEvent) -> str:
-        what = "delegate to sibling" if event.is_delegation else "call tool"
-        provenance = self._provenance(event)
-        where = provenance.describe() if provenance is not None else "code"
-        call = f"{event.tool}({format_arguments(event.arguments)})"
-        return f"approve? {event.agent} wants to {what} {call} from {where}"
-
     async def _approver(self, event: ToolCallEvent) -> bool:
-        question = self.approval_question(event)
+        question = approval_question(event, self.chat.provenance(event))
         if self._indicator is not None:
             self._indicator.pause()
         try:
@@ -510,7 +348,7 @@ class Repl:
                 self._indicator.resume()
         allowed = answer.strip().lower() in YES
         if not allowed:
-            self.note(f"refused: {event.tool}")
+            self.note(refused_text(event))
         return allowed
 
     async def _ask_user(self, question: str) -> str:
@@ -542,30 +380,3 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def error_text(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, ShipmatesError):
-        return f"error: {text or type(exc).__name__}"
-    return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
-
-
-def start_litellm_import(model: Any) -> threading.Thread | None:
-    """Start importing litellm in a background thread when ``model`` is reached through litellm.
-
-    ``model`` is a model setting: None (the session default), a name, or a Model. Returns the
-    import thread (cheap to call again: always the same thread), or None when the model is a
-    registered one (such as ``offline``) and litellm is not needed.
-    """
-    from .._models._registry import get_model
-
-    try:
-        resolved = get_model(model)
-    except Exception:  # the turn reports a bad model setting properly
-        return None
-    from .._models import _litellm
-
-    if not isinstance(resolved, _litellm.LiteLLMModel):
-        return None
-    return _litellm.preload()

@@ -7,71 +7,22 @@ Each finished call is one line, indented by delegation depth::
     [fib] factor(query='factor 60') -> 2, 2, 3, 5
 
 A delegation also prints a line when it starts, so nested calls appear under it before
-the outer call returns.
+the outer call returns. The lines are rendered by :mod:`._views`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._plugins._hookspecs import hookimpl
-from .._run._events import ToolCallEvent
+from ._views import finished_line, started_line
 
-RESULT_LIMIT = 100
-ARGUMENTS_LIMIT = 60
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` on one line, cut with ``...`` beyond ``limit`` characters."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    return flat[: max(limit - 3, 0)] + "..."
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def format_arguments(arguments: dict[str, Any] | str, limit: int = ARGUMENTS_LIMIT) -> str:
-    """``n=60, query='x'``, cut when long; raw (non-JSON) argument text is shown as is."""
-    if isinstance(arguments, str):
-        return shorten(arguments, limit)
-    return shorten(", ".join(f"{key}={_value(value)}" for key, value in arguments.items()), limit)
-
-
-def call_text(event: ToolCallEvent) -> str:
-    """``[agent] tool(arguments)``, indented by depth."""
-    return f"{'  ' * event.depth}[{event.agent}] {event.tool}({format_arguments(event.arguments)})"
-
-
-def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
-    """What the call gave: its result, or ``error: ...``, ``timeout: ...``, ``cancelled``..."""
-    if event.status == "ok":
-        return shorten(event.result or "", limit)
-    if event.status == "cancelled":
-        return "cancelled"
-    if event.status == "refused":
-        return "refused by the user"
-    detail = event.error or event.result or ""
-    return shorten(f"{event.status}: {detail}" if detail else event.status, limit)
-
-
-def finished_line(event: ToolCallEvent) -> str:
-    line = f"{call_text(event)} -> {outcome_text(event)}"
-    if event.duration is not None and event.duration >= 0.5:
-        line += f" ({event.duration:.1f}s)"
-    return line
+if TYPE_CHECKING:
+    from .._run._events import ToolCallEvent
 
 
 class Tracer:
@@ -93,7 +44,7 @@ class Tracer:
     @hookimpl
     def tool_call_started(self, event: ToolCallEvent) -> None:
         if self.enabled and event.is_delegation:
-            self._emit(f"{call_text(event)} ...")
+            self._emit(started_line(event))
 
     @hookimpl
     def tool_call_finished(self, event: ToolCallEvent) -> None:

@@ -1,24 +1,36 @@
-"""Listings of discovered agents and loaded plugins (``shipmates agents|plugins``, ``/agents``)."""
+"""Every text the ``shipmates`` command shows, rendered in one place.
+
+Listings of discovered agents and loaded plugins (``shipmates agents|plugins``, ``/agents``),
+the REPL's banner, roster, tools table and help, the live trace's lines, error texts and the
+approval question. Functions here return text; printing it is the caller's business (the REPL
+shell, or the ``agents``/``plugins`` commands below, which print to ``out``).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from .. import __version__
 from .._crew._records import AgentRecord, Discovery
 from .._crew._sibling import sibling_spec
+from .._errors import ShipmatesError
+
+if TYPE_CHECKING:
+    from .._crew._sibling import Provenance
+    from .._run._events import ToolCallEvent
+    from ._chat_session import ChatSession
+    from ._commands import CommandTable
+
+RESULT_LIMIT = 100
+ARGUMENTS_LIMIT = 60
 
 
 def tool_names(sibling: Any) -> list[str]:
     """Names of a sibling's own tools (empty when it declares none)."""
     return sibling_spec(sibling).tool_names
-
-
-def status_text(record: AgentRecord) -> str:
-    """``ok``, ``failed``, ``conflict``... as shown in the status column."""
-    return record.status
 
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -34,7 +46,7 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
         return ["no sibling agents found (install one, or see `shipmates new`)"]
     rows = [("NAME", "STATUS", "DISTRIBUTION", "ENTRY POINT")]
     for r in records:
-        rows.append((r.name, status_text(r), r.provenance.describe(), r.provenance.entry_point or "-"))
+        rows.append((r.name, r.status, r.provenance.describe(), r.provenance.entry_point or "-"))
     header, *lines = table(rows)
     out = [header]
     for record, line in zip(records, lines, strict=True):
@@ -64,8 +76,6 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
 
 def format_tools(captain: Any) -> list[str]:
     """``/tools``: one row per tool (kind, origin, a sibling's own tools), then its description."""
-    from ._trace import shorten
-
     tools = captain.tools
     if not tools:
         return ["the captain has no tools"]
@@ -101,8 +111,8 @@ def print_agents(
     *,
     as_json: bool = False,
     load: bool = False,
-    only: list[str] | None = None,
-    exclude: list[str] | None = None,
+    only: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
     out: IO[str] | None = None,
 ) -> int:
     """``shipmates agents``: list (and with ``load`` build) every discovered sibling."""
@@ -138,3 +148,151 @@ def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:
         if record.reason:
             print(f"    reason: {record.reason}", file=out)
     return 0
+
+
+# -- the chat: banner, roster, help -------------------------------------------------------------
+
+
+def banner(chat: ChatSession, *, interactive: bool) -> list[str]:
+    """The lines the REPL starts with: version, captain, model, crew, load failures."""
+    crew = chat.crew
+    origin = "built-in" if crew.general else chat.origin(chat.captain.name).describe()
+    lines = [f"shipmates {__version__} | captain: {chat.captain.name} ({origin}) | model: {chat.model_name}"]
+    names = chat.crew_names()
+    if names:
+        lines.append(f"crew: {', '.join(names)}")
+    else:
+        lines.append("crew: none yet (install sibling packages, see `shipmates new`)")
+    problems = chat.load_problems()
+    if problems:
+        lines.append(f"{problems} load failure{'s' if problems != 1 else ''}: see /agents")
+    if interactive:
+        lines.append("/help for commands, Ctrl-C cancels a turn, Ctrl-D exits")
+    return lines
+
+
+def roster(chat: ChatSession) -> list[str]:
+    """``/agents``: every discovered sibling as it stands now, failures, the captain and crew."""
+    lines = format_agents(chat.records(), details=False)
+    lines += chat.crew.report.lines()
+    lines += [record.one_line() for record in chat.failed_plugins()]
+    discovered = {r.name for r in chat.crew.discovery.records}
+    others = [name for name in chat.crew_names() if name not in discovered]
+    if others:
+        lines.append(f"also absorbed (plugins, remote): {', '.join(others)}")
+    lines.append(f"captain: {chat.captain.name}; crew: {', '.join(chat.crew_names()) or 'none'}")
+    return lines
+
+
+def help_text(commands: CommandTable) -> str:
+    """``/help``: one line per command, then how to talk to the captain."""
+    width = max(len(c.name) for c in commands) + 1
+    lines = [f"/{c.name.ljust(width)} {c.help}" for c in commands]
+    lines.append("Anything else is a message to the captain. Tab completes, Ctrl-R searches history,")
+    lines.append("Ctrl-C cancels a running turn (or clears the line), Ctrl-D exits.")
+    return "\n".join(lines)
+
+
+def refresh_text(before: Iterable[str], after: Iterable[str]) -> str:
+    """``/refresh``: the crew now, and what changed."""
+    old, new = set(before), set(after)
+    changes = [f"+{n}" for n in sorted(new - old)] + [f"-{n}" for n in sorted(old - new)]
+    return f"crew: {', '.join(sorted(new)) or 'none'}" + (
+        f" (changed: {' '.join(changes)})" if changes else " (no change)"
+    )
+
+
+def on_off_text(what: str, on: bool) -> str:
+    return f"{what} {'on' if on else 'off'}"
+
+
+CANCELLED = "cancelled (the conversation before this turn is kept)"
+GOODBYE = "Goodbye."
+
+
+def error_text(exc: BaseException) -> str:
+    """``error: ...`` for a failed turn: a ShipmatesError's own words, else the exception type too."""
+    text = str(exc).strip()
+    if isinstance(exc, ShipmatesError):
+        return f"error: {text or type(exc).__name__}"
+    return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
+
+
+def max_turns_text(max_turns: int, output: str) -> str:
+    """Why a turn that never stopped calling tools failed."""
+    return (
+        f"the captain was still calling tools after max_turns={max_turns} model calls"
+        f"{': ' + shorten(output, 200) if output else ''}"
+    )
+
+
+# -- approval ------------------------------------------------------------------------------------
+
+
+def approval_question(event: ToolCallEvent, provenance: Provenance | None) -> str:
+    """``approve? captain wants to call tool x(n=1) from code``."""
+    what = "delegate to sibling" if event.is_delegation else "call tool"
+    where = provenance.describe() if provenance is not None else "code"
+    call = f"{event.tool}({format_arguments(event.arguments)})"
+    return f"approve? {event.agent} wants to {what} {call} from {where}"
+
+
+def refused_text(event: ToolCallEvent) -> str:
+    return f"refused: {event.tool}"
+
+
+# -- the live trace ----------------------------------------------------------------------------
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut with ``...`` beyond ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: max(limit - 3, 0)] + "..."
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def format_arguments(arguments: dict[str, Any] | str, limit: int = ARGUMENTS_LIMIT) -> str:
+    """``n=60, query='x'``, cut when long; raw (non-JSON) argument text is shown as is."""
+    if isinstance(arguments, str):
+        return shorten(arguments, limit)
+    return shorten(", ".join(f"{key}={_value(value)}" for key, value in arguments.items()), limit)
+
+
+def call_text(event: ToolCallEvent) -> str:
+    """``[agent] tool(arguments)``, indented by depth."""
+    return f"{'  ' * event.depth}[{event.agent}] {event.tool}({format_arguments(event.arguments)})"
+
+
+def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
+    """What the call gave: its result, or ``error: ...``, ``timeout: ...``, ``cancelled``..."""
+    if event.status == "ok":
+        return shorten(event.result or "", limit)
+    if event.status == "cancelled":
+        return "cancelled"
+    if event.status == "refused":
+        return "refused by the user"
+    detail = event.error or event.result or ""
+    return shorten(f"{event.status}: {detail}" if detail else event.status, limit)
+
+
+def started_line(event: ToolCallEvent) -> str:
+    """The line a delegation prints when it starts: ``[agent] sibling(query='...') ...``."""
+    return f"{call_text(event)} ..."
+
+
+def finished_line(event: ToolCallEvent) -> str:
+    """The line a finished call prints: the call, ``->``, the outcome, the time when long."""
+    line = f"{call_text(event)} -> {outcome_text(event)}"
+    if event.duration is not None and event.duration >= 0.5:
+        line += f" ({event.duration:.1f}s)"
+    return line

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelError
@@ -25,9 +26,15 @@ _litellm_models: dict[str, Model] = {}
 """litellm models by name: they depend on no plugin, so every host shares them."""
 
 
+session_model: ContextVar[str | None] = ContextVar("shipmates_session_model", default=None)
+"""The model of the chat running in this context (``--model``): agents without a model of
+their own use it. Follows turns into tasks, worker threads and siblings; set by the chat."""
+
+
 def default_model_name() -> str:
-    """``SHIPMATES_MODEL`` when set and not empty, else :data:`DEFAULT_MODEL`."""
-    return os.environ.get("SHIPMATES_MODEL", "").strip() or DEFAULT_MODEL
+    """The chat's :data:`session_model`, else ``SHIPMATES_MODEL`` when set and not empty,
+    else :data:`DEFAULT_MODEL`."""
+    return session_model.get() or os.environ.get("SHIPMATES_MODEL", "").strip() or DEFAULT_MODEL
 
 
 def _registry(plugins: pluggy.PluginManager | PluginHost | None) -> dict[str, Model]:

@@ -40,6 +40,9 @@ class CommandContext(Protocol):
     def say(self, text: str) -> None:
         """Print ``text`` on stdout (command output)."""
 
+    def warn(self, text: str) -> None:
+        """Print ``warning: text`` on stderr."""
+
     def error(self, text: str) -> None:
         """Print ``error: text`` on stderr."""
 

@@ -8,6 +8,7 @@ import re
 import sys
 from _thread import RLock
 from collections.abc import Callable
+from types import GenericAlias
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 from .._crew._sibling import Provenance
 from .._names import check_name
-from .._startup import skip_pydantic_plugin_scan_if_none
+from .._startup import no_pydantic_plugin, skip_pydantic_plugin_scan_if_none
 from .._text import JsonLimitError, parse_json_object
 
 Bound = tuple[tuple[Any, ...], dict[str, Any]]
@@ -308,10 +309,15 @@ def _function_tool(
 def _arguments_builder(
     tool_name: str, fn: Callable[..., Any], params: list[tuple[str, Any, Any, str | None]]
 ) -> Callable[[], tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]]:
-    """The deferred half of :func:`_function_tool`: the pydantic arguments model, its JSON
-    schema and the validating ``bind``, built once on first need."""
+    """The deferred half of :func:`_function_tool`: the JSON schema and the validating
+    ``bind``, built once on first need; through pydantic, unless :func:`_plain_arguments`
+    gives the same without it."""
 
     def build() -> tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]:
+        plain = _plain_arguments(params, pydantic_build)
+        return plain if plain is not None else pydantic_build()
+
+    def pydantic_build() -> tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]:
         skip_pydantic_plugin_scan_if_none()
         from pydantic import ConfigDict, Field, ValidationError, create_model
 
@@ -346,6 +352,108 @@ def _arguments_builder(
         return parameters, bind
 
     return build
+
+
+# -- the pydantic-free path for plain parameters --------------------------------------------------
+
+_PLAIN_TYPES: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
+_BASEMODEL_NAMES = frozenset(
+    {
+        "construct", "copy", "dict", "from_orm", "json", "parse_file", "parse_obj", "parse_raw",
+        "schema", "schema_json", "update_forward_refs", "validate",
+    }
+)
+"""``pydantic.BaseModel``'s public names outside ``model_*``: a field so named makes pydantic
+warn, so such tools take the pydantic path (tests/test_tool_plain.py checks the list)."""
+
+
+def _plain_field(annotation: Any) -> tuple[dict[str, Any], Any] | None:
+    """The JSON schema of a plain annotation and its item type (None for a scalar); None when
+    the annotation is not one of ``int``, ``float``, ``str``, ``bool`` or ``list`` of them."""
+    kind = _PLAIN_TYPES.get(annotation) if isinstance(annotation, type) else None
+    if kind is not None:
+        return {"type": kind}, None
+    if type(annotation) is GenericAlias and annotation.__origin__ is list and len(annotation.__args__) == 1:
+        item = annotation.__args__[0]
+        item_kind = _PLAIN_TYPES.get(item) if isinstance(item, type) else None
+        if item_kind is not None:
+            return {"items": {"type": item_kind}, "type": "array"}, item
+    return None
+
+
+def _plain_default(value: Any) -> bool:
+    """A default pydantic would neither copy nor describe differently: None, or an exact bool,
+    int, str, or finite float (a list default is copied by pydantic: that takes its path)."""
+    if value is None or type(value) in (bool, int, str):
+        return True
+    return type(value) is float and value - value == 0  # not inf or nan
+
+
+def _plain_arguments(
+    params: list[tuple[str, Any, Any, str | None]],
+    fallback: Callable[[], tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]]],
+) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Bound]] | None:
+    """Schema and ``bind`` without pydantic, for parameters that are all plain (see
+    :func:`_plain_field`); None when any is not, or when a pydantic plugin is installed (it
+    would expect to see every validator built).
+
+    The schema is pydantic's to the key order (pydantic sorts a field's keys; titles are
+    stripped). ``bind`` accepts arguments whose values already have exactly the parameter's
+    type (and ignores unknown keys, as pydantic does); anything else (a missing argument, a
+    ``"4"`` for an int, a bool for an int, an int for a float) goes to pydantic, built on
+    first need, which converts it or words the error exactly as before.
+    """
+    fields: list[tuple[str, Any, Any, Any]] = []
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for pname, annotation, default, doc in params:
+        plain = _plain_field(annotation)
+        if plain is None or pname.startswith(("_", "model_")) or pname in _BASEMODEL_NAMES:
+            return None
+        schema, item = plain
+        if default is ...:
+            required.append(pname)
+        elif _plain_default(default):
+            schema["default"] = default
+        else:
+            return None
+        if doc is not None:
+            schema["description"] = doc
+        properties[pname] = dict(sorted(schema.items()))
+        fields.append((pname, annotation if item is None else list, item, default))
+    if not no_pydantic_plugin():
+        return None
+    parameters: dict[str, Any] = {"properties": properties}
+    if required:
+        parameters["required"] = required
+    parameters["type"] = "object"
+    slow: list[Callable[[dict[str, Any]], Bound]] = []
+
+    def bind(arguments: dict[str, Any]) -> Bound:
+        values: dict[str, Any] = {}
+        for pname, kind, item, default in fields:
+            value = arguments.get(pname, _MISSING)
+            if value is _MISSING and default is not ...:
+                value = default
+            elif type(value) is not kind or (
+                item is not None and not all(type(v) is item for v in value)
+            ):
+                break
+            elif item is not None:
+                value = list(value)  # pydantic hands the function a new list
+            values[pname] = value
+        else:
+            return (), values
+        if not slow:
+            with _build_lock:
+                if not slow:
+                    slow.append(fallback()[1])
+        return slow[0](arguments)
+
+    return parameters, bind
+
+
+_MISSING = object()
 
 
 @overload

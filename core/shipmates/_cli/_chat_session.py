@@ -1,0 +1,204 @@
+"""One chat with a captain, without any I/O: the REPL (``_repl``) and ``--once`` drive it.
+
+A :class:`ChatSession` holds the captain and its crew, the conversation memory, the model, the
+approve switch, and the turn that is running: :meth:`ChatSession.turn` runs one as its own
+asyncio task, which :meth:`ChatSession.cancel` stops (with the sibling calls it is waiting
+on). The memory only records turns that completed, so a cancelled or failed turn leaves the
+conversation as it was. What it needs from the outside (a warning to show, the user's answer
+to an approval question, a "loading litellm" label) comes through callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._crew._sibling import is_available
+from .._errors import ShipmatesError
+from .._run._session import Session
+from .._startup import start_litellm_import, wait_for_litellm
+from ._views import max_turns_text
+
+if TYPE_CHECKING:
+    from .._crew._assemble import Crew
+    from .._crew._records import AgentRecord
+    from .._crew._sibling import Provenance
+    from .._plugins._host import PluginRecord
+    from .._run._agent import Agent
+    from .._run._events import ToolCallEvent
+
+Approver = Callable[["ToolCallEvent"], Awaitable[bool]]
+"""Asks the user whether a tool call may run (the shell's approval prompt)."""
+
+
+class TurnCancelledError(Exception):
+    """The running turn was stopped by :meth:`ChatSession.cancel` (Ctrl-C)."""
+
+
+def _ignore(text: str) -> None:
+    return None
+
+
+class ChatSession:
+    """The state of one chat and the turns run in it; no I/O of its own.
+
+    ``memory``: turns to remember (0: none; None: the last 200 messages). ``on_warning``
+    receives warnings (a plugin's ``refresh_agents`` failing); the shell prints them.
+    """
+
+    def __init__(
+        self,
+        crew: Crew,
+        *,
+        approve: bool = False,
+        memory: int | None = None,
+        pm: Any = None,
+        on_warning: Callable[[str], None] = _ignore,
+    ) -> None:
+        self.crew = crew
+        self.approve = approve
+        self.memory: Session | None = None
+        if memory != 0:
+            self.memory = Session(max_turns=memory) if memory else Session()
+        from .._plugins._host import host_of
+
+        self.host = host_of(pm)
+        self.on_warning = on_warning
+        self._turn: asyncio.Task[str] | None = None
+        self._cancelled = False
+
+    # -- the crew and the model ---------------------------------------------------------------
+
+    @property
+    def captain(self) -> Agent:
+        return self.crew.captain
+
+    @property
+    def model_name(self) -> str:
+        """The captain's model as text (its name, or the session default's)."""
+        model = self.captain.model
+        if model is None:
+            from .._models._registry import default_model_name
+
+            return default_model_name()
+        return model if isinstance(model, str) else str(getattr(model, "model_id", model))
+
+    def set_model(self, name: str) -> None:
+        """Switch the captain to the model ``name``; litellm starts loading if it needs it."""
+        self.captain.model = name
+        start_litellm_import(name)  # the prompt is already up: nothing to delay
+
+    def clear(self) -> None:
+        """Forget the conversation."""
+        if self.memory is not None:
+            self.memory.clear()
+
+    def crew_names(self) -> list[str]:
+        return list(self.captain.siblings)
+
+    def agent_names(self) -> list[str]:
+        """The captain, its siblings and its tools (what Tab completes)."""
+        return [self.captain.name, *self.captain.siblings, *(t.name for t in self.captain.tools)]
+
+    def records(self) -> list[AgentRecord]:
+        """Every discovered sibling as it stands now: one that stopped answering since
+        discovery (a remote one whose replicas all left, ``available = False``) is unavailable."""
+        return [self._live(r) for r in self.crew.discovery.records]
+
+    @staticmethod
+    def _live(record: AgentRecord) -> AgentRecord:
+        if record.status == "ok" and not is_available(record.sibling):
+            reason = "not answering now; /refresh takes it back when it returns"
+            return dataclasses.replace(record, status="unavailable", reason=reason)
+        return record
+
+    def failed_plugins(self) -> list[PluginRecord]:
+        """Plugins that failed to load (they may have brought siblings)."""
+        return [r for r in self.host.list_plugins() if r.status == "failed"]
+
+    def load_problems(self) -> int:
+        d = self.crew.discovery
+        rejected = len(self.crew.report.rejected)
+        return len(d.failures) + len(d.conflicts) + rejected + len(self.failed_plugins())
+
+    def origin(self, name: str) -> Provenance:
+        """Where the agent ``name`` comes from (``code`` when not discovered)."""
+        from .._crew._sibling import CODE
+
+        record = next((r for r in self.crew.discovery.records if r.name == name), None)
+        return record.provenance if record is not None else CODE
+
+    def provenance(self, event: ToolCallEvent) -> Provenance | None:
+        """Where the tool or sibling a call goes to comes from (for the approval question)."""
+        if event.provenance is not None:
+            return event.provenance
+        for record in self.crew.discovery.records:
+            if record.name == event.agent:
+                return record.provenance
+        return None
+
+    def refresh(self) -> tuple[list[str], list[str]]:
+        """Run the ``refresh_agents`` hook; returns the crew's names before and after."""
+        before = list(self.captain.siblings)
+        for failure in self.host.call_each("refresh_agents", captain=self.captain).failures:
+            self.on_warning(str(failure))  # a plugin bug must not end the session
+        return before, list(self.captain.siblings)
+
+    # -- turns ----------------------------------------------------------------------------------
+
+    async def ask(self, text: str, approver: Approver | None = None) -> str:
+        """Run ``text`` through the captain in the current task; returns its answer.
+
+        ``approver`` is asked before each call while :attr:`approve` is on. A turn that never
+        stopped calling tools is a ShipmatesError; EndSession and other errors propagate.
+        """
+        result = await self.captain.arun(
+            text, session=self.memory, approve=approver if self.approve and approver is not None else None
+        )
+        if result.status == "max_turns":
+            raise ShipmatesError(max_turns_text(self.captain.max_turns, result.output))
+        return result.output
+
+    async def turn(
+        self,
+        text: str,
+        approver: Approver | None = None,
+        *,
+        loading: Callable[[bool], None] | None = None,
+    ) -> str:
+        """One REPL turn: refresh the crew, wait for litellm if the model needs it (``loading``
+        is told), then :meth:`ask`, as its own task. Raises :class:`TurnCancelledError` when
+        :meth:`cancel` stopped it."""
+        self.refresh()
+        self._cancelled = False
+        task = self._turn = asyncio.get_running_loop().create_task(self._answer(text, approver, loading))
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not self._cancelled:
+                raise
+            raise TurnCancelledError from None
+        finally:
+            self._turn = None
+
+    async def _answer(
+        self, text: str, approver: Approver | None, loading: Callable[[bool], None] | None
+    ) -> str:
+        await wait_for_litellm(self.captain.model, loading)
+        return await self.ask(text, approver)
+
+    @property
+    def running(self) -> bool:
+        """True while a turn started by :meth:`turn` runs."""
+        return self._turn is not None and not self._turn.done()
+
+    def cancel(self) -> bool:
+        """Stop the running turn (what Ctrl-C does); False when none runs."""
+        if not self.running:
+            return False
+        assert self._turn is not None
+        self._cancelled = True
+        self._turn.cancel()
+        return True

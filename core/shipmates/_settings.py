@@ -1,0 +1,157 @@
+"""The session's settings, read once from the command line, the environment and the defaults.
+
+:func:`read_settings` validates every ``SHIPMATES_*`` variable the command uses when it reads
+them: a bad value is a :class:`SettingsError` naming the variable, the value and what is
+accepted, instead of being ignored (or failing later, far from its cause). The frozen
+:class:`Settings` it returns is passed down (CLI -> ``run_chat`` -> the crew and the chat
+session); nothing writes the environment.
+
+Cheap to import (the standard library and ``_errors`` only): every command reads its settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ._errors import ShipmatesError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+T = TypeVar("T")
+
+
+class SettingsError(ShipmatesError):
+    """A setting has a value shipmates cannot use; the message names it and the accepted range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one ``shipmates`` command was asked to do, and how.
+
+    ``None`` means "not set": the library's own default applies (for ``only``/``exclude``,
+    discovery then reads ``SHIPMATES_AGENTS`` and ``SHIPMATES_EXCLUDE_AGENTS`` itself, so its
+    reasons keep naming the variable).
+    """
+
+    model: str | None = None
+    """``--model``, else ``SHIPMATES_MODEL``; None: the default model (``offline``)."""
+    captain: str | None = None
+    """``--captain``; None: the built-in general captain."""
+    only: tuple[str, ...] | None = None
+    """``--only`` names (allow-list)."""
+    exclude: tuple[str, ...] | None = None
+    """``--exclude`` names (deny-list)."""
+    memory_turns: int | None = None
+    """``--memory``, else ``SHIPMATES_MEMORY_TURNS``: turns remembered (0: none); None: the
+    last 200 messages."""
+    tool_timeout: float | None = None
+    """``SHIPMATES_TOOL_TIMEOUT``: seconds a tool or sibling may run; None: the default (120)."""
+    tool_threads: int | None = None
+    """``SHIPMATES_TOOL_THREADS``: worker threads for sync tools; None: automatic."""
+    strict: bool = False
+    """``SHIPMATES_STRICT``: a sibling or plugin that fails to load is an error, not a warning."""
+    discovery_cache: bool = True
+    """``SHIPMATES_DISCOVERY_CACHE``: keep the entry-point scan on disk between runs."""
+    trace: bool = True
+    """The live trace (``--no-trace`` turns it off)."""
+    approve: bool = False
+    """``--approve``: ask before each tool call and delegation."""
+
+
+def read_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    model: str | None = None,
+    captain: str | None = None,
+    only: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    memory: int | None = None,
+    trace: bool = True,
+    approve: bool = False,
+) -> Settings:
+    """The settings from the flags given (None: not given), then ``environ`` (default:
+    ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
+    env = os.environ if environ is None else environ
+    if memory is not None:
+        _check_whole(memory, "--memory", minimum=0, meaning="turns to remember; 0: none")
+    return Settings(
+        model=(model or "").strip() or env_text(env, "SHIPMATES_MODEL"),
+        captain=captain,
+        only=tuple(only) if only is not None else None,
+        exclude=tuple(exclude) if exclude is not None else None,
+        memory_turns=memory if memory is not None else memory_turns_from(env),
+        tool_timeout=_positive_number(env, "SHIPMATES_TOOL_TIMEOUT"),
+        tool_threads=_whole(env, "SHIPMATES_TOOL_THREADS", minimum=0, meaning="worker threads; 0: automatic")
+        or None,
+        strict=_flag(env, "SHIPMATES_STRICT", default=False),
+        discovery_cache=_flag(env, "SHIPMATES_DISCOVERY_CACHE", default=True),
+        trace=trace,
+        approve=approve,
+    )
+
+
+def memory_turns_from(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SHIPMATES_MEMORY_TURNS`` (None when unset or empty); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    return _whole(env, "SHIPMATES_MEMORY_TURNS", minimum=0, meaning="turns to remember; 0: none")
+
+
+def env_text(environ: Mapping[str, str], name: str) -> str | None:
+    """The variable's value, stripped; None when unset or blank."""
+    return environ.get(name, "").strip() or None
+
+
+def _invalid(name: str, raw: object, expected: str) -> SettingsError:
+    return SettingsError(f"{name}={raw!r} is not valid: expected {expected}")
+
+
+def _check_whole(value: int, name: str, *, minimum: int, meaning: str) -> int:
+    if value < minimum:
+        raise _invalid(name, value, f"a whole number >= {minimum} ({meaning})")
+    return value
+
+
+def _whole(environ: Mapping[str, str], name: str, *, minimum: int, meaning: str) -> int | None:
+    expected = f"a whole number >= {minimum} ({meaning})"
+    return _parsed(environ, name, int, lambda value: value >= minimum, expected)
+
+
+def _positive_number(environ: Mapping[str, str], name: str) -> float | None:
+    expected = "a number of seconds > 0, such as 30 or 2.5"
+    return _parsed(environ, name, float, lambda value: 0 < value < float("inf"), expected)
+
+
+def _parsed(
+    environ: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], T],
+    accept: Callable[[T], bool],
+    expected: str,
+) -> T | None:
+    """The variable parsed; None when unset or blank; a SettingsError when it does not parse
+    or is out of range."""
+    raw = env_text(environ, name)
+    if raw is None:
+        return None
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise _invalid(name, raw, expected) from None
+    if not accept(value):
+        raise _invalid(name, raw, expected)
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env_text(environ, name)
+    if raw is None:
+        return default
+    word = raw.lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _invalid(name, raw, f"one of {', '.join(sorted(_TRUE))} or {', '.join(sorted(_FALSE))}")
