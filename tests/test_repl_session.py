@@ -96,7 +96,10 @@ def test_refresh_reports_names_and_a_failing_plugin_is_a_warning() -> None:
     finally:
         for plugin in plugins:
             pm.unregister(plugin)
-    assert warnings == ["plugin breaks: refresh_agents failed: RuntimeError: no network"]
+    assert warnings == [
+        "plugin 'breaks' (registered from code) failed in hook refresh_agents: RuntimeError: no network; "
+        "fix the code that registered it, or unregister it"
+    ]
 
 
 def test_plugin_commands_get_a_context_not_the_repl() -> None:
