@@ -29,14 +29,6 @@ from shipmates._plugins._host import get_plugin_manager
 Script = Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelResponse]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
-    monkeypatch.delenv("SHIPMATES_TOOL_TIMEOUT", raising=False)
-
-
 class ScriptedModel:
     """A model that replays a script: a list of responses, then answers with the tool results."""
 

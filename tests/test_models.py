@@ -16,13 +16,6 @@ from shipmates._models._registry import registered_models
 from shipmates._plugins._host import get_plugin_manager
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
-
-
 class Parrot:
     model_id = "parrot"
 
