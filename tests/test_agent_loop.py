@@ -21,10 +21,10 @@ from shipmates import (
     Session,
     ToolCall,
     ToolCallEvent,
+    get_plugin_manager,
     hookimpl,
     tool,
 )
-from shipmates._plugins._host import get_plugin_manager
 
 Script = Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelResponse]
 
