@@ -25,6 +25,7 @@ from shipmates import (
     hookimpl,
     tool,
 )
+from support import until
 
 Script = Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelResponse]
 
@@ -346,12 +347,14 @@ def test_max_turns_is_a_distinct_outcome() -> None:
 
 def test_cancellation_cancels_tool_calls_and_propagates(recorder: Recorder) -> None:
     cancelled = threading.Event()
+    entered = threading.Event()
 
     class Stuck:
         name = "stuck"
         description = "never answers"
 
         async def ainvoke(self, query: str) -> str:
+            entered.set()
             try:
                 await asyncio.sleep(10)
             except asyncio.CancelledError:
@@ -369,7 +372,7 @@ def test_cancellation_cancels_tool_calls_and_propagates(recorder: Recorder) -> N
 
     async def main() -> None:
         task = asyncio.create_task(captain.arun("go", session=session))
-        await asyncio.sleep(0.1)
+        await until(lambda: entered.is_set() and len(recorder.started) == 2, 5, what="both calls running")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
