@@ -69,9 +69,8 @@ def _requirement() -> str:
 
 
 def _render(template: str, values: dict[str, str]) -> str:
-    # One name per joinpath: Traversable.joinpath takes a single argument before Python 3.11.
-    source = resources.files("shipmates._cli").joinpath("_template").joinpath(template)
-    return string.Template(source.read_text(encoding="utf-8")).substitute(values)
+    source = resources.files("shipmates._cli").joinpath("_template", template).read_text(encoding="utf-8")
+    return string.Template(source).substitute(values)
 
 
 def scaffold(name: str, directory: Path | str | None = None, *, force: bool = False) -> Path:
