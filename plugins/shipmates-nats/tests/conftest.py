@@ -124,16 +124,25 @@ def crew_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    """The file the served test siblings note their steps in (``sleeping PID QUERY``, ``start PID KEY``,
+    ``done PID KEY``); every `serve` of the test writes to it. It exists once the first note is made."""
+    return tmp_path / "journal.txt"
+
+
 @pytest.fixture(autouse=True)
 def _nats_plugin(_isolate_shipmates: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test here has the plugin enabled, on top of the shared isolation (which runs first)."""
     monkeypatch.setenv("SHIPMATES_PLUGINS", "nats")
-    _reset_plugin_state()
+    _reset()
     yield
-    _reset_plugin_state()
+    _reset()
 
 
-def _reset_plugin_state() -> None:
+def _reset() -> None:
+    from shipmates._crew import _entrypoints
+    from shipmates._plugins import _host as _plugins
     from shipmates_nats import _plugin, _remote
 
     _remote.reset_crews()
@@ -141,13 +150,8 @@ def _reset_plugin_state() -> None:
     _plugin._ours.clear()
     _plugin._warned.clear()
     _plugin._retry.update(at=0.0, busy=False)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Path:
-    """The file the served test siblings note their steps in (``sleeping PID QUERY``, ``start PID KEY``,
-    ``done PID KEY``); every `serve` of the test writes to it. It exists once the first note is made."""
-    return tmp_path / "journal.txt"
+    _entrypoints.clear_cache()
+    _plugins.reset_plugin_manager()
 
 
 @pytest.fixture(scope="module")
