@@ -1,14 +1,12 @@
-"""Shared fixtures: in-process isolation for every test, plus the wheel/venv kit of tests/support.
+"""Fixtures of the core tests: hand-made distributions (``fake_site``) and the wheel/venv kit.
 
-Every test runs with ``SHIPMATES_HOME`` in a temp dir, ``SHIPMATES_PLUGINS=""`` and
-``SHIPMATES_AGENTS=""`` (the developer's installed plugins and agents are never autoloaded),
-other ``SHIPMATES_*`` variables removed, and the discovery/plugin/model caches reset.
-Opt back in with the ``autoload`` fixture, or use ``fake_site`` for hand-made distributions.
+The isolation every test runs under (temp ``SHIPMATES_HOME``, no autoloaded plugins or agents,
+caches reset; the ``autoload`` fixture to opt back in) is shared with the demo crew's and the
+plugins' tests: see tests/support/isolation.py.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,44 +23,6 @@ from support import (
     write_dist_info,
     write_project,
 )
-
-
-def _reset_shipmates_caches() -> None:
-    from shipmates._crew import _entrypoints
-    from shipmates._plugins import _host as _plugins
-
-    _entrypoints.clear_cache()
-    _plugins.reset_plugin_manager()
-    try:
-        from shipmates._models import _registry as _models
-    except ImportError:  # being written; nothing cached yet
-        return
-    reset = getattr(_models, "reset_models", None)
-    if reset is not None:
-        reset()
-
-
-@pytest.fixture(autouse=True)
-def _isolate_shipmates(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    for var in list(os.environ):
-        if var.startswith("SHIPMATES_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path_factory.mktemp("shipmates-home")))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.setenv("SHIPMATES_AGENTS", "")
-    _reset_shipmates_caches()
-    yield
-    _reset_shipmates_caches()
-
-
-@pytest.fixture
-def autoload(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let this test see the plugins and agents installed in the running interpreter."""
-    monkeypatch.delenv("SHIPMATES_PLUGINS", raising=False)
-    monkeypatch.delenv("SHIPMATES_AGENTS", raising=False)
-    _reset_shipmates_caches()
 
 
 class FakeSite:

@@ -25,13 +25,6 @@ from shipmates import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
-
-
 class Echo:
     """A minimal sibling that is not an Agent."""
 

@@ -21,20 +21,13 @@ from shipmates import (
     Session,
     ToolCall,
     ToolCallEvent,
+    get_plugin_manager,
     hookimpl,
     tool,
 )
-from shipmates._plugins._host import get_plugin_manager
+from support import until
 
 Script = Callable[[list[dict[str, Any]], list[dict[str, Any]]], ModelResponse]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
-    monkeypatch.delenv("SHIPMATES_TOOL_TIMEOUT", raising=False)
 
 
 class ScriptedModel:
@@ -354,12 +347,14 @@ def test_max_turns_is_a_distinct_outcome() -> None:
 
 def test_cancellation_cancels_tool_calls_and_propagates(recorder: Recorder) -> None:
     cancelled = threading.Event()
+    entered = threading.Event()
 
     class Stuck:
         name = "stuck"
         description = "never answers"
 
         async def ainvoke(self, query: str) -> str:
+            entered.set()
             try:
                 await asyncio.sleep(10)
             except asyncio.CancelledError:
@@ -377,7 +372,7 @@ def test_cancellation_cancels_tool_calls_and_propagates(recorder: Recorder) -> N
 
     async def main() -> None:
         task = asyncio.create_task(captain.arun("go", session=session))
-        await asyncio.sleep(0.1)
+        await until(lambda: entered.is_set() and len(recorder.started) == 2, 5, what="both calls running")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -18,10 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
+def _no_openai_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         monkeypatch.delenv(key, raising=False)
 

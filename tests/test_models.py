@@ -9,18 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from shipmates import DEFAULT_MODEL, Agent, Model, ModelResponse, get_model, hookimpl
+from shipmates import DEFAULT_MODEL, Agent, Model, ModelResponse, get_model, get_plugin_manager, hookimpl
 from shipmates._models._litellm import LiteLLMModel
 from shipmates._models._offline import OfflineRouter
 from shipmates._models._registry import registered_models
-from shipmates._plugins._host import get_plugin_manager
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
 
 
 class Parrot:

@@ -11,13 +11,6 @@ from shipmates import Agent, EndSession, get_model, tool
 from shipmates._models._offline import OfflineRouter, fill_arguments
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPMATES_PLUGINS", "")
-    monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
-
-
 @tool
 def fibonacci(n: int) -> int:
     """Return the n-th Fibonacci number."""

@@ -61,8 +61,7 @@ class Leaver:
 def make_repl(
     *siblings: Any, model: Any = None, lines: str = "", memory: int | None = None, **kwargs: Any
 ) -> tuple[Repl, io.StringIO, io.StringIO]:
-    from shipmates._crew._absorb import AbsorbReport
-    from shipmates._crew._records import Discovery
+    from shipmates import AbsorbReport, Discovery
 
     captain = Agent("captain", "test captain", model=model or Recall())
     for sibling in siblings:
@@ -349,9 +348,7 @@ def test_completer() -> None:
 
 
 def test_agents_marks_a_sibling_that_stopped_answering_unavailable() -> None:
-    from shipmates._crew._absorb import AbsorbReport
-    from shipmates._crew._records import AgentRecord, Discovery
-    from shipmates._crew._sibling import Provenance
+    from shipmates import AbsorbReport, AgentRecord, Discovery, Provenance
 
     far = Echo()
     far.available = True  # type: ignore[attr-defined]

@@ -17,10 +17,10 @@ import pytest
 from support import plugin_spec, sibling_spec, write_dist_info
 from support.pty import PROMPT, ask, finish, repl_spawner
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
-
-PAUSE = 0.5
-"""Seconds between keys whose effect is asynchronous in prompt-toolkit (suggestions, completion)."""
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal"),
+]
 
 SLOW_CODE = """
 import asyncio
@@ -154,7 +154,7 @@ def test_ctrl_c_at_the_prompt_clears_the_line(spawn: object) -> None:
     child = spawn("--model", "recall")  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("half a thought")
-    time.sleep(PAUSE)
+    child.expect_exact("half a thought")  # on the screen: prompt-toolkit has the line
     child.sendintr()
     child.expect_exact(PROMPT)
     ask(child, "fresh", "earlier: nothing")  # the dropped line never reached the captain
@@ -185,23 +185,23 @@ def test_history_is_kept_across_runs(spawn: object, crew_env: dict[str, str]) ->
     child = spawn()  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("\x1b[A\x1b[A")  # Up twice: past /exit to the turn
-    time.sleep(PAUSE)
+    child.expect_exact("echo from the first run")
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
     child.send("echo fr")  # auto-suggestion from history; Right arrow accepts it
-    time.sleep(PAUSE)
+    child.expect_exact("om the first run")  # the suggestion, shown after the typed text
     child.send("\x1b[C")
-    time.sleep(PAUSE)
+    child.expect_exact("om the first run")  # drawn again, now as part of the line
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
     child.send("\x12")  # Ctrl-R: reverse search through the history
-    time.sleep(PAUSE)
+    child.expect_exact("(reverse-i-search)")
     child.send("first run")
-    time.sleep(PAUSE)
+    child.expect_exact("first run': echo from the ")  # the search found the turn
     child.send("\r")  # accept the match into the line
-    time.sleep(PAUSE)
+    child.expect_exact(PROMPT + " echo from the first run")
     child.send("\r")
     child.expect_exact("echo got: echo from the first run")
     child.expect_exact(PROMPT)
@@ -213,16 +213,16 @@ def test_tab_completes_commands_and_agent_names(spawn: object) -> None:
     child = spawn("--model", "recall")  # type: ignore[operator]
     child.expect_exact(PROMPT)
     child.send("/he")
-    time.sleep(PAUSE)
+    child.expect_exact(" /help ")  # the completion menu, computed while typing
     child.send("\t")
-    time.sleep(PAUSE)
+    child.expect_exact("lp")  # the completion inserted
     child.send("\r")
     child.expect_exact("this list")  # /help ran
     child.expect_exact(PROMPT)
     child.send("call ec")
-    time.sleep(PAUSE)
+    child.expect_exact("call ec")
     child.send("\t")
-    time.sleep(PAUSE)
+    child.expect_exact("ho")  # the completion inserted
     child.send(" hi\r")
     child.expect_exact("tool said: echo got: call echo hi")
     child.expect_exact(PROMPT)

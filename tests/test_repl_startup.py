@@ -174,10 +174,9 @@ def test_ctrl_c_while_the_first_turn_waits_for_litellm_and_exit_during_the_impor
 def test_a_piped_turn_on_a_litellm_model_waits_for_the_background_import(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from shipmates import AbsorbReport, Discovery
     from shipmates._cli._repl import Repl
-    from shipmates._crew._absorb import AbsorbReport
     from shipmates._crew._assemble import Crew
-    from shipmates._crew._records import Discovery
     from shipmates._models import _litellm
 
     release = threading.Event()

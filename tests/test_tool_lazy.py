@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipmates import Agent, tool
-from shipmates._run._tool import Tool, ToolArgumentsError
+from shipmates import Agent, Tool, tool
+from shipmates._run._tool import ToolArgumentsError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,11 +10,6 @@ from importlib_metadata import entry_points
 from shipmates_exit import FAREWELL, build_agent, exit_app
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHIPMATES_MODEL", "offline")
-
-
 def test_exit_app_raises_end_session_not_system_exit() -> None:
     with pytest.raises(shipmates.EndSession) as info:
         exit_app()

@@ -11,11 +11,6 @@ from importlib_metadata import entry_points
 from shipmates_factor import MAX_N, build_agent, factor_number, prime_factors
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHIPMATES_MODEL", "offline")
-
-
 @pytest.mark.parametrize(
     ("n", "expected"),
     [(2, "2"), (3, "3"), (4, "2, 2"), (12, "2, 2, 3"), (60, "2, 2, 3, 5"), (97, "97"), (1001, "7, 11, 13")],

@@ -10,11 +10,6 @@ from importlib_metadata import entry_points
 from shipmates_fib import MAX_N, build_agent, fibonacci
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHIPMATES_MODEL", "offline")
-
-
 @pytest.mark.parametrize(("n", "expected"), [(0, 0), (1, 1), (2, 1), (8, 21), (10, 55), (50, 12586269025)])
 def test_fibonacci_values(n: int, expected: int) -> None:
     assert fibonacci(n) == expected

@@ -3,6 +3,12 @@
 Test siblings live in a generated distribution (``shipmates-natscrew``) written into a temp
 site directory with the discovery engineer's kit (tests/support); serve subprocesses get it on
 PYTHONPATH with ``SHIPMATES_AGENTS`` naming only them, so the developer's installs never matter.
+The isolation of every test (tests/support/isolation.py) applies here too; on top of it the
+plugin is enabled and its process state forgotten around each test.
+
+The siblings note what they do in a journal file (``NATSCREW_JOURNAL``, one per test: the
+``journal`` fixture) so a test can wait until a call has reached a served sibling instead of
+sleeping and hoping it has.
 """
 
 from __future__ import annotations
@@ -17,11 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support import PackageSpec, write_dist_info  # noqa: E402
+from support import PackageSpec, write_dist_info
 
 CREW_CODE = '''
 """Test siblings served over NATS."""
@@ -46,6 +48,7 @@ class Echo:
         from shipmates.plugin import delegation_path
         from shipmates_nats._invoke import current_traceparent
         if query.startswith("sleep "):
+            _note(f"sleeping {os.getpid()} {query}")
             await asyncio.sleep(float(query.split()[1]))
         if query == "trace":
             return str(current_traceparent.get())
@@ -121,14 +124,17 @@ def crew_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    """The file the served test siblings note their steps in (``sleeping PID QUERY``, ``start PID KEY``,
+    ``done PID KEY``); every `serve` of the test writes to it. It exists once the first note is made."""
+    return tmp_path / "journal.txt"
+
+
 @pytest.fixture(autouse=True)
-def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in list(os.environ):
-        if var.startswith("SHIPMATES_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path_factory.mktemp("home")))
+def _nats_plugin(_isolate_shipmates: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test here has the plugin enabled, on top of the shared isolation (which runs first)."""
     monkeypatch.setenv("SHIPMATES_PLUGINS", "nats")
-    monkeypatch.setenv("SHIPMATES_AGENTS", "")
     _reset()
     yield
     _reset()
@@ -166,8 +172,12 @@ class Served:
         self.out: list[str] = []
         self.err: list[str] = []
         self.ready = threading.Event()
-        threading.Thread(target=self._read, args=(proc.stdout, self.out, True), daemon=True).start()
-        threading.Thread(target=self._read, args=(proc.stderr, self.err, False), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read, args=(proc.stdout, self.out, True), daemon=True),
+            threading.Thread(target=self._read, args=(proc.stderr, self.err, False), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self, stream: Any, into: list[str], marks_ready: bool) -> None:
         for line in stream:
@@ -181,6 +191,11 @@ class Served:
 
     def text(self) -> str:
         return "".join(self.out) + "".join(self.err)
+
+    def read_to_end(self, timeout: float = 5) -> None:
+        """Once the process has exited: wait until all its output is collected."""
+        for reader in self._readers:
+            reader.join(timeout)
 
     def stop(self, sig: int | None = None, timeout: float = 15) -> int:
         if self.proc.poll() is None:
@@ -196,8 +211,10 @@ class Served:
 
 
 @pytest.fixture
-def serve(crew_site: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    """``serve(url, *flags, agents="echo", env={...}, wait=True)`` -> a running `shipmates serve`."""
+def serve(crew_site: Path, tmp_path: Path, journal: Path) -> Iterator[Callable[..., Served]]:
+    """``serve(url, *flags, agents="echo", env={...}, wait=True)`` -> a running `shipmates serve`.
+
+    Its siblings note their steps in ``journal`` (``env`` may name another file)."""
     started: list[Served] = []
 
     def start(url: str, *flags: str, agents: str = "echo,square", env: dict[str, str] | None = None,
@@ -209,6 +226,7 @@ def serve(crew_site: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]:
             "SHIPMATES_PLUGINS": "nats",
             "SHIPMATES_AGENTS": agents,
             "PYTHONUNBUFFERED": "1",
+            "NATSCREW_JOURNAL": str(journal),
         })
         full.update(env or {})
         proc = subprocess.Popen(
@@ -221,7 +239,8 @@ def serve(crew_site: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]:
             deadline = time.monotonic() + 30
             while not served.ready.wait(0.05):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    time.sleep(0.2)
+                    served.stop()
+                    served.read_to_end()
                     raise AssertionError(f"serve did not start: {served.text()}")
         return served
 

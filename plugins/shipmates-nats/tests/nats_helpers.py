@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -13,12 +12,10 @@ def settings(url: str, namespace: str = "shipmates", **kw: Any) -> Any:
     return NatsSettings(url=url, namespace=namespace, **kw)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)
+def noted(journal: Path, prefix: str) -> list[str]:
+    """The lines of the served siblings' journal that start with ``prefix`` (none before the first)."""
+    try:
+        text = journal.read_text()
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if line.startswith(prefix)]

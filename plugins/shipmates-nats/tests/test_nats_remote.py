@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from nats_helpers import settings, wait_for
+from nats_helpers import noted, settings
+from support import until, wait_for
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
 
@@ -18,10 +20,12 @@ def _crew(url: str, ns: str = "shipmates", **kw: Any) -> Any:
     return get_crew(settings(url, ns, **kw))
 
 
-async def _seconds_to_cancel_a_slow_call(sibling: Any) -> float:
-    """Start a 3 s remote call, cancel it mid-way; how long the cancellation took to land."""
+async def _seconds_to_cancel_a_slow_call(sibling: Any, journal: Path) -> float:
+    """Start a 3 s remote call, cancel it once the served sibling is in it; how long the cancellation
+    took to land."""
+    before = len(noted(journal, "sleeping "))
     task = asyncio.ensure_future(sibling.ainvoke("sleep 3"))
-    await asyncio.sleep(0.3)
+    await until(lambda: task.done() or len(noted(journal, "sleeping ")) > before, what="the call to start")
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -85,7 +89,7 @@ def test_typed_validation_trace_and_stack(nats_server: Any, serve: Any) -> None:
     assert stack == "captain,echo"
 
 
-def test_errors_limits_no_responders_and_cancel(nats_server: Any, serve: Any) -> None:
+def test_errors_limits_no_responders_and_cancel(nats_server: Any, serve: Any, journal: Path) -> None:
     from shipmates_nats import PayloadTooLargeError, RemoteCallError
 
     serve(nats_server.url, "--namespace", "t3", env={"SHIPMATES_NATS_MAX_BYTES": "5000"})
@@ -102,7 +106,7 @@ def test_errors_limits_no_responders_and_cancel(nats_server: Any, serve: Any) ->
         echo.invoke("big 6000")
 
     # cancelling the caller cancels the wait at once
-    assert asyncio.run(_seconds_to_cancel_a_slow_call(echo)) < 0.5
+    assert asyncio.run(_seconds_to_cancel_a_slow_call(echo, journal)) < 0.5
 
     # a per-call timeout: the served timeout (5 s) answers with a clear error, no hang
     echo.served_timeout = 0.5
@@ -176,7 +180,7 @@ def test_refresh_picks_up_and_drops_siblings(nats_server: Any, serve: Any, monke
     wait_for(lambda: (pm.hook.refresh_agents(captain=captain), "echo" in captain.siblings)[1], 8)
 
 
-def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any) -> None:
+def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any, journal: Path) -> None:
     replica = serve(nats_server.url, "--namespace", "t7", "--drain-timeout", "10", agents="echo")
     crew = _crew(nats_server.url, "t7")
     crew.scan()
@@ -184,7 +188,8 @@ def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any) -> No
 
     async def run() -> list[Any]:
         calls = [asyncio.ensure_future(echo.ainvoke("sleep 1")) for _ in range(5)]
-        await asyncio.sleep(0.3)
+        await until(lambda: len(noted(journal, "sleeping ")) == 5 or any(c.done() for c in calls),
+                    what="five calls in the served sibling")
         replica.proc.terminate()
         return await asyncio.gather(*calls, return_exceptions=True)
 
@@ -194,7 +199,9 @@ def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any) -> No
     assert "stopped after 5 call(s)" in replica.text()
 
 
-def test_busy_loop_gets_its_own_connection_closed_at_shutdown(nats_server: Any, serve: Any) -> None:
+def test_busy_loop_gets_its_own_connection_closed_at_shutdown(
+    nats_server: Any, serve: Any, journal: Path
+) -> None:
     """After a few calls a loop skips the bridge thread; cancelling still works; asyncio.run closes it."""
     serve(nats_server.url, "--namespace", "t8", agents="echo")
     crew = _crew(nats_server.url, "t8")
@@ -205,7 +212,7 @@ def test_busy_loop_gets_its_own_connection_closed_at_shutdown(nats_server: Any, 
         for i in range(12):
             assert (await echo.ainvoke(f"n{i}")).endswith(f"n{i}")
         own = len(crew._local)
-        return own, await _seconds_to_cancel_a_slow_call(echo)
+        return own, await _seconds_to_cancel_a_slow_call(echo, journal)
 
     own, cancel_seconds = asyncio.run(busy())
     assert own == 1 and cancel_seconds < 0.5

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nats_helpers import settings, wait_for
+from nats_helpers import noted, settings
+from support import until, wait_for
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
 
@@ -38,13 +39,12 @@ def test_two_replicas_share_the_load(nats_server: Any, serve: Any) -> None:
     assert pids == {str(a.pid), str(b.pid)}
 
 
-def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, tmp_path: Path) -> None:
+def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, journal: Path) -> None:
     """Plain calls complete on the survivor or fail clearly; durable jobs all complete exactly once."""
     from shipmates_nats import RemoteCallError
     from shipmates_nats._durable import existing_result
 
-    journal = tmp_path / "journal.txt"
-    env = {"NATSCREW_JOURNAL": str(journal), "NATSCREW_JOB_SECONDS": "0.4"}
+    env = {"NATSCREW_JOB_SECONDS": "0.4"}  # the siblings note their steps in `journal`
     flags = ("--namespace", "r2", "--ack-wait", "1")
     victim = serve(nats_server.url, *flags, agents="echo,jobber", env=env)
     serve(nats_server.url, *flags, agents="echo,jobber", env=env)
@@ -58,7 +58,9 @@ def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, tmp_path: 
     async def stream() -> tuple[list[Any], list[Any]]:
         calls = [asyncio.ensure_future(echo.ainvoke("sleep 0.5")) for _ in range(30)]
         jobs = [asyncio.ensure_future(jobber.adelegate(k, key=k, timeout=30)) for k in keys]
-        await asyncio.sleep(0.25)
+        # until the victim is in the middle of plain calls and of a durable job
+        mine = (f"sleeping {victim.pid} ", f"start {victim.pid} ")
+        await until(lambda: all(noted(journal, m) for m in mine), 20, what="the victim to be working")
         victim.proc.kill()  # SIGKILL mid-stream
         more = [asyncio.ensure_future(echo.ainvoke("after")) for _ in range(10)]
         done = await asyncio.wait_for(asyncio.gather(*calls, *more, return_exceptions=True), 20)
@@ -185,8 +187,13 @@ def test_nats_up_and_down(tmp_path: Path) -> None:
     finally:
         down = cli("down")
     assert down.returncode == 0
-    with pytest.raises(ProcessLookupError):
-        for _ in range(50):
+
+    def gone() -> bool:
+        try:
             os.kill(pid, 0)
-            time.sleep(0.1)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(gone, 5, step=0.1, what=f"nats-server (pid {pid}) to stop")
     assert signal.SIGTERM  # the server stopped on SIGTERM from `nats down`
