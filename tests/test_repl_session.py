@@ -9,13 +9,11 @@ import io
 from typing import Any
 
 import pytest
-from shipmates import Agent, ModelResponse, hookimpl
+from shipmates import AbsorbReport, Agent, Discovery, ModelResponse, hookimpl
 from shipmates._cli._chat_session import ChatSession, TurnCancelledError
 from shipmates._cli._commands import ReplContext
 from shipmates._cli._repl import Repl
-from shipmates._crew._absorb import AbsorbReport
 from shipmates._crew._assemble import Crew
-from shipmates._crew._records import Discovery
 from shipmates._settings import Settings, SettingsError, read_settings
 from shipmates._startup import GcPause
 

@@ -13,8 +13,9 @@ import random
 from typing import Any
 
 import pytest
+from shipmates import Tool, tool
 from shipmates._run import _tool
-from shipmates._run._tool import Tool, ToolArgumentsError, tool
+from shipmates._run._tool import ToolArgumentsError
 
 TYPES = ["int", "float", "str", "bool", "list[int]", "list[float]", "list[str]", "list[bool]"]
 OTHER_TYPES = ["int | None", "list", "dict[str, int]", "tuple[int, int]", "Any"]

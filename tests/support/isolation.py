@@ -21,13 +21,9 @@ import pytest
 
 def reset_shipmates_caches() -> None:
     """Forget what this process discovered: entry-point scan, plugin manager, model registry."""
-    from shipmates._crew import _entrypoints
-    from shipmates._models import _registry as _models
-    from shipmates._plugins import _host as _plugins
+    from shipmates.plugin import reset_plugins
 
-    _entrypoints.clear_cache()
-    _plugins.reset_plugin_manager()
-    _models.reset_models()
+    reset_plugins()
 
 
 @pytest.fixture(autouse=True)
