@@ -10,8 +10,7 @@ prompt-toolkit) load on first use of the names that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._crew._records import AgentRecord, Discovery
 from ._crew._sibling import Provenance, Sibling, is_sibling
@@ -27,6 +26,7 @@ from ._errors import (
     SelfAbsorptionError,
     ShipmatesError,
 )
+from ._lazy import lazy_exports
 from ._run._events import ToolCallEvent
 
 __version__ = "0.1.0"
@@ -103,14 +103,4 @@ if TYPE_CHECKING:
     from ._run._tool import Tool, tool
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipmates' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

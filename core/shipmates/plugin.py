@@ -32,9 +32,10 @@ suite checks that first-party plugins do not import it)::
 
 from __future__ import annotations
 
-import importlib
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
@@ -55,6 +56,7 @@ __all__ = [
     "cache_dir",
     "delegation_path",
     "hookimpl",
+    "lazy_exports",
     "local_agent_names",
     "on_background_loop",
     "plugin_host",
@@ -174,14 +176,4 @@ def reset_plugins() -> None:
     reset_models()
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipmates.plugin' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", "shipmates"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, package="shipmates")

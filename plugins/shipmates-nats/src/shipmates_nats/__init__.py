@@ -10,8 +10,9 @@ Importing this package is cheap; nats-py is imported on first use.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from shipmates.plugin import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -56,13 +57,7 @@ if TYPE_CHECKING:
     from ._server import NatsServer, server_binary
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipmates_nats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def _proxy(name: str, settings: NatsSettings | None) -> RemoteSibling:
