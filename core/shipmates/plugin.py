@@ -25,6 +25,8 @@ suite checks that first-party plugins do not import it)::
   :func:`local_agent_names`.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
 - **Tests**: :func:`reset_plugins`.
+- **Cheap imports**: :func:`lazy_exports` gives a plugin package's ``__init__`` names that are
+  imported on first use, as ``shipmates`` itself does (``shipmates serve`` and listings stay fast).
 - **Runtime**: the process's one background event loop (:func:`background_loop`,
   :func:`submit`, :func:`on_background_loop`) and :func:`run_sync`;
   :data:`DEFAULT_TOOL_TIMEOUT`.
