@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .._errors import AbsorbError, ShipmatesError
+from .._errors import AbsorbError, NotASiblingError, ShipmatesError
 from ._records import AgentRecord, Discovery
+from ._sibling import SiblingAttributeError, sibling_spec
 
 if TYPE_CHECKING:
     from .._run._agent import Agent
@@ -36,7 +37,9 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
     """Absorb every loaded sibling of ``discovery`` into ``captain``; never raises for a sibling.
 
     The captain's own record (same name or same object) is skipped; rejections (name taken,
-    not a sibling, invalid name) are collected in the report.
+    not a sibling, invalid name) are collected in the report. A sibling whose attribute raises
+    now (:class:`~._sibling.SiblingAttributeError`) is rejected and its record becomes
+    ``failed`` with that reason.
     """
     report = AbsorbReport()
     records = discovery.records if isinstance(discovery, Discovery) else list(discovery)
@@ -48,7 +51,16 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
             report.skipped.append(record.name)
             continue
         try:
+            _read_attributes(record.sibling)
             captain.absorb(record.sibling, provenance=record.provenance)
+        except SiblingAttributeError as exc:
+            # Read fine when it was loaded, raises now: as good as a load failure.
+            record.status, record.sibling, record.spec = "failed", None, None
+            record.reason = (
+                f"{exc}; fix {record.provenance.describe()} (or report it to its authors) or exclude "
+                f"it with SHIPMATES_EXCLUDE_AGENTS={record.provenance.distribution or record.name}"
+            )
+            report.rejected.append((record, exc))
         except ShipmatesError as exc:
             report.rejected.append((record, exc))
         except Exception as exc:  # a sibling whose attributes raise must not stop the others
@@ -60,3 +72,13 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
         else:
             report.absorbed.append(record.name)
     return report
+
+
+def _read_attributes(sibling: object) -> None:
+    """Raise :class:`SiblingAttributeError` when reading one of ``sibling``'s attributes raises."""
+    try:
+        sibling_spec(sibling)
+    except SiblingAttributeError:
+        raise
+    except NotASiblingError:
+        return  # not a sibling at all: Agent.absorb says why, in its own words
