@@ -133,6 +133,35 @@ def test_raising_attribute_is_that_siblings_failure(fake_site: Any, attr: str) -
     assert "SHIPMATES_EXCLUDE_AGENTS=" in line
 
 
+def test_contract_checks_report_a_raising_attribute_instead_of_raising() -> None:
+    from shipmates import NotASiblingError, is_sibling
+    from shipmates._crew._sibling import SiblingAttributeError, is_available, sibling_spec, why_not_sibling
+
+    class Hostile:
+        description = "d"
+
+        @property
+        def name(self) -> str:
+            raise SystemExit("name ends the process")
+
+        @property
+        def available(self) -> bool:
+            raise RuntimeError("unknown")
+
+        def invoke(self, query: str) -> str:
+            return query
+
+    hostile = Hostile()
+    assert is_sibling(hostile) is False
+    assert why_not_sibling(hostile) == "reading its 'name' attribute raised SystemExit: name ends the process"
+    with pytest.raises(SiblingAttributeError) as info:
+        sibling_spec(hostile)
+    assert info.value.attribute == "name"
+    assert is_available(hostile) is False
+    with pytest.raises(NotASiblingError, match="reading its 'name' attribute raised SystemExit"):
+        Agent("captain", model="offline").absorb(hostile)
+
+
 def test_an_attribute_that_starts_raising_after_loading_fails_at_absorb(fake_site: Any) -> None:
     code = """
 class Flaky:

@@ -264,10 +264,13 @@ def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups 
 
 
 def _is_source(source: str, places: set[str]) -> bool:
-    """True for ``<a scanned path entry>/<name>.dist-info|.egg-info/entry_points.txt``."""
+    """True for ``<a scanned path entry>/<name>.dist-info|.egg-info/entry_points.txt`` (or an
+    ``.egg`` path entry's ``EGG-INFO/entry_points.txt``)."""
     folder, file = os.path.split(source)
     place, meta = os.path.split(folder)
-    return file == "entry_points.txt" and meta.endswith((".dist-info", ".egg-info")) and place in places
+    if file != "entry_points.txt" or place not in places:
+        return False
+    return meta.endswith((".dist-info", ".egg-info")) or (meta == "EGG-INFO" and place.endswith(".egg"))
 
 
 def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], groups: Groups) -> None:

@@ -291,3 +291,14 @@ def _notice(line: str) -> None:
 
 
 _watch = _Watch()
+
+
+def _after_fork() -> None:
+    """A forked child has none of its parent's threads: fresh locks (one may have been held),
+    a watch without loads; a load the forking thread is in restores stdout as usual."""
+    global _redirect_lock, _watch
+    _redirect_lock, _watch = threading.Lock(), _Watch()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
