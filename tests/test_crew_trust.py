@@ -274,6 +274,30 @@ def test_once_prints_only_the_answer_on_stdout(noisy: Any) -> None:
     assert "noisy captain printing in its provider" in done.stderr
 
 
+def test_what_register_agents_prints_goes_to_stderr(
+    fake_site: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shipmates import get_plugin_manager, hookimpl
+
+    class Echo:
+        name = "echo"
+        description = "Echoes."
+
+        def invoke(self, query: str) -> str:
+            return query
+
+    class Plugin:
+        @hookimpl
+        def register_agents(self, register: Any) -> None:
+            print("plugin printing while registering")
+            register(Echo())
+
+    get_plugin_manager().register(Plugin())
+    assert fake_site.discover().agents["echo"].status == "ok"
+    out, err = capsys.readouterr()
+    assert "plugin printing while registering" in err and out == ""
+
+
 def test_stdout_is_restored_after_a_failing_load(fake_site: Any, capsys: pytest.CaptureFixture[str]) -> None:
     fake_site.sibling("loud", code="print('loud then broken')\nraise RuntimeError('broken')")
     before = sys.stdout

@@ -22,6 +22,7 @@ Records are sorted by name, then distribution.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import time
@@ -308,7 +309,15 @@ def _plugin_candidates(
     def each(plugin: PluginRecord) -> dict[str, Any]:
         return {"register": _registrar(found, provenance(plugin))}
 
-    for failure in host.call_each("register_agents", each=each).failures:
+    # Guarded like a load (prints go to stderr, a notice when slow), in this thread: a hook may
+    # start connections that belong to it, so no timeout.
+    called = guarded(
+        functools.partial(host.call_each, "register_agents", each=each),
+        "the siblings plugins register (register_agents)",
+        None,
+        from_env=False,
+    )
+    for failure in called.failures:
         records.append(AgentRecord(failure.plugin.name, provenance(failure.plugin), "failed", str(failure)))
         if strict:
             raise PluginLoadError(records[-1].one_line()) from failure.error
