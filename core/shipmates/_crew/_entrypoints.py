@@ -247,18 +247,29 @@ def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups 
     if type(groups) is not dict or set(groups) != set(GROUPS):
         return None
     places = set(entries)
+    valid_value = re.compile(_VALUE_PATTERN).match  # re's own cache: compiled once per process
     found: Groups = {}
     for group, rows in groups.items():
         if type(rows) is not list:
             return None
         eps = []
         for row in rows:
-            if type(row) is not list or len(row) != 5 or any(type(cell) is not str for cell in row):
+            # Spelled out rather than any(...) over the cells: this runs per row on the warm path.
+            if type(row) is not list or len(row) != 5:
                 return None
-            name, value, _, _, source = row
-            if not name or re.match(_VALUE_PATTERN, value) is None or not _is_source(source, places):
+            name, value, dist, version, source = row
+            if not (
+                type(name) is str
+                and type(value) is str
+                and type(dist) is str
+                and type(version) is str
+                and type(source) is str
+                and name
+                and valid_value(value) is not None
+                and _is_source(source, places)
+            ):
                 return None
-            eps.append(EntryPointInfo(group, *row))
+            eps.append(EntryPointInfo(group, name, value, dist, version, source))
         found[group] = tuple(eps)
     return found
 
@@ -266,8 +277,8 @@ def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups 
 def _is_source(source: str, places: set[str]) -> bool:
     """True for ``<a scanned path entry>/<name>.dist-info|.egg-info/entry_points.txt`` (or an
     ``.egg`` path entry's ``EGG-INFO/entry_points.txt``)."""
-    folder, file = os.path.split(source)
-    place, meta = os.path.split(folder)
+    folder, _, file = source.rpartition(os.sep)
+    place, _, meta = folder.rpartition(os.sep)
     if file != "entry_points.txt" or place not in places:
         return False
     return meta.endswith((".dist-info", ".egg-info")) or (meta == "EGG-INFO" and place.endswith(".egg"))
