@@ -21,8 +21,8 @@ import pytest
 from shipmates import Agent, absorb_crew, discover
 from shipmates._crew import _entrypoints, _loader
 from shipmates._crew._entrypoints import AGENTS_GROUP, scan
-from shipmates._crew._loader import SettingError
 from shipmates._paths import cache_path
+from shipmates._settings import SettingsError
 from support import plugin_spec, sibling_spec, write_dist_info
 
 RAISING_ATTRIBUTE = """
@@ -368,9 +368,20 @@ def test_a_bad_load_timeout_names_the_variable_and_the_range(
     fake_site.sibling("healthy")
     monkeypatch.setenv("SHIPMATES_LOAD_TIMEOUT", value)
     expected = r"SHIPMATES_LOAD_TIMEOUT=.* is not valid: expected a number of seconds > 0"
-    with pytest.raises(SettingError, match=expected):
+    with pytest.raises(SettingsError, match=expected):
         fake_site.discover()
     assert fake_site.discover(load=False).agents  # listing loads nothing, so needs no timeout
+
+
+def test_the_cli_says_which_setting_is_bad(fake_site: Any) -> None:
+    fake_site.sibling("healthy")
+    env = {"SHIPMATES_LOAD_TIMEOUT": "soon"}
+    for argv in (["agents", "--load"], ["chat", "--once", "healthy hi"]):
+        done = cli(fake_site.path, *argv, "--only", "healthy", env=env)
+        assert done.returncode == 2, done.stderr
+        expected = "error: SHIPMATES_LOAD_TIMEOUT='soon' is not valid: expected a number of seconds > 0"
+        assert expected in done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_a_load_under_a_timeout_that_raises_is_that_siblings_failure(

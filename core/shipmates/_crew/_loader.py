@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from .._errors import ShipmatesError
 from ._entrypoints import parse_value
 
 FailureKind = Literal["missing", "raised", "attribute", "malformed", "timeout", "undeclared"]
@@ -114,11 +113,6 @@ def _import(value: str) -> Any:
     return obj
 
 
-class SettingError(ShipmatesError, ValueError):
-    """A ``SHIPMATES_*`` variable whose value cannot be used; the message names it and the
-    accepted range."""
-
-
 class LoadTimeout(Exception):  # noqa: N818 - reads as an outcome, like TimeoutError
     """A guarded load still running after ``SHIPMATES_LOAD_TIMEOUT`` seconds."""
 
@@ -126,21 +120,12 @@ class LoadTimeout(Exception):  # noqa: N818 - reads as an outcome, like TimeoutE
 def load_timeout() -> float | None:
     """``SHIPMATES_LOAD_TIMEOUT`` in seconds; None when unset or empty (no timeout).
 
-    Raises :class:`SettingError` naming the variable and the accepted range for a bad value.
+    Raises :class:`~shipmates._settings.SettingsError` naming the variable and the accepted
+    range for a bad value (the CLI prints it as ``error: ...`` and exits 2).
     """
-    raw = os.environ.get(LOAD_TIMEOUT_VAR, "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise SettingError(
-            f"{LOAD_TIMEOUT_VAR}={raw!r} is not valid: expected a number of seconds > 0, such as "
-            "30 or 2.5 (unset: no timeout)"
-        )
-    return seconds
+    from .._settings import _positive_number  # the one parser of SHIPMATES_* seconds
+
+    return _positive_number(os.environ, LOAD_TIMEOUT_VAR)
 
 
 def guarded(run: Callable[[], T], label: str, timeout: float | None = None, *, from_env: bool = True) -> T:
