@@ -51,16 +51,18 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
             report.skipped.append(record.name)
             continue
         try:
-            _read_attributes(record.sibling)
             captain.absorb(record.sibling, provenance=record.provenance)
-        except SiblingAttributeError as exc:
-            # Read fine when it was loaded, raises now: as good as a load failure.
-            record.status, record.sibling, record.spec = "failed", None, None
-            record.reason = (
-                f"{exc}; fix {record.provenance.describe()} (or report it to its authors) or exclude "
-                f"it with SHIPMATES_EXCLUDE_AGENTS={record.provenance.distribution or record.name}"
-            )
-            report.rejected.append((record, exc))
+        except NotASiblingError as exc:
+            raised = exc if isinstance(exc, SiblingAttributeError) else _raising_attribute(record.sibling)
+            if raised is not None:
+                # Read fine when it was loaded, raises now: as good as a load failure.
+                label = record.provenance.distribution or record.name
+                record.status, record.sibling, record.spec = "failed", None, None
+                record.reason = (
+                    f"{raised}; fix {record.provenance.describe()} (or report it to its authors) or "
+                    f"exclude it with SHIPMATES_EXCLUDE_AGENTS={label}"
+                )
+            report.rejected.append((record, raised or exc))
         except ShipmatesError as exc:
             report.rejected.append((record, exc))
         except Exception as exc:  # a sibling whose attributes raise must not stop the others
@@ -74,11 +76,12 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
     return report
 
 
-def _read_attributes(sibling: object) -> None:
-    """Raise :class:`SiblingAttributeError` when reading one of ``sibling``'s attributes raises."""
+def _raising_attribute(sibling: object) -> SiblingAttributeError | None:
+    """The error of the attribute of ``sibling`` that raises when read, if one does."""
     try:
         sibling_spec(sibling)
-    except SiblingAttributeError:
-        raise
+    except SiblingAttributeError as exc:
+        return exc
     except NotASiblingError:
-        return  # not a sibling at all: Agent.absorb says why, in its own words
+        return None
+    return None

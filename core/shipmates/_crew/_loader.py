@@ -227,13 +227,15 @@ def _restore_stdout() -> None:
 class _Watch:
     """One daemon thread per process, started by the first load, that prints the slow-load notice.
 
-    A load costs a dictionary entry and a wake-up, not a thread (a timer per load would).
+    A load costs a dictionary entry, not a thread (a timer per load would), and no wake-up
+    either unless the thread is idle: every later load is due after the one it waits for.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._loads: dict[int, tuple[float, str]] = {}
         self._count = 0
+        self._idle = False
         self._thread: threading.Thread | None = None
 
     def start(self, label: str) -> int:
@@ -243,7 +245,8 @@ class _Watch:
             if self._thread is None or not self._thread.is_alive():  # not yet, or lost to a fork
                 self._thread = threading.Thread(target=self._run, name="shipmates load notices", daemon=True)
                 self._thread.start()
-            else:
+            elif self._idle:
+                self._idle = False
                 self._cond.notify()
             return self._count
 
@@ -252,18 +255,23 @@ class _Watch:
             self._loads.pop(token, None)
 
     def _run(self) -> None:
-        with self._cond:
-            while True:
+        while True:
+            with self._cond:
                 now = time.monotonic()
                 due = [(t, s, label) for t, (s, label) in self._loads.items() if now - s >= NOTICE_AFTER]
-                for token, started, label in due:
+                for token, _, _ in due:
                     del self._loads[token]  # one notice per load
-                    _notice(
-                        f"still loading {label}: {now - started:.1f} s so far... "
-                        f"({LOAD_TIMEOUT_VAR}=<seconds> gives up on slow loads)"
-                    )
-                waits = [started + NOTICE_AFTER - now for started, _ in self._loads.values()]
-                self._cond.wait(max(min(waits), 0.01) if waits else None)
+                if not due:
+                    waits = [started + NOTICE_AFTER - now for started, _ in self._loads.values()]
+                    self._idle = not waits
+                    self._cond.wait(max(min(waits), 0.01) if waits else None)
+                    self._idle = False
+                    continue
+            for _, started, label in due:  # printed without the lock: stderr may block
+                _notice(
+                    f"still loading {label}: {now - started:.1f} s so far... "
+                    f"({LOAD_TIMEOUT_VAR}=<seconds> gives up on slow loads)"
+                )
 
 
 def _notice(line: str) -> None:

@@ -70,7 +70,10 @@ def _reading(attribute: str, read: Callable[[], T]) -> T:
 
 def _attr(obj: object, attribute: str) -> Any:
     """``getattr(obj, attribute, None)`` that turns any other exception into a SiblingAttributeError."""
-    return _reading(attribute, lambda: getattr(obj, attribute, None))
+    try:  # not through _reading: this runs a dozen times per sibling loaded
+        return getattr(obj, attribute, None)
+    except (Exception, SystemExit) as exc:
+        raise SiblingAttributeError(attribute, exc) from exc
 
 
 @runtime_checkable
