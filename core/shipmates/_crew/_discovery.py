@@ -79,7 +79,10 @@ def discover(
     path: Sequence[str] | None = None,
     plugin_manager: pluggy.PluginManager | PluginHost | None = None,
 ) -> Discovery:
-    """Find (and with ``load`` build) every sibling agent; never raises unless strict.
+    """Find (and with ``load`` build) every sibling agent; never raises for a sibling unless strict.
+
+    With ``load``, a bad ``SHIPMATES_LOAD_TIMEOUT`` is a :class:`~shipmates._settings.SettingsError`
+    before anything loads.
 
     ``only``/``exclude`` take agent or distribution names; ``only=None`` falls back to
     ``SHIPMATES_AGENTS``, and ``SHIPMATES_EXCLUDE_AGENTS`` always adds to ``exclude``.
