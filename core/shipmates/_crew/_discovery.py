@@ -95,9 +95,7 @@ def discover(
     timeout = load_timeout() if load else None
 
     records: list[AgentRecord] = []
-    candidates = [
-        _Candidate(ep.name, _provenance(ep), entry=ep) for ep in entry_points(AGENTS_GROUP, path)
-    ]
+    candidates = [_Candidate(ep.name, _provenance(ep), entry=ep) for ep in entry_points(AGENTS_GROUP, path)]
     candidates += _plugin_candidates(plugin_manager, records, strict)
     candidates.sort(key=lambda c: _order(c.name, c.provenance))
 
