@@ -13,6 +13,7 @@ stderr naming it, and ``SHIPMATES_LOAD_TIMEOUT`` (seconds; unset: none) gives up
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
 import sys
@@ -236,15 +237,17 @@ class _Watch:
         self._loads: dict[int, tuple[float, str]] = {}
         self._count = 0
         self._idle = False
-        self._thread: threading.Thread | None = None
+        self._started = False
 
     def start(self, label: str) -> int:
         with self._cond:
             self._count += 1
             self._loads[self._count] = (time.monotonic(), label)
-            if self._thread is None or not self._thread.is_alive():  # not yet, or lost to a fork
-                self._thread = threading.Thread(target=self._run, name="shipmates load notices", daemon=True)
-                self._thread.start()
+            if not self._started:  # a forked child gets a new _Watch (see _after_fork)
+                self._started = True
+                # _thread, not threading.Thread: start() would wait for the thread to run,
+                # a hand-over of the GIL that every start-up would pay. Daemon-like: never joined.
+                _thread.start_new_thread(self._run, ())
             elif self._idle:
                 self._idle = False
                 self._cond.notify()
