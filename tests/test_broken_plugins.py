@@ -1,6 +1,7 @@
 """One environment with every kind of broken sibling and plugin installed at once, from real wheels.
 
-The captain still starts, every failure is reported with its distribution and version, the
+The captain still starts, every failure (a raising attribute included) is reported with its
+distribution and version, what they print at import stays off stdout, the
 healthy siblings work; strict mode re-raises; allow/deny lists pick what loads.
 """
 
@@ -24,6 +25,29 @@ class Parrot:
 
 def build_agent():
     return Parrot()
+"""
+
+FICKLE = """
+class Fickle:
+    description = "cannot say its name"
+
+    @property
+    def name(self):
+        raise RuntimeError("fickle forgot its name")
+
+    def invoke(self, query):
+        return query
+
+
+def build_agent():
+    return Fickle()
+"""
+
+BLABBER_PLUGIN = """
+import sys
+
+print("blabber plugin printing at import")
+sys.stdout.write("blabber plugin writing at import\\n")
 """
 
 HARBOUR_PLUGIN = """
@@ -56,10 +80,12 @@ def specs() -> list[PackageSpec]:
         sibling_spec("barnacle", code="def build_agent():\n    return {'name': 'barnacle'}", version="0.4.0"),
         sibling_spec("parrot", code=MISMATCH, version="2.0.0"),
         sibling_spec("bad name!", module="shipmates_bad_name", dist="shipmates-bad-name", version="0.9.0"),
+        sibling_spec("fickle", code=FICKLE, version="3.1.4"),
         sibling_spec("twin", dist="twin-a", module="twin_a", version="1.0", reply="twin a: {query}"),
         sibling_spec("twin", dist="twin-b", module="twin_b", version="2.0", reply="twin b: {query}"),
         plugin_spec("leaky", "raise ImportError('leaky plugin is broken')", version="0.3.0"),
         plugin_spec("harbour", HARBOUR_PLUGIN, version="0.5.0"),
+        plugin_spec("blabber", BLABBER_PLUGIN, version="0.2.0"),
     ]
 
 
@@ -70,6 +96,7 @@ FAILED = {
     "barnacle": ("shipmates-barnacle", "0.4.0", "not a sibling"),
     "parrot": ("shipmates-parrot", "2.0.0", "named 'polly' but is registered as 'parrot'"),
     "bad name!": ("shipmates-bad-name", "0.9.0", "invalid agent name 'bad name!'"),
+    "fickle": ("shipmates-fickle", "3.1.4", "reading its 'name' attribute raised RuntimeError: fickle"),
 }
 
 CAPTAIN = r"""
@@ -137,10 +164,13 @@ def test_the_cli_still_lists_and_answers(broken_env: Venv) -> None:
     rows = {(row["name"], row["distribution"]): row for row in json.loads(listing.stdout)}
     assert rows[("kraken", "shipmates-kraken")]["status"] == "failed"
     assert rows[("compass", "shipmates-compass")]["status"] == "ok"
+    assert rows[("fickle", "shipmates-fickle")]["status"] == "failed"
+    assert "blabber plugin printing at import" in listing.stderr  # stdout stays JSON
     once = broken_env.run_command(
         [broken_env.bin / "shipmates", "chat", "--once", "compass north"], check=True
     )
-    assert "compass points north for: compass north" in once.stdout
+    assert once.stdout == "compass points north for: compass north\n"
+    assert "blabber plugin writing at import" in once.stderr
 
 
 def test_strict_mode_reraises_the_first_failure(broken_env: Venv) -> None:
@@ -178,4 +208,4 @@ def test_listing_imports_no_sibling_module(broken_env: Venv) -> None:
         "print(json.dumps([len(d.records), sorted(m for m in sys.modules if m.split('.')[0] in modules)]))"
     )
     count, imported = broken_env.run_json(code, env={"SHIPMATES_PLUGINS": ""})
-    assert count == 10 and imported == []
+    assert count == 11 and imported == []

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .._errors import AbsorbError, ShipmatesError
+from .._errors import AbsorbError, NotASiblingError, ShipmatesError
 from ._records import AgentRecord, Discovery
+from ._sibling import SiblingAttributeError, sibling_spec
 
 if TYPE_CHECKING:
     from .._run._agent import Agent
@@ -36,7 +37,9 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
     """Absorb every loaded sibling of ``discovery`` into ``captain``; never raises for a sibling.
 
     The captain's own record (same name or same object) is skipped; rejections (name taken,
-    not a sibling, invalid name) are collected in the report.
+    not a sibling, invalid name) are collected in the report. A sibling whose attribute raises
+    now (:class:`~._sibling.SiblingAttributeError`) is rejected and its record becomes
+    ``failed`` with that reason.
     """
     report = AbsorbReport()
     records = discovery.records if isinstance(discovery, Discovery) else list(discovery)
@@ -49,6 +52,17 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
             continue
         try:
             captain.absorb(record.sibling, provenance=record.provenance)
+        except NotASiblingError as exc:
+            raised = exc if isinstance(exc, SiblingAttributeError) else _raising_attribute(record.sibling)
+            if raised is not None:
+                # Read fine when it was loaded, raises now: as good as a load failure.
+                label = record.provenance.distribution or record.name
+                record.status, record.sibling, record.spec = "failed", None, None
+                record.reason = (
+                    f"{raised}; fix {record.provenance.describe()} (or report it to its authors) or "
+                    f"exclude it with SHIPMATES_EXCLUDE_AGENTS={label}"
+                )
+            report.rejected.append((record, raised or exc))
         except ShipmatesError as exc:
             report.rejected.append((record, exc))
         except Exception as exc:  # a sibling whose attributes raise must not stop the others
@@ -60,3 +74,14 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
         else:
             report.absorbed.append(record.name)
     return report
+
+
+def _raising_attribute(sibling: object) -> SiblingAttributeError | None:
+    """The error of the attribute of ``sibling`` that raises when read, if one does."""
+    try:
+        sibling_spec(sibling)
+    except SiblingAttributeError as exc:
+        return exc
+    except NotASiblingError:
+        return None
+    return None

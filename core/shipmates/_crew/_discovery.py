@@ -11,25 +11,39 @@ Rules, in this order:
    others, and the reason says how to keep one. The outcome never depends on path order.
 4. Loading is per entry and isolated: any failure is recorded as ``failed`` with a one-line
    reason and the others still load; ``strict`` (``SHIPMATES_STRICT=1``) re-raises the first.
+   That covers the import, the provider call and every read of the sibling's attributes
+   (through :func:`~._sibling.sibling_spec`: a ``name`` property that raises is that sibling's
+   failure), each load runs :func:`~._loader.guarded` (its prints go to stderr; a slow one gets
+   a notice; ``SHIPMATES_LOAD_TIMEOUT`` gives up on it), and an entry point read from the disk
+   cache is checked against its distribution's ``entry_points.txt`` before it is imported.
 
 Records are sorted by name, then distribution.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._errors import InvalidNameError, PluginLoadError
+from .._errors import InvalidNameError, NotASiblingError, PluginLoadError
 from .._names import check_name
-from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, entry_points
-from ._loader import EntryPointError, exception_line, is_strict, load_entry_point
+from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, EntryPointInfo, entry_points, redeclared
+from ._loader import (
+    EntryPointError,
+    LoadTimeout,
+    exception_line,
+    guarded,
+    is_strict,
+    load_entry_point,
+    load_timeout,
+)
 from ._records import AgentRecord, Discovery
 from ._selector import Selector, parse_names
-from ._sibling import Provenance, is_sibling, why_not_sibling
+from ._sibling import Provenance, SiblingAttributeError, SiblingSpec, sibling_spec
 
 if TYPE_CHECKING:
     import pluggy
@@ -47,7 +61,8 @@ class _Candidate(NamedTuple):
     obj: Any = None
     """A plugin-registered object; entry points are imported from ``provenance.entry_point``."""
     instances: tuple[str, ...] = ()
-    from_entry_point: bool = False
+    entry: EntryPointInfo | None = None
+    """The entry point it comes from (None: registered by a plugin)."""
 
     @property
     def label(self) -> str:
@@ -64,7 +79,10 @@ def discover(
     path: Sequence[str] | None = None,
     plugin_manager: pluggy.PluginManager | PluginHost | None = None,
 ) -> Discovery:
-    """Find (and with ``load`` build) every sibling agent; never raises unless strict.
+    """Find (and with ``load`` build) every sibling agent; never raises for a sibling unless strict.
+
+    With ``load``, a bad ``SHIPMATES_LOAD_TIMEOUT`` is a :class:`~shipmates._settings.SettingsError`
+    before anything loads.
 
     ``only``/``exclude`` take agent or distribution names; ``only=None`` falls back to
     ``SHIPMATES_AGENTS``, and ``SHIPMATES_EXCLUDE_AGENTS`` always adds to ``exclude``.
@@ -74,14 +92,10 @@ def discover(
     """
     selector = _agent_selector(only, exclude)
     strict = is_strict() if strict is None else strict
+    timeout = load_timeout() if load else None
 
     records: list[AgentRecord] = []
-    candidates = [
-        _Candidate(
-            ep.name, Provenance("entry-point", ep.distribution, ep.version, ep.value), from_entry_point=True
-        )
-        for ep in entry_points(AGENTS_GROUP, path)
-    ]
+    candidates = [_Candidate(ep.name, _provenance(ep), entry=ep) for ep in entry_points(AGENTS_GROUP, path)]
     candidates += _plugin_candidates(plugin_manager, records, strict)
     candidates.sort(key=lambda c: _order(c.name, c.provenance))
 
@@ -108,7 +122,7 @@ def discover(
         if len(group) > 1:
             records += [_record(c, "conflict", _conflict_reason(name, c, group)) for c in group]
         elif load:
-            records.append(_load(group[0], strict))
+            records.append(_load(group[0], strict, path, timeout))
         else:
             records.append(_record(group[0], "ok", None))
     records.sort(key=lambda r: _order(r.name, r.provenance))
@@ -124,6 +138,10 @@ def _agent_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -
         allow_label="SHIPMATES_AGENTS" if only is None else "only=",
         deny_label="SHIPMATES_EXCLUDE_AGENTS or --exclude",
     )
+
+
+def _provenance(ep: EntryPointInfo) -> Provenance:
+    return Provenance("entry-point", ep.distribution, ep.version, ep.value)
 
 
 def _order(name: str, p: Provenance) -> tuple[str, str, str, str]:
@@ -164,11 +182,19 @@ def _conflict_reason(name: str, c: _Candidate, group: list[_Candidate]) -> str:
     )
 
 
-def _load(c: _Candidate, strict: bool) -> AgentRecord:
+def _load(c: _Candidate, strict: bool, path: Sequence[str] | None, timeout: float | None) -> AgentRecord:
     started = time.perf_counter()
     record = _record(c, "ok", None)
     try:
-        record.sibling = _build(c)
+        if c.entry is not None:
+            c = _declared(c, path)
+            record.provenance = c.provenance
+        label = f"sibling {c.name!r} ({c.provenance.describe()})"
+        try:
+            spec = guarded(lambda: _build(c), label, timeout, from_env=False)
+        except LoadTimeout as exc:
+            raise _LoadError(f"{exc}; {_fix(c)}, or raise SHIPMATES_LOAD_TIMEOUT {_exclude_hint(c)}") from exc
+        record.sibling, record.spec = spec.sibling, spec
     except _LoadError as exc:
         record.status, record.reason = "failed", str(exc)
         if strict:
@@ -177,44 +203,84 @@ def _load(c: _Candidate, strict: bool) -> AgentRecord:
     return record
 
 
-def _build(c: _Candidate) -> Any:
+def _declared(c: _Candidate, path: Sequence[str] | None) -> _Candidate:
+    """``c`` once its entry point is known to be declared by its distribution, as read now.
+
+    Entry points listed from the disk cache are checked before anything is imported; one its
+    ``entry_points.txt`` no longer declares (a stale or tampered cache) is read again from the
+    metadata (which rebuilds the cache), else it is this sibling's failure.
+    """
+    assert c.entry is not None
+    if c.entry.declared():
+        return c
+    fresh = redeclared(c.entry, path)
+    if fresh is None:
+        raise _LoadError(
+            f"the entry point {c.name} = {c.entry.value} is not declared by {c.provenance.describe()} "
+            "(the discovery cache was out of date or tampered with: it was rebuilt and nothing was "
+            "imported); if the distribution is installed, reinstall it"
+        )
+    return c._replace(provenance=_provenance(fresh), entry=fresh)
+
+
+def _exclude_hint(c: _Candidate) -> str:
+    return f"or exclude it with SHIPMATES_EXCLUDE_AGENTS={c.label}"
+
+
+def _fix(c: _Candidate) -> str:
+    return f"fix {c.provenance.describe()} (or report it to its authors)"
+
+
+def _build(c: _Candidate) -> SiblingSpec:
+    """Import (or take) ``c``'s object, call it when it is a provider, read its contract."""
     p = c.provenance
-    exclude_hint = f"or exclude it with SHIPMATES_EXCLUDE_AGENTS={c.label}"
+    exclude_hint = _exclude_hint(c)
     what = p.entry_point or f"the object registered by {p.describe()}"
     obj = c.obj
-    if c.from_entry_point:
+    if c.entry is not None:
         obj = _import(c, exclude_hint)
-    if not is_sibling(obj):
+    try:
+        spec = _spec(obj, what, c)
+    except NotASiblingError as exc:
         if not callable(obj):
             raise _LoadError(
-                f"{what} is neither a sibling nor a zero-argument provider: {why_not_sibling(obj)}; "
+                f"{what} is neither a sibling nor a zero-argument provider: {exc}; "
                 f"fix {p.describe()} {exclude_hint}"
-            )
+            ) from None
         try:
             obj = obj()
         except (Exception, SystemExit) as exc:
             raise _LoadError(
-                f"provider {what} raised {exception_line(exc)}; fix {p.describe()} "
-                f"(or report it to its authors) {exclude_hint}"
+                f"provider {what} raised {exception_line(exc)}; {_fix(c)} {exclude_hint}"
             ) from exc
-        if not is_sibling(obj):
+        try:
+            spec = _spec(obj, f"the sibling built by provider {what}", c)
+        except NotASiblingError as exc:
             if inspect.iscoroutine(obj):
                 obj.close()
                 raise _LoadError(
                     f"provider {what} is async (it returned a coroutine); a provider must be a plain "
                     f"function returning the sibling; fix {p.describe()} {exclude_hint}"
-                )
+                ) from None
             raise _LoadError(
-                f"provider {what} returned something that is not a sibling: {why_not_sibling(obj)}; "
+                f"provider {what} returned something that is not a sibling: {exc}; "
                 "it must return an object with str name and description and invoke(query) -> str "
                 f"or async ainvoke(query) -> str; fix {p.describe()} {exclude_hint}"
-            )
-    if obj.name != c.name:
+            ) from None
+    if spec.name != c.name:
         raise _LoadError(
-            f"the built agent is named {obj.name!r} but is registered as {c.name!r}; "
+            f"the built agent is named {spec.name!r} but is registered as {c.name!r}; "
             f"make the names match in {p.describe()} {exclude_hint}"
         )
-    return obj
+    return spec
+
+
+def _spec(obj: Any, what: str, c: _Candidate) -> SiblingSpec:
+    """:func:`sibling_spec`, with an attribute that raises already this sibling's load failure."""
+    try:
+        return sibling_spec(obj)
+    except SiblingAttributeError as exc:
+        raise _LoadError(f"{what}: {exc}; {_fix(c)} {_exclude_hint(c)}") from exc.__cause__
 
 
 def _import(c: _Candidate, exclude_hint: str) -> Any:
@@ -244,7 +310,15 @@ def _plugin_candidates(
     def each(plugin: PluginRecord) -> dict[str, Any]:
         return {"register": _registrar(found, provenance(plugin))}
 
-    for failure in host.call_each("register_agents", each=each).failures:
+    # Guarded like a load (prints go to stderr, a notice when slow), in this thread: a hook may
+    # start connections that belong to it, so no timeout.
+    called = guarded(
+        functools.partial(host.call_each, "register_agents", each=each),
+        "the siblings plugins register (register_agents)",
+        None,
+        from_env=False,
+    )
+    for failure in called.failures:
         records.append(AgentRecord(failure.plugin.name, provenance(failure.plugin), "failed", str(failure)))
         if strict:
             raise PluginLoadError(records[-1].one_line()) from failure.error
@@ -263,8 +337,13 @@ def _registrar(found: list[_Candidate], default: Provenance) -> Callable[..., No
     ) -> None:
         """Contribute ``obj`` (a sibling or a zero-argument provider) under ``name``."""
         if name is None:
-            guess = getattr(obj, "name", None)
-            name = guess if isinstance(guess, str) else getattr(obj, "__name__", repr(obj))
+            try:
+                guess = getattr(obj, "name", None)
+                if not isinstance(guess, str):
+                    guess = getattr(obj, "__name__", None)
+            except (Exception, SystemExit):  # loading it reports the attribute (see _spec)
+                guess = None
+            name = guess if isinstance(guess, str) else type(obj).__name__
         found.append(_Candidate(str(name), provenance or default, obj, tuple(instances)))
 
     return register

@@ -22,6 +22,15 @@ Reinstall the package, pass ``refresh=True``, or set ``SHIPMATES_DISCOVERY_CACHE
 Scans of path entries changed in the last two seconds are not cached at all (see ``_RACY_NS``).
 
 Listing never imports a sibling or plugin module; :meth:`EntryPointInfo.load` does.
+
+The disk cache is not trusted as read: a file that is not the user's own, or not private to
+them, or of the wrong shape or types (rows of five strings in known groups, values of the
+``module:attr`` form, each naming the ``entry_points.txt`` it came from, inside a
+``*.dist-info``/``*.egg-info`` directory of a scanned path entry), is discarded and rebuilt
+from the metadata. Listing reads no metadata on the warm path; loading does check, with
+:meth:`EntryPointInfo.declared`, that the entry point's ``entry_points.txt`` still declares
+exactly that group, name and value, so a poisoned cache cannot make shipmates import and call
+what no installed distribution declares.
 """
 
 from __future__ import annotations
@@ -43,7 +52,8 @@ PYDANTIC_GROUP = "pydantic"
 """pydantic's plugin group: scanned too, so shipmates knows cheaply whether pydantic has plugins."""
 GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP)
 
-_FORMAT = 2
+_FORMAT = 3
+_MAX_CACHE_BYTES = 16 * 1024 * 1024
 # Like git's "racy" index entries: a directory changed within this window of the scan may
 # change again with the same coarse mtime (2 s on FAT), so such a scan is never cached.
 _RACY_NS = 2_000_000_000
@@ -63,6 +73,8 @@ class EntryPointInfo(NamedTuple):
     """``"module:attr"`` as written in the distribution's metadata."""
     distribution: str
     version: str
+    source: str = ""
+    """The ``entry_points.txt`` declaring it; empty when the metadata is not a file on disk."""
 
     @property
     def module(self) -> str:
@@ -72,11 +84,45 @@ class EntryPointInfo(NamedTuple):
     def attr(self) -> str | None:
         return parse_value(self.value)[1]
 
-    def load(self) -> Any:
-        """Import the module and return the named object; raise :class:`~._loader.EntryPointError`."""
-        from ._loader import load_entry_point
+    @property
+    def label(self) -> str:
+        """``sibling 'fib' (shipmates-fib 0.1.0)``, ``plugin 'nats' (...)``: how messages name it."""
+        kind = {AGENTS_GROUP: "sibling", PLUGINS_GROUP: "plugin"}.get(self.group, "entry point")
+        return f"{kind} {self.name!r} ({self.distribution} {self.version})"
 
-        return load_entry_point(self.value)
+    def declared(self) -> bool:
+        """True when :attr:`source` still declares exactly this group, name and value (reads it).
+
+        Entry points without a source come straight from the metadata, never from the cache.
+        """
+        if not self.source:
+            return True
+        try:  # os.read rather than open(): this runs once per sibling loaded, on every start
+            fd = os.open(self.source, os.O_RDONLY)
+            try:
+                text = os.read(fd, 1 << 20).decode("utf-8")
+            finally:
+                os.close(fd)
+        except (OSError, UnicodeDecodeError):
+            return False
+        return self.value in text and (self.group, self.name, self.value) in _parse_entry_points(text)
+
+    def load(self) -> Any:
+        """Import the module and return the named object; raise :class:`~._loader.EntryPointError`.
+
+        Checks first that the distribution still declares it (:meth:`declared`); when it does
+        not, the caches are dropped and nothing is imported (kind ``undeclared``).
+        """
+        from ._loader import EntryPointError, load_entry_point
+
+        if not self.declared():
+            clear_cache(disk=True)
+            detail = (
+                f"the entry point {self.name} = {self.value} is not declared by {self.distribution} "
+                f"{self.version} (the discovery cache was out of date or tampered with: it was dropped)"
+            )
+            raise EntryPointError("undeclared", detail, self.value)
+        return load_entry_point(self.value, label=self.label)
 
 
 def entry_points(
@@ -113,6 +159,17 @@ def scan(path: Sequence[str] | None = None, *, refresh: bool = False) -> Groups:
     if not racy:
         _memo[entries] = (stamps, groups)
     return groups
+
+
+def redeclared(ep: EntryPointInfo, path: Sequence[str] | None = None) -> EntryPointInfo | None:
+    """``ep`` as the metadata declares it now (same group, name and distribution), or None.
+
+    For an entry point that failed :meth:`EntryPointInfo.declared`: rescans ``path`` with
+    ``refresh=True``, which rewrites the disk cache.
+    """
+    fresh = scan(path, refresh=True).get(ep.group, ())
+    key = normalize_dist(ep.distribution)
+    return next((e for e in fresh if e.name == ep.name and normalize_dist(e.distribution) == key), None)
 
 
 def parse_value(value: str) -> tuple[str, str | None]:
@@ -158,33 +215,93 @@ def _cache_file(entries: tuple[str, ...]) -> str:
 
 
 # marshal rather than json: it is built in, so the warm path imports nothing. The file only
-# holds str/int/list/dict values, lives in the user's own cache dir and carries the Python
-# version in its name and content (marshal's format may change between versions).
+# holds str/int/list/dict values, lives in the user's own private cache dir and carries the
+# Python version in its name and content (marshal's format may change between versions).
+# marshal is not made for hostile input: a file anyone but the user could have written is
+# never unmarshalled.
 def _read_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int]) -> Groups | None:
     try:
         with open(cache_file, "rb") as f:
-            data = marshal.loads(f.read())
-        if (
-            data["format"] != _FORMAT
-            or data["python"] != sys.version
-            or data["path"] != list(entries)
-            or data["stamps"] != stamps
-        ):
+            info = os.fstat(f.fileno())
+            if (info.st_mode & 0o022) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+                return None  # not the user's own private file
+            raw = f.read(_MAX_CACHE_BYTES + 1)
+        if len(raw) > _MAX_CACHE_BYTES:
             return None
-        groups: dict[str, list[list[str]]] = data["groups"]
-        return {group: tuple(EntryPointInfo(group, *row) for row in rows) for group, rows in groups.items()}
-    except (OSError, EOFError, ValueError, KeyError, TypeError):
-        return None  # missing, corrupt or foreign file: rescan (and overwrite it)
+        data = marshal.loads(raw)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None  # missing or corrupt: rescan (and overwrite it)
+    return _valid(data, entries, stamps)
+
+
+def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups | None:
+    """The groups of an unmarshalled cache, or None unless every part has the shape and types
+    :func:`_write_disk` gives it and names files of the scanned path entries."""
+    if type(data) is not dict:
+        return None
+    if (
+        data.get("format") != _FORMAT
+        or data.get("python") != sys.version
+        or data.get("path") != list(entries)
+        or data.get("stamps") != stamps
+    ):
+        return None
+    groups = data.get("groups")
+    if type(groups) is not dict or set(groups) != set(GROUPS):
+        return None
+    places = set(entries)
+    valid_value = re.compile(_VALUE_PATTERN).match  # re's own cache: compiled once per process
+    found: Groups = {}
+    for group, rows in groups.items():
+        if type(rows) is not list:
+            return None
+        eps = []
+        for row in rows:
+            # Spelled out rather than any(...) over the cells: this runs per row on the warm path.
+            if type(row) is not list or len(row) != 5:
+                return None
+            name, value, dist, version, source = row
+            if not (
+                type(name) is str
+                and type(value) is str
+                and type(dist) is str
+                and type(version) is str
+                and type(source) is str
+                and name
+                and valid_value(value) is not None
+                and _is_source(source, places)
+            ):
+                return None
+            eps.append(EntryPointInfo(group, name, value, dist, version, source))
+        found[group] = tuple(eps)
+    return found
+
+
+def _is_source(source: str, places: set[str]) -> bool:
+    """True for ``<a scanned path entry>/<name>.dist-info|.egg-info/entry_points.txt`` (or an
+    ``.egg`` path entry's ``EGG-INFO/entry_points.txt``)."""
+    folder, _, file = source.rpartition(os.sep)
+    place, _, meta = folder.rpartition(os.sep)
+    if file != "entry_points.txt" or place not in places:
+        return False
+    return meta.endswith((".dist-info", ".egg-info")) or (meta == "EGG-INFO" and place.endswith(".egg"))
 
 
 def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], groups: Groups) -> None:
+    """Keep ``groups`` for the next process, unless :func:`_valid` would refuse it (an entry
+    without a source file, or a malformed value: then every process reads the metadata)."""
+    places = set(entries)
+    for eps in groups.values():
+        for e in eps:
+            if re.match(_VALUE_PATTERN, e.value) is None or not _is_source(e.source, places):
+                return
     data = {
         "format": _FORMAT,
         "python": sys.version,
         "path": list(entries),
         "stamps": stamps,
         "groups": {
-            group: [[e.name, e.value, e.distribution, e.version] for e in eps]
+            group: [[e.name, e.value, e.distribution, e.version, e.source] for e in eps]
             for group, eps in groups.items()
         },
     }
@@ -226,9 +343,16 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
         if not eps:
             continue
         name, version = _name_and_version(dist, normalize_dist(key))
+        source = _source(dist)
         for group, ep_name, value in eps:
-            found[group].append(EntryPointInfo(group, ep_name, value, name, version))
+            found[group].append(EntryPointInfo(group, ep_name, value, name, version, source))
     return {group: tuple(eps) for group, eps in found.items()}
+
+
+def _source(dist: Any) -> str:
+    """The path of ``dist``'s ``entry_points.txt``; empty unless its metadata is a directory on disk."""
+    folder = getattr(dist, "_path", None)  # importlib's PathDistribution; zipped ones are no os.PathLike
+    return os.path.join(os.fspath(folder), "entry_points.txt") if isinstance(folder, os.PathLike) else ""
 
 
 def _parse_entry_points(text: str) -> list[tuple[str, str, str]]:

@@ -5,17 +5,31 @@
 ``raised``: importing it raised; ``attribute``: the attribute is not there; ``malformed``:
 the value is not ``module:attribute``). :meth:`EntryPointError.reason` adds the fix, worded the
 same for siblings and plugins; only the way to leave the entry out (``hint``) differs.
+
+Every load runs inside :func:`guarded`: what it prints goes to stderr (stdout carries answers
+and JSON), a load still running after :data:`NOTICE_AFTER` seconds gets a one-line notice on
+stderr naming it, and ``SHIPMATES_LOAD_TIMEOUT`` (seconds; unset: none) gives up on it.
 """
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
-from typing import Any, Literal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from ._entrypoints import parse_value
 
-FailureKind = Literal["missing", "raised", "attribute", "malformed"]
+FailureKind = Literal["missing", "raised", "attribute", "malformed", "timeout", "undeclared"]
+T = TypeVar("T")
+
+NOTICE_AFTER = 2.0
+"""Seconds a load may take before its "still loading" notice is printed on stderr."""
+LOAD_TIMEOUT_VAR = "SHIPMATES_LOAD_TIMEOUT"
 
 
 def is_strict() -> bool:
@@ -55,6 +69,10 @@ class EntryPointError(Exception):
         distribution that declares it, ``hint`` how to leave it out (``"or exclude it with ..."``)."""
         if self.kind == "missing":
             fix = f"reinstall {source} or fix its entry point {entry} = {self.value}"
+        elif self.kind == "timeout":
+            fix = f"fix {source} (or report it to its authors), or raise {LOAD_TIMEOUT_VAR}"
+        elif self.kind == "undeclared":
+            fix = "nothing was imported; run the command again"
         elif self.kind == "raised":
             fix = f"fix {source} (or report it to its authors)"
         else:
@@ -62,11 +80,20 @@ class EntryPointError(Exception):
         return f"{self.detail}; {fix} {hint}"
 
 
-def load_entry_point(value: str) -> Any:
+def load_entry_point(value: str, *, label: str | None = None) -> Any:
     """Import ``"package.module:attr.attr"`` and return the object; raise :class:`EntryPointError`.
 
-    ``SystemExit`` raised by the import counts as a failure too.
+    ``SystemExit`` raised by the import counts as a failure too. The import runs
+    :func:`guarded`: ``label`` (default ``entry point <value>``) names it in the slow-load
+    notice; past ``SHIPMATES_LOAD_TIMEOUT`` it is an ``EntryPointError`` of kind ``timeout``.
     """
+    try:
+        return guarded(lambda: _import(value), label or f"entry point {value}")
+    except LoadTimeout as exc:
+        raise EntryPointError("timeout", str(exc), value) from exc
+
+
+def _import(value: str) -> Any:
     try:
         module_name, attr = parse_value(value)
     except ValueError as exc:
@@ -85,3 +112,189 @@ def load_entry_point(value: str) -> Any:
         except AttributeError as exc:
             raise EntryPointError("attribute", f"{value}: {exception_line(exc)}", value) from exc
     return obj
+
+
+class LoadTimeout(Exception):  # noqa: N818 - reads as an outcome, like TimeoutError
+    """A guarded load still running after ``SHIPMATES_LOAD_TIMEOUT`` seconds."""
+
+
+def load_timeout() -> float | None:
+    """``SHIPMATES_LOAD_TIMEOUT`` in seconds; None when unset or empty (no timeout).
+
+    Raises :class:`~shipmates._settings.SettingsError` naming the variable and the accepted
+    range for a bad value (the CLI prints it as ``error: ...`` and exits 2).
+    """
+    from .._settings import _positive_number  # the one parser of SHIPMATES_* seconds
+
+    return _positive_number(os.environ, LOAD_TIMEOUT_VAR)
+
+
+def guarded(run: Callable[[], T], label: str, timeout: float | None = None, *, from_env: bool = True) -> T:
+    """``run()`` as one load of the thing ``label`` names (``sibling 'x' (dist 1.0)``).
+
+    While it runs, ``sys.stdout`` is ``sys.stderr`` (restored after, even when it raises), so
+    what an import or a provider prints never mixes with answers or JSON. After
+    :data:`NOTICE_AFTER` seconds one line on stderr says it is still loading. ``timeout``
+    (default, with ``from_env``: :func:`load_timeout`) gives up on it: :class:`LoadTimeout` is
+    raised and ``run`` goes on in its daemon thread, which Python cannot stop (its output then
+    reaches the real stdout again, and the module it imports stays half-imported until it
+    ends). Only with a timeout does ``run`` leave the calling thread (so without one, an
+    import may still install signal handlers). A load inside a load runs unguarded: the
+    outer one covers it.
+    """
+    if getattr(_local, "active", False):
+        return run()
+    if timeout is None and from_env:
+        timeout = load_timeout()
+    _redirect_stdout()
+    token = _watch.start(label)
+    try:
+        return _run_here(run) if timeout is None else _run_in_thread(run, label, timeout)
+    finally:
+        _watch.stop(token)
+        _restore_stdout()
+
+
+def _run_here(run: Callable[[], T]) -> T:
+    _local.active = True
+    try:
+        return run()
+    finally:
+        _local.active = False
+
+
+def _run_in_thread(run: Callable[[], T], label: str, timeout: float) -> T:
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def target() -> None:
+        _local.active = True
+        try:
+            outcome.append((True, run()))
+        except BaseException as exc:  # handed back to the waiting thread
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"shipmates load: {label}", daemon=True).start()
+    if not done.wait(timeout):
+        raise LoadTimeout(
+            f"still loading after {timeout:g} s ({LOAD_TIMEOUT_VAR}={timeout:g}), so it was given up on "
+            "(it goes on in the background)"
+        )
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+_local = threading.local()
+
+
+class _Discard:
+    """Where stdout goes while loading when there is no stderr (``pythonw``)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+_redirect_lock = threading.Lock()
+_redirect_depth = 0
+_saved_stdout: Any = None
+
+
+def _redirect_stdout() -> None:
+    """``sys.stdout = sys.stderr``, counted so concurrent loads restore it once, in any order."""
+    global _redirect_depth, _saved_stdout
+    with _redirect_lock:
+        if _redirect_depth == 0:
+            _saved_stdout = sys.stdout
+            sys.stdout = sys.stderr if sys.stderr is not None else _Discard()
+        _redirect_depth += 1
+
+
+def _restore_stdout() -> None:
+    global _redirect_depth, _saved_stdout
+    with _redirect_lock:
+        _redirect_depth -= 1
+        if _redirect_depth == 0:
+            sys.stdout = _saved_stdout
+            _saved_stdout = None
+
+
+class _Watch:
+    """One daemon thread per process, started by the first load, that prints the slow-load notice.
+
+    A load costs a dictionary entry, not a thread (a timer per load would), and no wake-up
+    either unless the thread is idle: every later load is due after the one it waits for.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._loads: dict[int, tuple[float, str]] = {}
+        self._count = 0
+        self._idle = False
+        self._started = False
+
+    def start(self, label: str) -> int:
+        with self._cond:
+            self._count += 1
+            self._loads[self._count] = (time.monotonic(), label)
+            if not self._started:  # a forked child gets a new _Watch (see _after_fork)
+                self._started = True
+                # _thread, not threading.Thread: start() would wait for the thread to run,
+                # a hand-over of the GIL that every start-up would pay. Daemon-like: never joined.
+                _thread.start_new_thread(self._run, ())
+            elif self._idle:
+                self._idle = False
+                self._cond.notify()
+            return self._count
+
+    def stop(self, token: int) -> None:
+        with self._cond:
+            self._loads.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [(t, s, label) for t, (s, label) in self._loads.items() if now - s >= NOTICE_AFTER]
+                for token, _, _ in due:
+                    del self._loads[token]  # one notice per load
+                if not due:
+                    waits = [started + NOTICE_AFTER - now for started, _ in self._loads.values()]
+                    self._idle = not waits
+                    self._cond.wait(max(min(waits), 0.01) if waits else None)
+                    self._idle = False
+                    continue
+            for _, started, label in due:  # printed without the lock: stderr may block
+                _notice(
+                    f"still loading {label}: {now - started:.1f} s so far... "
+                    f"({LOAD_TIMEOUT_VAR}=<seconds> gives up on slow loads)"
+                )
+
+
+def _notice(line: str) -> None:
+    stream = sys.__stderr__ if sys.stderr is None else sys.stderr
+    try:
+        if stream is not None:
+            print(line, file=stream, flush=True)
+    except (OSError, ValueError):  # a closed or broken stderr: the notice is only a courtesy
+        return
+
+
+_watch = _Watch()
+
+
+def _after_fork() -> None:
+    """A forked child has none of its parent's threads: fresh locks (one may have been held),
+    a watch without loads; a load the forking thread is in restores stdout as usual."""
+    global _redirect_lock, _watch
+    _redirect_lock, _watch = threading.Lock(), _Watch()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

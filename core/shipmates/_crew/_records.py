@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._sibling import Provenance
+from ._sibling import Provenance, SiblingSpec
 
 Status = Literal["ok", "failed", "conflict", "excluded", "unavailable"]
 
@@ -24,6 +24,9 @@ class AgentRecord:
     load_seconds: float | None = None
     instances: list[str] = field(default_factory=list)
     """For remote siblings: the instance ids serving it."""
+    spec: SiblingSpec | None = None
+    """Its contract as read once when it was loaded (listings use it rather than reading the
+    sibling's attributes again)."""
 
     def one_line(self) -> str:
         """``name (dist version, entry point): status: reason`` for logs and banners."""

@@ -28,7 +28,12 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
+
+from .._errors import NotASiblingError
+from ._loader import exception_line
+
+T = TypeVar("T")
 
 DEFAULT_TOOL_TIMEOUT = 120.0
 """Seconds a tool or sibling may run before its call becomes a timeout error."""
@@ -43,6 +48,34 @@ def default_tool_timeout() -> float:
         return DEFAULT_TOOL_TIMEOUT
 
 
+class SiblingAttributeError(NotASiblingError):
+    """Reading one of a sibling's attributes raised; ``attribute`` names it, ``__cause__`` is the error.
+
+    Discovery records it as that sibling's load failure and :func:`~shipmates.absorb_crew` as a
+    rejection: one broken property never stops the rest of the crew.
+    """
+
+    def __init__(self, attribute: str, exc: BaseException) -> None:
+        super().__init__(f"reading its {attribute!r} attribute raised {exception_line(exc)}")
+        self.attribute = attribute
+
+
+def _reading(attribute: str, read: Callable[[], T]) -> T:
+    """``read()``, with any exception it raises (SystemExit included) a SiblingAttributeError."""
+    try:
+        return read()
+    except (Exception, SystemExit) as exc:
+        raise SiblingAttributeError(attribute, exc) from exc
+
+
+def _attr(obj: object, attribute: str) -> Any:
+    """``getattr(obj, attribute, None)`` that turns any other exception into a SiblingAttributeError."""
+    try:  # not through _reading: this runs a dozen times per sibling loaded
+        return getattr(obj, attribute, None)
+    except (Exception, SystemExit) as exc:
+        raise SiblingAttributeError(attribute, exc) from exc
+
+
 @runtime_checkable
 class Sibling(Protocol):
     """Structural type of a sibling (``invoke`` and/or ``ainvoke`` besides these)."""
@@ -51,31 +84,40 @@ class Sibling(Protocol):
     description: str
 
 
-def is_sibling(obj: object) -> bool:
-    """True when ``obj`` satisfies the sibling contract."""
+def _contract(obj: object) -> tuple[str, str, Any, Any]:
+    """``(name, description, invoke, ainvoke)``; NotASiblingError (or SiblingAttributeError)."""
     if inspect.isclass(obj):
+        raise NotASiblingError(f"got the class {obj.__qualname__}, not an instance")
+    name, description = _attr(obj, "name"), _attr(obj, "description")
+    invoke, ainvoke = _attr(obj, "invoke"), _attr(obj, "ainvoke")
+    missing = []
+    if not isinstance(name, str):
+        missing.append("a str 'name'")
+    if not isinstance(description, str):
+        missing.append("a str 'description'")
+    if not (callable(invoke) or callable(ainvoke)):
+        missing.append("an 'invoke(query) -> str' or 'async ainvoke(query) -> str' method")
+    if missing:
+        raise NotASiblingError(f"{type(obj).__qualname__} object lacks " + ", ".join(missing))
+    return cast("str", name), cast("str", description), invoke, ainvoke
+
+
+def is_sibling(obj: object) -> bool:
+    """True when ``obj`` satisfies the sibling contract (False when reading it raises)."""
+    try:
+        _contract(obj)
+    except NotASiblingError:
         return False
-    name = getattr(obj, "name", None)
-    description = getattr(obj, "description", None)
-    if not isinstance(name, str) or not isinstance(description, str):
-        return False
-    return callable(getattr(obj, "invoke", None)) or callable(getattr(obj, "ainvoke", None))
+    return True
 
 
 def why_not_sibling(obj: object) -> str:
     """A one-line explanation of why ``obj`` is not a sibling (empty when it is)."""
-    if inspect.isclass(obj):
-        return f"got the class {obj.__qualname__}, not an instance"
-    missing = []
-    if not isinstance(getattr(obj, "name", None), str):
-        missing.append("a str 'name'")
-    if not isinstance(getattr(obj, "description", None), str):
-        missing.append("a str 'description'")
-    if not (callable(getattr(obj, "invoke", None)) or callable(getattr(obj, "ainvoke", None))):
-        missing.append("an 'invoke(query) -> str' or 'async ainvoke(query) -> str' method")
-    if not missing:
-        return ""
-    return f"{type(obj).__qualname__} object lacks " + ", ".join(missing)
+    try:
+        _contract(obj)
+    except NotASiblingError as exc:
+        return str(exc)
+    return ""
 
 
 @dataclass(frozen=True)
@@ -160,32 +202,46 @@ class SiblingSpec:
 
 
 def is_available(sibling: Any) -> bool:
-    """False while ``sibling`` says it cannot answer (its ``available`` attribute is False)."""
-    return getattr(sibling, "available", True) is not False
+    """False while ``sibling`` says it cannot answer (its ``available`` attribute is False, or
+    reading it raises)."""
+    try:
+        return getattr(sibling, "available", True) is not False
+    except (Exception, SystemExit):
+        return False
 
 
 def sibling_spec(sibling: Any) -> SiblingSpec:
-    """Read ``sibling``'s contract (it must pass :func:`is_sibling`): how to call it and every
-    optional attribute."""
-    ainvoke = getattr(sibling, "ainvoke", None)
-    invoke = getattr(sibling, "invoke", None)
-    is_async = callable(ainvoke) and (inspect.iscoroutinefunction(ainvoke) or not callable(invoke))
-    timeout = getattr(sibling, "timeout", None)
-    input_model = getattr(sibling, "input_model", None)
-    provenance = getattr(sibling, "provenance", None)
-    skills = getattr(sibling, "skills", None) or ()
+    """Read ``sibling``'s contract: how to call it and every optional attribute.
+
+    The one place a sibling's attributes are read. Raises :class:`~shipmates.NotASiblingError`
+    when it does not satisfy the contract, and its subclass :class:`SiblingAttributeError`
+    (naming the attribute) when reading one raises.
+    """
+    name, description, invoke, ainvoke = _contract(sibling)
+    is_async = callable(ainvoke) and (
+        _reading("ainvoke", lambda: inspect.iscoroutinefunction(ainvoke)) or not callable(invoke)
+    )
+    timeout = _attr(sibling, "timeout")
+    input_model = _attr(sibling, "input_model")
+    provenance = _attr(sibling, "provenance")
     return SiblingSpec(
         sibling,
-        str(getattr(sibling, "name", "")),
-        str(getattr(sibling, "description", "") or ""),
+        name,
+        description,
         cast("Callable[..., Any]", ainvoke if is_async else invoke),
         is_async,
         float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
-        input_model if input_model is not None and hasattr(input_model, "model_validate") else None,
-        tuple(_tools(getattr(sibling, "tools", None) or ())),
-        tuple(s if isinstance(s, str) else str(getattr(s, "name", s)) for s in skills),
+        input_model
+        if input_model is not None and _reading("input_model", lambda: hasattr(input_model, "model_validate"))
+        else None,
+        _reading("tools", lambda: tuple(_tools(getattr(sibling, "tools", None) or ()))),
+        _reading("skills", lambda: _skills(getattr(sibling, "skills", None) or ())),
         provenance if isinstance(provenance, Provenance) else None,
     )
+
+
+def _skills(items: Any) -> tuple[str, ...]:
+    return tuple(s if isinstance(s, str) else str(getattr(s, "name", s)) for s in items)
 
 
 def _tools(items: Any) -> list[ToolInfo]:
