@@ -258,3 +258,20 @@ def test_absorb_crew_survives_a_sibling_whose_attributes_raise() -> None:
     ((record, error),) = report.rejected
     assert record.name == "haunted" and isinstance(error, AbsorbError)
     assert "RuntimeError: boo" in str(error)
+
+
+def test_agent_tools_with_a_sibling_whose_name_raises_says_which_attribute() -> None:
+    from shipmates import Agent, NotASiblingError
+
+    class Broken:
+        description = "broken"
+
+        @property
+        def name(self) -> str:
+            raise RuntimeError("name exploded")
+
+        def invoke(self, query: str) -> str:
+            return query
+
+    with pytest.raises(NotASiblingError, match="reading its 'name' attribute raised RuntimeError: name exploded"):
+        Agent("captain", tools=[Broken()])

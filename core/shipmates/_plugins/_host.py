@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import pluggy
 
 from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
-from .._crew._loader import EntryPointError, exception_line, is_strict, load_entry_point
+from .._crew._loader import EntryPointError, exception_line, is_strict
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
 from ._hookspecs import PROJECT, ShipmatesSpec
@@ -340,7 +340,7 @@ def _load_one(
     started = time.perf_counter()
     plugin: Any = None
     try:
-        plugin = load_entry_point(ep.value)
+        plugin = ep.load()  # checked against the distribution's entry_points.txt first
         if pm.has_plugin(ep.name):
             other = next((r for r in loaded if r.name == ep.name and r.status == "ok"), None)
             raise PluginLoadError(

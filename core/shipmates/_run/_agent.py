@@ -66,10 +66,10 @@ class Agent:
         self._tools: dict[str, Tool] = {}
         self._schemas: list[dict[str, Any]] | None = None
         for item in tools:
-            if isinstance(item, Tool) or not is_sibling(item):
+            if isinstance(item, Tool) or (callable(item) and not is_sibling(item)):
                 self.add_tool(item)
             else:
-                self.absorb(item)
+                self.absorb(item)  # a sibling, or NotASiblingError saying why it is not one
 
     # -- tools and siblings -------------------------------------------------------------
 
