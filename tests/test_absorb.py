@@ -273,5 +273,6 @@ def test_agent_tools_with_a_sibling_whose_name_raises_says_which_attribute() -> 
         def invoke(self, query: str) -> str:
             return query
 
-    with pytest.raises(NotASiblingError, match="reading its 'name' attribute raised RuntimeError: name exploded"):
+    expected = "reading its 'name' attribute raised RuntimeError: name exploded"
+    with pytest.raises(NotASiblingError, match=expected):
         Agent("captain", tools=[Broken()])
