@@ -37,8 +37,9 @@ class SyncSibling:
     description = "math done synchronously"
 
     def __init__(self) -> None:
-        self.inner = Agent("inner", model=Scripted([ToolCall("s1", "square", json.dumps({"n": 4}))]),
-                           tools=[square])
+        self.inner = Agent(
+            "inner", model=Scripted([ToolCall("s1", "square", json.dumps({"n": 4}))]), tools=[square]
+        )
 
     def invoke(self, query: str) -> str:
         return self.inner.invoke(query)

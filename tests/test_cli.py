@@ -262,8 +262,12 @@ def test_siblings_without_a_model_follow_the_session_model(
     ],
 )
 def test_a_bad_environment_value_is_a_clear_usage_error(
-    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    variable: str, value: str, expected: str,
+    crew: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    expected: str,
 ) -> None:
     monkeypatch.setenv(variable, value)
     for argv in (["chat", "--once", "hi"], ["agents"]):
@@ -405,9 +409,7 @@ def test_fast_commands_import_nothing_heavy(crew: Any, argv: list[str]) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(crew.path)
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
 

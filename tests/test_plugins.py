@@ -230,8 +230,14 @@ def test_call_each_follows_pluggys_order_and_runs_wrappers_around_it():
             order.append(f"old-after {outcome.get_result()}")
 
     host = PluginHost()
-    for name, p in [("a", plugin("a")), ("b", plugin("b")), ("first", plugin("first", tryfirst=True)),
-                    ("last", plugin("last", trylast=True)), ("new", NewWrapper()), ("old", OldWrapper())]:
+    for name, p in [
+        ("a", plugin("a")),
+        ("b", plugin("b")),
+        ("first", plugin("first", tryfirst=True)),
+        ("last", plugin("last", trylast=True)),
+        ("new", NewWrapper()),
+        ("old", OldWrapper()),
+    ]:
         host.manager.register(p, name=name)
     reference = host.manager.hook.refresh_agents(captain=None)
     order.clear()
@@ -239,8 +245,14 @@ def test_call_each_follows_pluggys_order_and_runs_wrappers_around_it():
     assert outcome.failures == []
     assert outcome.results == [*reference[:-1], "wrapped"] == ["first", "b", "a", "last", "wrapped"]
     assert order == [
-        "old-before", "new-before", "first", "b", "a", "last",
-        "new-after ['first', 'b', 'a', 'last']", "old-after ['first', 'b', 'a', 'last', 'wrapped']",
+        "old-before",
+        "new-before",
+        "first",
+        "b",
+        "a",
+        "last",
+        "new-after ['first', 'b', 'a', 'last']",
+        "old-after ['first', 'b', 'a', 'last', 'wrapped']",
     ]
 
 

@@ -262,7 +262,12 @@ def test_shorten_and_arguments() -> None:
 
 def test_finished_lines_by_status() -> None:
     event = ToolCallEvent(
-        agent="factor", tool="factor_number", arguments={"n": 60}, call_id="c1", depth=1, status="ok",
+        agent="factor",
+        tool="factor_number",
+        arguments={"n": 60},
+        call_id="c1",
+        depth=1,
+        status="ok",
         result="2, 2, 3, 5",
     )
     assert finished_line(event) == "  [factor] factor_number(n=60) -> 2, 2, 3, 5"
@@ -357,6 +362,7 @@ def test_agents_marks_a_sibling_that_stopped_answering_unavailable() -> None:
     record = AgentRecord("echo", Provenance("remote", "echo-dist", "1.0", location="nats://x"), sibling=far)
     crew = Crew(captain, Discovery([record]), AbsorbReport(absorbed=["echo"]), general=True)
     repl = Repl(crew, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=io.StringIO(), interactive=False)
+
     def echo_row() -> list[str]:
         return next(line for line in roster(repl.chat) if line.startswith("echo")).split()
 

@@ -50,4 +50,3 @@ def test_sys_exit_escaping_a_sync_run_reaches_its_caller_and_the_next_run_works(
         agent.invoke("hello")
     assert info.value.code == 4
     assert Agent("other", model="offline").invoke("hello").startswith("I'm the offline router")
-

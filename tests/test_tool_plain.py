@@ -22,8 +22,32 @@ OTHER_TYPES = ["int | None", "list", "dict[str, int]", "tuple[int, int]", "Any"]
 DEFAULTS = ["None", "0", "3", "-7", "2.5", "1.0", "True", "False", "'x'", "''", "[1, 2]", "float('inf')"]
 DOCS = [None, "", "the value", "a longer\n    description"]
 VALUES: list[Any] = [
-    0, 1, -5, 2**70, 1.5, 2.0, -0.0, float("inf"), True, False, "3", "2.5", "x", "", "true", None,
-    [], [1, 2], [1.0, 2.5], ["a", "b"], [True], [1, "a"], ["1"], [1, True], {"a": 1}, (1, 2),
+    0,
+    1,
+    -5,
+    2**70,
+    1.5,
+    2.0,
+    -0.0,
+    float("inf"),
+    True,
+    False,
+    "3",
+    "2.5",
+    "x",
+    "",
+    "true",
+    None,
+    [],
+    [1, 2],
+    [1.0, 2.5],
+    ["a", "b"],
+    [True],
+    [1, "a"],
+    ["1"],
+    [1, True],
+    {"a": 1},
+    (1, 2),
 ]
 NAMES = ["n", "value", "query", "x1", "limit", "flag", "items", "copy", "model_x", "_hidden", "json"]
 

@@ -91,9 +91,7 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
             "remote:* pick by origin (like SHIPMATES_EXCLUDE_AGENTS)"
         ),
     )
-    parser.add_argument(
-        "--once", metavar="PROMPT", help="answer one prompt on stdout and exit (no REPL)"
-    )
+    parser.add_argument("--once", metavar="PROMPT", help="answer one prompt on stdout and exit (no REPL)")
     parser.add_argument(
         "--approve",
         action="store_true",

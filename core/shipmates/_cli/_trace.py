@@ -52,7 +52,6 @@ class Tracer:
             self._emit(finished_line(event))
 
 
-
 active_tracer: ContextVar[Tracer | None] = ContextVar("shipmates_active_tracer", default=None)
 """The tracer of the chat running in this context; the built-in trace plugin prints through it."""
 _in_force: list[Tracer] = []

@@ -43,9 +43,7 @@ class Selector:
     deny_label: str = "deny"
 
     @classmethod
-    def from_env(
-        cls, allow_var: str, deny_var: str, *, environ: Mapping[str, str] | None = None
-    ) -> Selector:
+    def from_env(cls, allow_var: str, deny_var: str, *, environ: Mapping[str, str] | None = None) -> Selector:
         """The lists in two comma-separated variables: an unset ``allow_var`` allows everything,
         an empty one nothing; the variable names label the reasons."""
         env = os.environ if environ is None else environ

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._session import Session
     from ._tool_calls import Approver
 
+
 class Agent:
     """An agent: instructions, a model, tools and absorbed siblings, run by the agent loop.
 

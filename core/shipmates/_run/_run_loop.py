@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._agent import Agent
     from ._session import Session
 
+
 @dataclass
 class RunResult:
     """The outcome of :meth:`Agent.arun`.
@@ -50,7 +51,6 @@ class RunResult:
 
     def __str__(self) -> str:
         return self.output
-
 
 
 async def run_agent(

@@ -28,9 +28,7 @@ def describe_sibling(spec: SiblingSpec) -> str:
     return text
 
 
-def sibling_tool(
-    sibling: Any, *, provenance: Provenance | None = None, timeout: float | None = None
-) -> Tool:
+def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout: float | None = None) -> Tool:
     """Build the tool that delegates to ``sibling`` (or its :class:`SiblingSpec`); ``timeout``
     overrides the sibling's own."""
     spec = sibling if isinstance(sibling, SiblingSpec) else sibling_spec(sibling)
@@ -88,7 +86,7 @@ def _query_input(name: str) -> tuple[dict[str, Any], Binder]:
             return (strings[0],), empty
         raise ToolArgumentsError(
             f"error: invalid arguments for sibling '{name}': it takes one string parameter "
-            f"'query' (what to ask it), got {arguments!r}. Call it again as {{\"query\": \"...\"}}"
+            f'\'query\' (what to ask it), got {arguments!r}. Call it again as {{"query": "..."}}'
         )
 
     return parameters, bind

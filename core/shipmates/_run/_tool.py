@@ -359,8 +359,18 @@ def _arguments_builder(
 _PLAIN_TYPES: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
 _BASEMODEL_NAMES = frozenset(
     {
-        "construct", "copy", "dict", "from_orm", "json", "parse_file", "parse_obj", "parse_raw",
-        "schema", "schema_json", "update_forward_refs", "validate",
+        "construct",
+        "copy",
+        "dict",
+        "from_orm",
+        "json",
+        "parse_file",
+        "parse_obj",
+        "parse_raw",
+        "schema",
+        "schema_json",
+        "update_forward_refs",
+        "validate",
     }
 )
 """``pydantic.BaseModel``'s public names outside ``model_*``: a field so named makes pydantic
@@ -435,9 +445,7 @@ def _plain_arguments(
             value = arguments.get(pname, _MISSING)
             if value is _MISSING and default is not ...:
                 value = default
-            elif type(value) is not kind or (
-                item is not None and not all(type(v) is item for v in value)
-            ):
+            elif type(value) is not kind or (item is not None and not all(type(v) is item for v in value)):
                 break
             elif item is not None:
                 value = list(value)  # pydantic hands the function a new list

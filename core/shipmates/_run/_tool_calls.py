@@ -30,6 +30,7 @@ Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
 
 REFUSED = "the user refused this call; do not retry it, answer without it or ask the user"
 
+
 def to_text(value: Any) -> str:
     """A tool's return value as the text the model sees."""
     if isinstance(value, str):
@@ -140,7 +141,11 @@ def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
     tool = agent._tools.get(call.name)
     arguments: dict[str, Any] | str = call.arguments
     event = ToolCallEvent(
-        agent=agent.name, tool=call.name, arguments=arguments, call_id=call.id, depth=len(stack) - 1,
+        agent=agent.name,
+        tool=call.name,
+        arguments=arguments,
+        call_id=call.id,
+        depth=len(stack) - 1,
         path=stack,
     )
     planned = _Call(call, tool, event)

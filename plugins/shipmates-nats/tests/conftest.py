@@ -117,7 +117,10 @@ def jobber():
 def crew_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("natscrew-site")
     spec = PackageSpec(
-        "shipmates-natscrew", "shipmates_natscrew", "1.2.3", CREW_CODE,
+        "shipmates-natscrew",
+        "shipmates_natscrew",
+        "1.2.3",
+        CREW_CODE,
         {"shipmates.agents": {n: f"shipmates_natscrew:{n}" for n in ("echo", "square", "jobber", "calc")}},
     )
     write_dist_info(spec, site)
@@ -217,21 +220,34 @@ def serve(crew_site: Path, tmp_path: Path, journal: Path) -> Iterator[Callable[.
     Its siblings note their steps in ``journal`` (``env`` may name another file)."""
     started: list[Served] = []
 
-    def start(url: str, *flags: str, agents: str = "echo,square", env: dict[str, str] | None = None,
-              wait: bool = True) -> Served:
+    def start(
+        url: str,
+        *flags: str,
+        agents: str = "echo,square",
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> Served:
         full = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
-        full.update({
-            "PYTHONPATH": os.pathsep.join([str(crew_site), full.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-            "SHIPMATES_HOME": str(tmp_path / "serve-home"),
-            "SHIPMATES_PLUGINS": "nats",
-            "SHIPMATES_AGENTS": agents,
-            "PYTHONUNBUFFERED": "1",
-            "NATSCREW_JOURNAL": str(journal),
-        })
+        full.update(
+            {
+                "PYTHONPATH": os.pathsep.join([str(crew_site), full.get("PYTHONPATH", "")]).rstrip(
+                    os.pathsep
+                ),
+                "SHIPMATES_HOME": str(tmp_path / "serve-home"),
+                "SHIPMATES_PLUGINS": "nats",
+                "SHIPMATES_AGENTS": agents,
+                "PYTHONUNBUFFERED": "1",
+                "NATSCREW_JOURNAL": str(journal),
+            }
+        )
         full.update(env or {})
         proc = subprocess.Popen(
             [sys.executable, "-m", "shipmates", "serve", "--nats", url, *flags],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full,
         )
         served = Served(proc)
         started.append(served)

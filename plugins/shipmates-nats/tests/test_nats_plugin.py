@@ -17,9 +17,11 @@ def _run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plugin_import_is_cheap() -> None:
-    code = ("import sys, shipmates_nats, shipmates_nats._plugin; "
-            "heavy = [m for m in ('nats', 'pydantic', 'litellm') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, shipmates_nats, shipmates_nats._plugin; "
+        "heavy = [m for m in ('nats', 'pydantic', 'litellm') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     done = _run("-c", code)
     assert done.returncode == 0, done.stderr
 
@@ -73,4 +75,7 @@ def test_model_from_schema_keeps_the_schema_and_types_simple_fields() -> None:
     with pytest.raises(ValidationError):
         model.model_validate({"n": "three"})
     assert model.model_validate({"n": 1, "json": "ok", "inner": {"x": 2}}).model_dump(exclude_unset=True) == {
-        "n": 1, "json": "ok", "inner": {"x": 2}}
+        "n": 1,
+        "json": "ok",
+        "inner": {"x": 2},
+    }

@@ -188,8 +188,10 @@ def test_drain_on_sigterm_finishes_in_flight(nats_server: Any, serve: Any, journ
 
     async def run() -> list[Any]:
         calls = [asyncio.ensure_future(echo.ainvoke("sleep 1")) for _ in range(5)]
-        await until(lambda: len(noted(journal, "sleeping ")) == 5 or any(c.done() for c in calls),
-                    what="five calls in the served sibling")
+        await until(
+            lambda: len(noted(journal, "sleeping ")) == 5 or any(c.done() for c in calls),
+            what="five calls in the served sibling",
+        )
         replica.proc.terminate()
         return await asyncio.gather(*calls, return_exceptions=True)
 
@@ -227,10 +229,30 @@ def test_chat_once_through_a_remote_sibling(nats_server: Any, serve: Any, tmp_pa
 
     replica = serve(nats_server.url, "--namespace", "t9", agents="echo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
-    env.update({"SHIPMATES_HOME": str(tmp_path / "home"), "SHIPMATES_PLUGINS": "nats",
-                "SHIPMATES_AGENTS": "echo", "SHIPMATES_NATS_NAMESPACE": "t9"})
-    done = subprocess.run([sys.executable, "-m", "shipmates", "chat", "--nats", nats_server.url, "--once",
-                           "echo ahoy shipmate"], env=env, capture_output=True, text=True, timeout=60)
+    env.update(
+        {
+            "SHIPMATES_HOME": str(tmp_path / "home"),
+            "SHIPMATES_PLUGINS": "nats",
+            "SHIPMATES_AGENTS": "echo",
+            "SHIPMATES_NATS_NAMESPACE": "t9",
+        }
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shipmates",
+            "chat",
+            "--nats",
+            nats_server.url,
+            "--once",
+            "echo ahoy shipmate",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert f"echo {replica.pid}: " in done.stdout and "ahoy shipmate" in done.stdout
 

@@ -169,8 +169,13 @@ def test_nats_up_and_down(tmp_path: Path) -> None:
     env.update({"SHIPMATES_HOME": str(tmp_path / "home"), "SHIPMATES_PLUGINS": "nats"})
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "shipmates", "nats", *args], env=env, text=True,
-                              capture_output=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-m", "shipmates", "nats", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     up = cli("up", "--port", "-1", "--detach")
     assert up.returncode == 0, up.stderr

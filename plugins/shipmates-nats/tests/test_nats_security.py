@@ -26,11 +26,37 @@ def _certs(tmp: Path) -> dict[str, Path]:
     def ssl(*args: Any) -> None:
         subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
 
-    ssl("req", "-x509", *ec, "-keyout", files["ca.key"], "-out", files["ca.pem"], "-days", "1",
-        "-subj", "/CN=shipmates-test-ca")
+    ssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        files["ca.key"],
+        "-out",
+        files["ca.pem"],
+        "-days",
+        "1",
+        "-subj",
+        "/CN=shipmates-test-ca",
+    )
     ssl("req", *ec, "-keyout", files["server.key"], "-out", files["server.csr"], "-subj", "/CN=localhost")
-    ssl("x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
-        "-CAcreateserial", "-out", files["server.pem"], "-days", "1", "-extfile", files["san.cnf"])
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        files["server.csr"],
+        "-CA",
+        files["ca.pem"],
+        "-CAkey",
+        files["ca.key"],
+        "-CAcreateserial",
+        "-out",
+        files["server.pem"],
+        "-days",
+        "1",
+        "-extfile",
+        files["san.cnf"],
+    )
     return files
 
 
@@ -73,8 +99,10 @@ def _user_nkey(path: Path) -> str:
     return public
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nkeys") is None,
-                    reason="needs the nkeys extra: pip install -e './plugins/shipmates-nats[nkeys]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("nkeys") is None,
+    reason="needs the nkeys extra: pip install -e './plugins/shipmates-nats[nkeys]'",
+)
 def test_nkey_serve_and_captain(tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server that only admits one user nkey: serve --nkey and a captain via SHIPMATES_NATS_NKEY
     work through it; another key and no key are rejected at once with the credentials error."""

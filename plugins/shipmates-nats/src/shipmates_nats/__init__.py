@@ -72,14 +72,22 @@ def _proxy(name: str, settings: NatsSettings | None) -> RemoteSibling:
         crew.siblings()
         proxy = crew.proxies.get(name)
     if proxy is None:
-        raise RemoteCallError(f"no sibling named '{name}' is served in namespace '{crew.ns}' on "
-                              f"{crew.settings.display_url}: start `shipmates serve` where it is installed")
+        raise RemoteCallError(
+            f"no sibling named '{name}' is served in namespace '{crew.ns}' on "
+            f"{crew.settings.display_url}: start `shipmates serve` where it is installed"
+        )
     assert isinstance(proxy, RemoteSibling)
     return proxy
 
 
-async def adelegate(name: str, query: Any, *, key: str | None = None, timeout: float | None = None,
-                    settings: NatsSettings | None = None) -> str:
+async def adelegate(
+    name: str,
+    query: Any,
+    *,
+    key: str | None = None,
+    timeout: float | None = None,
+    settings: NatsSettings | None = None,
+) -> str:
     """Durably delegate ``query`` to the remote sibling ``name`` and return its one result.
 
     The job goes through a JetStream work queue with ``key`` as idempotency key (default: a new
@@ -89,7 +97,13 @@ async def adelegate(name: str, query: Any, *, key: str | None = None, timeout: f
     return await _proxy(name, settings).adelegate(query, key=key, timeout=timeout)
 
 
-def delegate(name: str, query: Any, *, key: str | None = None, timeout: float | None = None,
-             settings: NatsSettings | None = None) -> str:
+def delegate(
+    name: str,
+    query: Any,
+    *,
+    key: str | None = None,
+    timeout: float | None = None,
+    settings: NatsSettings | None = None,
+) -> str:
     """Blocking :func:`adelegate`."""
     return _proxy(name, settings).delegate(query, key=key, timeout=timeout)

@@ -24,18 +24,37 @@ def _csv(values: list[str] | None) -> list[str] | None:
 def configure_serve(parser: argparse.ArgumentParser) -> None:
     from ._config import add_arguments
 
-    parser.add_argument("--only", action="append", metavar="NAMES",
-                        help="serve only these agents or distributions, comma-separated")
-    parser.add_argument("--exclude", action="append", metavar="NAMES",
-                        help="do not serve these agents or distributions")
-    parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)")
-    parser.add_argument("--max-inflight", type=int, default=64, metavar="N",
-                        help="calls run at once by this process (default 64)")
-    parser.add_argument("--no-durable", action="store_true",
-                        help="do not take durable (JetStream) jobs")
-    parser.add_argument("--ack-wait", type=float, default=30.0, metavar="SECONDS",
-                        help="a durable job whose worker is silent this long goes to another replica")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAMES",
+        help="serve only these agents or distributions, comma-separated",
+    )
+    parser.add_argument(
+        "--exclude", action="append", metavar="NAMES", help="do not serve these agents or distributions"
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)",
+    )
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=64,
+        metavar="N",
+        help="calls run at once by this process (default 64)",
+    )
+    parser.add_argument("--no-durable", action="store_true", help="do not take durable (JetStream) jobs")
+    parser.add_argument(
+        "--ack-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a durable job whose worker is silent this long goes to another replica",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every call")
     add_arguments(parser)
 
@@ -49,8 +68,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from ._plugin import local_only
     from ._serve import SiblingServer
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="serve: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr, format="serve: %(message)s"
+    )
     logging.getLogger("nats").setLevel(logging.WARNING)
     try:
         settings = NatsSettings.from_args(args)
@@ -63,20 +83,34 @@ def run_serve(args: argparse.Namespace) -> int:
     for record in found.records:
         if record.status in ("failed", "conflict"):
             print(f"warning: not served: {record.one_line()}", file=sys.stderr)
-    siblings = [(r.sibling, r.provenance) for r in found.records
-                if r.status == "ok" and r.sibling is not None and r.provenance.origin != "remote"]
+    siblings = [
+        (r.sibling, r.provenance)
+        for r in found.records
+        if r.status == "ok" and r.sibling is not None and r.provenance.origin != "remote"
+    ]
     if not siblings:
-        print("error: no sibling to serve: install sibling packages (see `shipmates agents`), "
-              "or check --only/--exclude and SHIPMATES_AGENTS", file=sys.stderr)
+        print(
+            "error: no sibling to serve: install sibling packages (see `shipmates agents`), "
+            "or check --only/--exclude and SHIPMATES_AGENTS",
+            file=sys.stderr,
+        )
         return 1
-    server = SiblingServer(siblings, settings, max_inflight=args.max_inflight,
-                           drain_timeout=args.drain_timeout, durable=not args.no_durable,
-                           ack_wait=args.ack_wait)
+    server = SiblingServer(
+        siblings,
+        settings,
+        max_inflight=args.max_inflight,
+        drain_timeout=args.drain_timeout,
+        durable=not args.no_durable,
+        ack_wait=args.ack_wait,
+    )
 
     def ready(s: SiblingServer) -> None:
         names = ", ".join(f"{h.name} ({h.provenance.describe()})" for h in s.hosted)
-        print(f"serving {names} on {settings.display_url}, namespace {settings.namespace}, "
-              f"durable {'on' if s.durable else 'off'}; Ctrl-C or SIGTERM drains and stops", flush=True)
+        print(
+            f"serving {names} on {settings.display_url}, namespace {settings.namespace}, "
+            f"durable {'on' if s.durable else 'off'}; Ctrl-C or SIGTERM drains and stops",
+            flush=True,
+        )
 
     try:
         asyncio.run(server.run(ready))
@@ -94,9 +128,12 @@ def configure_nats(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="nats_command", metavar="ACTION")
     sub.required = True
     up = sub.add_parser("up", help="start nats-server (JetStream on, data in the state dir)")
-    up.add_argument("--host", default="127.0.0.1",
-                    help="address to listen on (default loopback; 0.0.0.0 for other machines: "
-                         "then also set --token or --user/--password)")
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; 0.0.0.0 for other machines: "
+        "then also set --token or --user/--password)",
+    )
     up.add_argument("--port", type=int, default=4222, help="client port (default 4222; -1: any free)")
     up.add_argument("--store", metavar="DIR", help="data directory (default <state dir>/nats)")
     up.add_argument("--no-jetstream", action="store_true", help="without JetStream (no durable jobs)")
@@ -141,15 +178,24 @@ def _up(args: argparse.Namespace) -> int:
         extra += ["--auth", args.token]
     if args.user:
         extra += ["--user", args.user, "--pass", args.password or ""]
-    server = NatsServer(port=args.port, host=args.host, jetstream=not args.no_jetstream, data_dir=store,
-                        extra_args=extra, log_file=state / "nats-server.log", detached=args.detach)
+    server = NatsServer(
+        port=args.port,
+        host=args.host,
+        jetstream=not args.no_jetstream,
+        data_dir=store,
+        extra_args=extra,
+        log_file=state / "nats-server.log",
+        detached=args.detach,
+    )
     try:
         server.start()
     except ShipmatesError as exc:
         hint = ""
         if "address already in use" in str(exc):
-            hint = (f"; port {args.port} is taken: if a NATS server runs there, use it "
-                    f"(--nats nats://127.0.0.1:{args.port}), or pick another --port")
+            hint = (
+                f"; port {args.port} is taken: if a NATS server runs there, use it "
+                f"(--nats nats://127.0.0.1:{args.port}), or pick another --port"
+            )
         print(f"error: {exc}{hint}", file=sys.stderr)
         return 1
     assert server.proc is not None
@@ -159,11 +205,17 @@ def _up(args: argparse.Namespace) -> int:
     (state / "url").write_text(server.url + "\n")
     (state / "pid").write_text(f"{server.proc.pid}\n")
     print(url, flush=True)
-    print(f"nats-server {server.proc.pid}: JetStream {'off' if args.no_jetstream else 'on'}, data in "
-          f"{store}, log {server.log_path()}", file=sys.stderr)
+    print(
+        f"nats-server {server.proc.pid}: JetStream {'off' if args.no_jetstream else 'on'}, data in "
+        f"{store}, log {server.log_path()}",
+        file=sys.stderr,
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1") and not (args.token or args.user):
-        print("warning: listening beyond loopback without --token or --user: anyone who can reach "
-              "this port can use it", file=sys.stderr)
+        print(
+            "warning: listening beyond loopback without --token or --user: anyone who can reach "
+            "this port can use it",
+            file=sys.stderr,
+        )
     if args.detach:
         print("stop it with `shipmates nats down`", file=sys.stderr)
         return 0

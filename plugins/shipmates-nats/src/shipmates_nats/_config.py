@@ -94,10 +94,17 @@ class NatsSettings:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --nats, --namespace, credential and TLS flags (defaults come from SHIPMATES_NATS_*)."""
     g = parser.add_argument_group("NATS connection (each flag defaults to its SHIPMATES_NATS_* variable)")
-    g.add_argument("--nats", dest="url", metavar="URL", help=f"server URL(s), comma separated "
-                   f"[SHIPMATES_NATS_URL, default {DEFAULT_URL}]")
-    g.add_argument("--namespace", metavar="NS", help="subject prefix isolating this crew "
-                   f"[SHIPMATES_NATS_NAMESPACE, default {DEFAULT_NAMESPACE}]")
+    g.add_argument(
+        "--nats",
+        dest="url",
+        metavar="URL",
+        help=f"server URL(s), comma separated [SHIPMATES_NATS_URL, default {DEFAULT_URL}]",
+    )
+    g.add_argument(
+        "--namespace",
+        metavar="NS",
+        help=f"subject prefix isolating this crew [SHIPMATES_NATS_NAMESPACE, default {DEFAULT_NAMESPACE}]",
+    )
     g.add_argument("--token", help="auth token [SHIPMATES_NATS_TOKEN]")
     g.add_argument("--user", help="user name [SHIPMATES_NATS_USER]")
     g.add_argument("--password", help="password; prefer SHIPMATES_NATS_PASSWORD")
@@ -153,15 +160,21 @@ def _explain(error: BaseException | None, s: NatsSettings) -> str:
     text = f"{type(error).__name__}: {error}" if error else "no answer"
     low = text.lower()
     if "authorization" in low or "authentication" in low or "user authentication" in low:
-        return (f"NATS at {s.display_url} rejected the credentials ({text}); check --token/--user/"
-                "--password/--nkey/--creds or the SHIPMATES_NATS_* variables")
+        return (
+            f"NATS at {s.display_url} rejected the credentials ({text}); check --token/--user/"
+            "--password/--nkey/--creds or the SHIPMATES_NATS_* variables"
+        )
     if "ssl" in low or "certificate" in low or "tls" in low:
-        return (f"TLS with NATS at {s.display_url} failed ({text}); check --tls-ca/--tls-cert/--tls-key "
-                "and that the URL scheme is tls://")
+        return (
+            f"TLS with NATS at {s.display_url} failed ({text}); check --tls-ca/--tls-cert/--tls-key "
+            "and that the URL scheme is tls://"
+        )
     if "nkeys" in low or "nacl" in low:
         return f"nkey or creds authentication needs `pip install 'shipmates-nats[nkeys]'` ({text})"
-    return (f"cannot reach NATS at {s.display_url} ({text}); start one with `shipmates nats up` or "
-            "pass --nats URL / set SHIPMATES_NATS_URL")
+    return (
+        f"cannot reach NATS at {s.display_url} ({text}); start one with `shipmates nats up` or "
+        "pass --nats URL / set SHIPMATES_NATS_URL"
+    )
 
 
 async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any) -> Any:
@@ -178,8 +191,12 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
     async def error_cb(e: BaseException) -> None:
         last.append(e)
         low = str(e).lower()
-        if not fatal.done() and ("authorization" in low or "authentication" in low
-                                 or "certificate verify failed" in low or "wrong_version_number" in low):
+        if not fatal.done() and (
+            "authorization" in low
+            or "authentication" in low
+            or "certificate verify failed" in low
+            or "wrong_version_number" in low
+        ):
             fatal.set_result(e)
         if user_error_cb is not None:
             await user_error_cb(e)
@@ -189,8 +206,7 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
     task = asyncio.ensure_future(nats.connect(error_cb=error_cb, **opts))
     try:
         waiting: set[asyncio.Future[Any]] = {task, fatal}
-        done, _ = await asyncio.wait(waiting, timeout=s.connect_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiting, timeout=s.connect_timeout, return_when=asyncio.FIRST_COMPLETED)
     except BaseException:
         task.cancel()
         raise

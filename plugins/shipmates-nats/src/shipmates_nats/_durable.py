@@ -33,11 +33,20 @@ async def ensure_streams(js: Any, ns: str) -> None:
     from nats.js.errors import BadRequestError
 
     configs = [
-        StreamConfig(name=p.stream_name(ns, "JOBS"), subjects=[f"{ns}.jobs.>"],
-                     retention=RetentionPolicy.WORK_QUEUE, duplicate_window=DEDUPE_WINDOW),
-        StreamConfig(name=p.stream_name(ns, "RESULTS"), subjects=[f"{ns}.results.>"],
-                     retention=RetentionPolicy.LIMITS, max_age=RESULTS_MAX_AGE,
-                     duplicate_window=DEDUPE_WINDOW, max_msgs_per_subject=1),
+        StreamConfig(
+            name=p.stream_name(ns, "JOBS"),
+            subjects=[f"{ns}.jobs.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            duplicate_window=DEDUPE_WINDOW,
+        ),
+        StreamConfig(
+            name=p.stream_name(ns, "RESULTS"),
+            subjects=[f"{ns}.results.>"],
+            retention=RetentionPolicy.LIMITS,
+            max_age=RESULTS_MAX_AGE,
+            duplicate_window=DEDUPE_WINDOW,
+            max_msgs_per_subject=1,
+        ),
     ]
     for config in configs:
         try:
@@ -69,8 +78,9 @@ def _result_text(headers: dict[str, str] | None, data: bytes, name: str) -> str:
     raise RemoteCallError(headers.get(p.H_ERROR) or f"durable call to '{name}' failed ({code})")
 
 
-async def submit(nc: Any, js: Any, ns: str, name: str, body: bytes, key: str, *, timeout: float,
-                 headers: dict[str, str]) -> str:
+async def submit(
+    nc: Any, js: Any, ns: str, name: str, body: bytes, key: str, *, timeout: float, headers: dict[str, str]
+) -> str:
     """Submit a durable job (idempotent on ``key``) and wait for its single result."""
     from nats.js.errors import NotFoundError
 
@@ -123,8 +133,16 @@ async def submit(nc: Any, js: Any, ns: str, name: str, body: bytes, key: str, *,
 class DurableWorker:
     """Pulls jobs for one hosted sibling from the shared durable consumer."""
 
-    def __init__(self, js: Any, ns: str, hosted: Hosted, *, max_bytes: int, concurrency: int = 4,
-                 ack_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        js: Any,
+        ns: str,
+        hosted: Hosted,
+        *,
+        max_bytes: int,
+        concurrency: int = 4,
+        ack_wait: float = 30.0,
+    ) -> None:
         self.js, self.ns, self.hosted = js, ns, hosted
         self.max_bytes, self.concurrency, self.ack_wait = max_bytes, concurrency, ack_wait
         self.stopping = asyncio.Event()
@@ -135,9 +153,13 @@ class DurableWorker:
     async def start(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig
 
-        config = ConsumerConfig(durable_name=self.hosted.name, ack_policy=AckPolicy.EXPLICIT,
-                                ack_wait=self.ack_wait, max_deliver=20,
-                                filter_subject=p.jobs_subject(self.ns, self.hosted.name))
+        config = ConsumerConfig(
+            durable_name=self.hosted.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=20,
+            filter_subject=p.jobs_subject(self.ns, self.hosted.name),
+        )
         stream = p.stream_name(self.ns, "JOBS")
         try:
             await self.js.add_consumer(stream, config)
@@ -180,8 +202,9 @@ class DurableWorker:
         out: dict[str, str] = {p.H_MSG_ID: key}
         try:
             timeout = float(headers.get(p.H_TIMEOUT, "0") or 0) or None
-            data = await call_hosted(self.hosted, p.decode_request(msg.data), timeout=timeout,
-                                     max_bytes=self.max_bytes)
+            data = await call_hosted(
+                self.hosted, p.decode_request(msg.data), timeout=timeout, max_bytes=self.max_bytes
+            )
             out[p.H_STATUS] = "ok"
         except CallFailedError as failure:
             data = b""
@@ -191,8 +214,9 @@ class DurableWorker:
             current_traceparent.reset(token)
         await self.js.publish(p.results_subject(self.ns, key), data, headers=out)
         await msg.ack()
-        log.info("durable job %s for %s done (delivery %s)", key, self.hosted.name,
-                 msg.metadata.num_delivered)
+        log.info(
+            "durable job %s for %s done (delivery %s)", key, self.hosted.name, msg.metadata.num_delivered
+        )
 
     async def _heartbeat(self, msg: Any) -> None:
         while True:

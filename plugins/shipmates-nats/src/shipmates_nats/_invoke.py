@@ -37,12 +37,20 @@ class EventCollector:
         sink = call_events.get()
         if sink is None or len(sink) >= p.EVENTS_MAX:
             return
-        sink.append({
-            "agent": event.agent, "tool": event.tool, "arguments": _short(event.arguments),
-            "depth": event.depth, "path": list(event.path), "delegation": event.is_delegation,
-            "status": event.status, "result": _short(event.result) if event.result is not None else None,
-            "error": _short(event.error) if event.error is not None else None, "duration": event.duration,
-        })
+        sink.append(
+            {
+                "agent": event.agent,
+                "tool": event.tool,
+                "arguments": _short(event.arguments),
+                "depth": event.depth,
+                "path": list(event.path),
+                "delegation": event.is_delegation,
+                "status": event.status,
+                "result": _short(event.result) if event.result is not None else None,
+                "error": _short(event.error) if event.error is not None else None,
+                "duration": event.duration,
+            }
+        )
 
 
 def events_header(events: list[dict[str, Any]] | None) -> dict[str, str] | None:
@@ -112,7 +120,7 @@ def _argument(h: Hosted, args: dict[str, Any]) -> Any:
             raise CallFailedError(p.E_BAD_REQUEST, f"invalid input for {h.label}: {errors}") from None
     query = args.get("query")
     if not isinstance(query, str):
-        raise CallFailedError(p.E_BAD_REQUEST, f"{h.label} takes {{\"query\": \"...\"}}, got {sorted(args)}")
+        raise CallFailedError(p.E_BAD_REQUEST, f'{h.label} takes {{"query": "..."}}, got {sorted(args)}')
     return query
 
 
@@ -127,8 +135,9 @@ async def _bounded(coro: Any, limit: float) -> Any:
 _timeout = getattr(asyncio, "timeout", None)
 
 
-async def call_hosted(h: Hosted, args: dict[str, Any], *, timeout: float | None, max_bytes: int,
-                      bounded: bool = True) -> bytes:
+async def call_hosted(
+    h: Hosted, args: dict[str, Any], *, timeout: float | None, max_bytes: int, bounded: bool = True
+) -> bytes:
     """Call the sibling and return its UTF-8 answer, or raise :class:`CallFailedError`.
 
     ``bounded=False`` leaves the timeout to the caller (serve's reaper: no timer per call).

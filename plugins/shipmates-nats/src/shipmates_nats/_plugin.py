@@ -51,8 +51,12 @@ def _use_url(url: str) -> None:
 
 @hookimpl
 def register_chat_options(register: RegisterChatOption) -> None:
-    register("--nats", metavar="URL", apply=_use_url,
-             help=f"NATS server for remote siblings (default {URL_ENV}; from shipmates-nats)")
+    register(
+        "--nats",
+        metavar="URL",
+        apply=_use_url,
+        help=f"NATS server for remote siblings (default {URL_ENV}; from shipmates-nats)",
+    )
 
 
 def _settings() -> NatsSettings | None:
@@ -174,15 +178,19 @@ def refresh_agents(captain: Agent) -> None:
                 proxy.available = True
                 _ours.add(name)
             elif name not in _decided:
-                _warn(f"remote {proxy.label} not absorbed: captain '{captain.name}' already has '{name}' "
-                      f"({tool.provenance.describe() if tool.provenance else 'a tool'})")
+                _warn(
+                    f"remote {proxy.label} not absorbed: captain '{captain.name}' already has '{name}' "
+                    f"({tool.provenance.describe() if tool.provenance else 'a tool'})"
+                )
             continue
         if name in _decided and name not in _ours:
             continue  # discovery refused it (conflict, exclusion, rejection): its report stands
         local = local_agent_names() if local is None else local
         if name in local:
-            _warn(f"remote {proxy.label} not absorbed: a local sibling is also named '{name}'; "
-                  "choose one with SHIPMATES_AGENTS or SHIPMATES_EXCLUDE_AGENTS")
+            _warn(
+                f"remote {proxy.label} not absorbed: a local sibling is also named '{name}'; "
+                "choose one with SHIPMATES_AGENTS or SHIPMATES_EXCLUDE_AGENTS"
+            )
             continue
         dist = proxy.provenance.distribution
         if not (_allowed(name, dist) and _remote_allowed(name, dist)):

@@ -106,8 +106,9 @@ def trace_id(traceparent: str | None) -> str | None:
     return bits[1] if len(bits) == 4 else None
 
 
-def build_card(spec: SiblingSpec, *, distribution: str | None, version: str | None,
-               timeout: float | None, durable: bool) -> dict[str, Any]:
+def build_card(
+    spec: SiblingSpec, *, distribution: str | None, version: str | None, timeout: float | None, durable: bool
+) -> dict[str, Any]:
     """An A2A-style card: what a captain needs to absorb the sibling without importing it."""
     schema = spec.input_model.model_json_schema() if spec.input_model is not None else None
     return {

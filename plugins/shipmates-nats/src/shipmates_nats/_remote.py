@@ -96,9 +96,11 @@ class RemoteSibling:
         self.skills = [str(s) for s in card.get("skills") or ()]
         self.instances = sorted(instances)
         self.provenance = Provenance(
-            "remote", card.get("distribution"), card.get("version"),
+            "remote",
+            card.get("distribution"),
+            card.get("version"),
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
-                     f"instances {','.join(self.instances) or 'none'}",
+            f"instances {','.join(self.instances) or 'none'}",
         )
 
     @property
@@ -339,8 +341,9 @@ class RemoteCrew:
 
     # -- calls ------------------------------------------------------------------------------
 
-    async def request(self, proxy: RemoteSibling, body: bytes, headers: dict[str, str],
-                      timeout: float, nc: Any = None) -> tuple[str, str | None]:
+    async def request(
+        self, proxy: RemoteSibling, body: bytes, headers: dict[str, str], timeout: float, nc: Any = None
+    ) -> tuple[str, str | None]:
         """The answer text, and the served sibling's own tool calls (JSON) when it made any."""
         nc = nc or self.nc
         if nc is None or nc.is_closed:
@@ -351,8 +354,9 @@ class RemoteCrew:
             raise self.call_error(proxy, exc, timeout, headers) from None
         return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)
 
-    def call_error(self, proxy: RemoteSibling, exc: Exception, timeout: float,
-                   headers: dict[str, str]) -> Exception:
+    def call_error(
+        self, proxy: RemoteSibling, exc: Exception, timeout: float, headers: dict[str, str]
+    ) -> Exception:
         """The error to raise for a failed request: NATS errors explained, any other one as it is."""
         from nats.errors import MaxPayloadError, NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
@@ -374,13 +378,15 @@ class RemoteCrew:
             return PayloadTooLargeError(f"request to {proxy.label} is too large for the NATS server: {exc}")
         return exc
 
-    async def submit_durable(self, proxy: RemoteSibling, body: bytes, key: str, headers: dict[str, str],
-                             timeout: float) -> str:
+    async def submit_durable(
+        self, proxy: RemoteSibling, body: bytes, key: str, headers: dict[str, str], timeout: float
+    ) -> str:
         from ._durable import submit
 
         await self._connected()
-        return await submit(self.nc, self.js, self.ns, proxy.name, body, key, timeout=timeout,
-                            headers=headers)
+        return await submit(
+            self.nc, self.js, self.ns, proxy.name, body, key, timeout=timeout, headers=headers
+        )
 
 
 async def _closer(nc: Any, forget: Any) -> Any:
@@ -400,11 +406,19 @@ def _replay(proxy: RemoteSibling, raw: str) -> None:
         for item in json.loads(raw):
             duration = float(item.get("duration") or 0.0)
             event = ToolCallEvent(
-                agent=str(item["agent"]), tool=str(item["tool"]), arguments=item.get("arguments") or {},
-                call_id=f"remote-{uuid.uuid4().hex[:8]}", depth=int(item.get("depth", 1)),
-                path=tuple(item.get("path") or ()), is_delegation=bool(item.get("delegation")),
-                started=now - duration, status=item.get("status", "ok"), result=item.get("result"),
-                error=item.get("error"), duration=duration, extra={"remote": proxy.name},
+                agent=str(item["agent"]),
+                tool=str(item["tool"]),
+                arguments=item.get("arguments") or {},
+                call_id=f"remote-{uuid.uuid4().hex[:8]}",
+                depth=int(item.get("depth", 1)),
+                path=tuple(item.get("path") or ()),
+                is_delegation=bool(item.get("delegation")),
+                started=now - duration,
+                status=item.get("status", "ok"),
+                result=item.get("result"),
+                error=item.get("error"),
+                duration=duration,
+                extra={"remote": proxy.name},
             )
             for failure in report_tool_call(event):
                 log.warning("%s", failure)
@@ -438,8 +452,17 @@ _crews: dict[tuple[Any, ...], RemoteCrew] = {}
 
 
 def _key(settings: NatsSettings) -> tuple[Any, ...]:
-    return (settings.url, settings.namespace, settings.token, settings.user, settings.password,
-            settings.nkey, settings.creds, settings.tls_ca, settings.tls_cert)
+    return (
+        settings.url,
+        settings.namespace,
+        settings.token,
+        settings.user,
+        settings.password,
+        settings.nkey,
+        settings.creds,
+        settings.tls_ca,
+        settings.tls_cert,
+    )
 
 
 def find_crew(settings: NatsSettings) -> RemoteCrew | None:

@@ -16,8 +16,14 @@ def model_from_schema(name: str, schema: dict[str, Any]) -> Any:
 
     from pydantic import BaseModel, ConfigDict, create_model
 
-    kinds: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
-                             "array": list, "object": dict}
+    kinds: dict[str, Any] = {
+        "string": str,
+        "integer": int,
+        "number": float,
+        "boolean": bool,
+        "array": list,
+        "object": dict,
+    }
     required = set(schema.get("required") or ())
     fields: dict[str, Any] = {}
     for key, spec in (schema.get("properties") or {}).items():

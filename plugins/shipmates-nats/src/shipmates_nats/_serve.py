@@ -72,9 +72,17 @@ async def _resume(coro: Any, first: Any) -> Any:
 class SiblingServer:
     """Serves ``siblings`` (pairs of sibling and provenance) on NATS until stopped."""
 
-    def __init__(self, siblings: list[tuple[Any, Provenance]], settings: NatsSettings, *,
-                 max_inflight: int = 64, drain_timeout: float = 30.0, durable: bool = True,
-                 ack_wait: float = 30.0, durable_concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        siblings: list[tuple[Any, Provenance]],
+        settings: NatsSettings,
+        *,
+        max_inflight: int = 64,
+        drain_timeout: float = 30.0,
+        durable: bool = True,
+        ack_wait: float = 30.0,
+        durable_concurrency: int = 4,
+    ) -> None:
         self.settings = settings
         self.ns = settings.namespace
         self.max_inflight = max_inflight
@@ -113,7 +121,8 @@ class SiblingServer:
         from concurrent.futures import ThreadPoolExecutor
 
         asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling"))
+            ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling")
+        )
         self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
         self.limit_bytes = self.max_bytes
         js = None
@@ -123,26 +132,45 @@ class SiblingServer:
                 await ensure_streams(js, self.ns)
                 self.durable = True
             except Exception as exc:
-                log.warning("durable delegation off: JetStream unavailable on %s (%s)",
-                            self.settings.display_url, exc)
+                log.warning(
+                    "durable delegation off: JetStream unavailable on %s (%s)", self.settings.display_url, exc
+                )
         for h in self.hosted:
             prov = h.provenance
-            h.card = p.build_card(h.spec, distribution=prov.distribution, version=prov.version,
-                                  timeout=h.default_timeout(),
-                                  durable=self.durable and bool(getattr(h.sibling, "durable", False)))
+            h.card = p.build_card(
+                h.spec,
+                distribution=prov.distribution,
+                version=prov.version,
+                timeout=h.default_timeout(),
+                durable=self.durable and bool(getattr(h.sibling, "durable", False)),
+            )
             h.card["durableWorker"] = self.durable
-            config = ServiceConfig(name=h.name, version=p.semver(prov.version),
-                                   description=h.spec.description,
-                                   metadata=p.card_metadata(h.card), queue_group=p.QUEUE_GROUP)
+            config = ServiceConfig(
+                name=h.name,
+                version=p.semver(prov.version),
+                description=h.spec.description,
+                metadata=p.card_metadata(h.card),
+                queue_group=p.QUEUE_GROUP,
+            )
             service = Service(self.nc, config)
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
-            await service.add_endpoint(name="invoke", subject=p.invoke_subject(self.ns, h.name),
-                                       handler=self._handler(h), metadata={"format": "json"})
+            await service.add_endpoint(
+                name="invoke",
+                subject=p.invoke_subject(self.ns, h.name),
+                handler=self._handler(h),
+                metadata={"format": "json"},
+            )
             await service.start()
             self.services.append(service)
             if self.durable and js is not None:
-                worker = DurableWorker(js, self.ns, h, max_bytes=self.max_bytes, ack_wait=self.ack_wait,
-                                       concurrency=self.durable_concurrency)
+                worker = DurableWorker(
+                    js,
+                    self.ns,
+                    h,
+                    max_bytes=self.max_bytes,
+                    ack_wait=self.ack_wait,
+                    concurrency=self.durable_concurrency,
+                )
                 await worker.start()
                 self.workers.append(worker)
         self.reaper = asyncio.ensure_future(self._reap())
@@ -159,16 +187,18 @@ class SiblingServer:
             with contextlib.suppress(Exception):
                 card = p.parse_card(json.loads(msg.data).get("metadata"))
                 if card and card["name"] in ours and card.get("distribution") != ours[card["name"]]:
-                    rivals.add(f"'{card['name']}' is also served by {card.get('distribution')} "
-                               f"{card.get('version')}")
+                    rivals.add(
+                        f"'{card['name']}' is also served by {card.get('distribution')} {card.get('version')}"
+                    )
 
         sub = await self.nc.subscribe(inbox, cb=seen)
         await self.nc.publish(f"{p.srv_prefix(self.ns)}.INFO", b"", reply=inbox)
         await asyncio.sleep(0.15)
         await sub.unsubscribe()
         for line in sorted(rivals):
-            log.warning("%s in namespace %s: captains will report a name conflict and use neither",
-                        line, self.ns)
+            log.warning(
+                "%s in namespace %s: captains will report a name conflict and use neither", line, self.ns
+            )
 
     def _collect_events(self) -> None:
         """Record the tool calls our siblings make, to send them back with each answer."""
@@ -233,8 +263,10 @@ class SiblingServer:
         try:
             body = request.data
             if len(body) > max_bytes:
-                raise CallFailedError(p.E_TOO_LARGE, f"request of {len(body)} bytes for {h.label} "
-                                  f"exceeds the limit of {max_bytes} bytes")
+                raise CallFailedError(
+                    p.E_TOO_LARGE,
+                    f"request of {len(body)} bytes for {h.label} exceeds the limit of {max_bytes} bytes",
+                )
             query = p.plain_query(body) if h.plain else None
             if query is not None:  # the common case without the generic path's layers
                 try:
@@ -243,24 +275,31 @@ class SiblingServer:
                     raise call_failure(h, exc, limit) from None
                 data = answer_bytes(h, result, max_bytes)
             else:
-                data = await call_hosted(h, p.decode_request(body), timeout=limit,
-                                         max_bytes=max_bytes, bounded=False)
+                data = await call_hosted(
+                    h, p.decode_request(body), timeout=limit, max_bytes=max_bytes, bounded=False
+                )
             self.handled += 1
             await request.respond(data, headers=events_header(call_events.get()))
         except CallFailedError as failure:
             with contextlib.suppress(Exception):
-                await request.respond_error(failure.code, failure.description,
-                                            headers={p.H_TRACEPARENT: span})
+                await request.respond_error(
+                    failure.code, failure.description, headers={p.H_TRACEPARENT: span}
+                )
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task in self.expired:  # our reaper: a timeout, not a shutdown
                 with contextlib.suppress(Exception):
-                    await request.respond_error(p.E_TIMEOUT, f"{h.label} did not answer within {limit:g}s",
-                                                headers={p.H_TRACEPARENT: span})
+                    await request.respond_error(
+                        p.E_TIMEOUT,
+                        f"{h.label} did not answer within {limit:g}s",
+                        headers={p.H_TRACEPARENT: span},
+                    )
                 return
             with contextlib.suppress(Exception):
-                await request.respond_error(p.E_UNAVAILABLE, f"{h.label}: the serving replica shut down "
-                                            "before the call finished; call again")
+                await request.respond_error(
+                    p.E_UNAVAILABLE,
+                    f"{h.label}: the serving replica shut down before the call finished; call again",
+                )
             raise
         except Exception as exc:  # never leave a caller waiting
             with contextlib.suppress(Exception):
@@ -287,8 +326,11 @@ class SiblingServer:
                         await endpoint._subscription.drain()  # take what is buffered, then stop
         await asyncio.gather(*(w.stop(deadline) for w in self.workers))
         if self.inflight:
-            log.info("draining: waiting for %d call(s), at most %.0fs", len(self.inflight),
-                     max(0.0, deadline - time.monotonic()))
+            log.info(
+                "draining: waiting for %d call(s), at most %.0fs",
+                len(self.inflight),
+                max(0.0, deadline - time.monotonic()),
+            )
             _, pending = await asyncio.wait(set(self.inflight), timeout=max(0.0, deadline - time.monotonic()))
             for task in pending:
                 task.cancel()

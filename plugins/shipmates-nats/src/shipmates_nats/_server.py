@@ -108,16 +108,21 @@ class NatsServer:
             for old in ports_dir.iterdir():
                 old.unlink()
         self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL if self.detached else subprocess.PIPE, start_new_session=self.detached,
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if self.detached else subprocess.PIPE,
+            start_new_session=self.detached,
         )
         deadline = time.monotonic() + timeout
         ports_file = ports_dir / f"{Path(self.command()[0]).name}_{self.proc.pid}.ports"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
-                raise NatsSetupError(f"nats-server exited with status {self.proc.returncode}: "
-                                     f"{self._log_tail() if self.log_path().exists() else err.strip()}")
+                raise NatsSetupError(
+                    f"nats-server exited with status {self.proc.returncode}: "
+                    f"{self._log_tail() if self.log_path().exists() else err.strip()}"
+                )
             if ports_file.exists():
                 try:
                     ports = json.loads(ports_file.read_text())
