@@ -21,8 +21,26 @@ def _csv(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _number(kind: type[float] | type[int], low: float, *, inclusive: bool = False) -> Any:
+    """An argparse type: a finite ``kind`` above ``low`` (or equal, when ``inclusive``)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'above'} {low:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its errors
+    return parse
+
+
 def configure_serve(parser: argparse.ArgumentParser) -> None:
-    from ._config import add_arguments
+    from ._config import DEFAULT_MAX_TIMEOUT, add_arguments
 
     parser.add_argument(
         "--only",
@@ -35,22 +53,29 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drain-timeout",
-        type=float,
+        type=_number(float, 0, inclusive=True),
         default=30.0,
         metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)",
     )
     parser.add_argument(
         "--max-inflight",
-        type=int,
+        type=_number(int, 1, inclusive=True),
         default=64,
         metavar="N",
-        help="calls run at once by this process (default 64)",
+        help="calls run at once by this process; more wait for a free slot (default 64)",
+    )
+    parser.add_argument(
+        "--max-timeout",
+        type=_number(float, 0),
+        metavar="SECONDS",
+        help="longest a call may run, whatever timeout the caller asks for (default: the sibling's "
+        f"own timeout or {DEFAULT_MAX_TIMEOUT:g}, whichever is longer)",
     )
     parser.add_argument("--no-durable", action="store_true", help="do not take durable (JetStream) jobs")
     parser.add_argument(
         "--ack-wait",
-        type=float,
+        type=_number(float, 0),
         default=30.0,
         metavar="SECONDS",
         help="a durable job whose worker is silent this long goes to another replica",
@@ -99,6 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
         siblings,
         settings,
         max_inflight=args.max_inflight,
+        max_timeout=args.max_timeout,
         drain_timeout=args.drain_timeout,
         durable=not args.no_durable,
         ack_wait=args.ack_wait,

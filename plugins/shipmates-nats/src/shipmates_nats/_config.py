@@ -15,6 +15,8 @@ from ._errors import NatsConnectError
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_NAMESPACE = "shipmates"
 DEFAULT_MAX_BYTES = 1_000_000
+DEFAULT_MAX_TIMEOUT = 600.0
+"""``serve``'s cap on a call's run time when ``--max-timeout`` is not given (or the sibling's own timeout)."""
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 # flag attribute -> environment variable
