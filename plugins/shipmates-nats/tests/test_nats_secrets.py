@@ -131,6 +131,9 @@ def test_secrets_come_from_files_and_the_environment(
     monkeypatch.setenv("SHIPMATES_NATS_TOKEN", "from-env")
     assert NatsSettings.from_env().token == "from-env"
     assert NatsSettings.from_args(_serve_args("--token-file", str(token_file))).token == "from-file"
+    monkeypatch.setenv("SHIPMATES_NATS_TOKEN_FILE", str(_secret_file(tmp_path / "env-token", "env-file")))
+    assert NatsSettings.from_env().token == "env-file"  # the variable's file beats the variable
+    assert NatsSettings.from_args(_serve_args("--token-file", str(token_file))).token == "from-file"
     monkeypatch.setenv("SHIPMATES_NATS_PASSWORD_FILE", str(_secret_file(tmp_path / "pw", "pw-file")))
     from_env = NatsSettings.from_env()
     assert from_env.password == "pw-file"

@@ -92,19 +92,17 @@ class NatsSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NatsSettings:
-        """Settings from ``SHIPMATES_NATS_*``; keyword overrides win (``token_file``/``password_file``
-        name files holding the token/password, and win over the variables)."""
+        """Settings from ``SHIPMATES_NATS_*``; keyword overrides win. ``token_file``/``password_file``
+        (overrides, or ``SHIPMATES_NATS_TOKEN_FILE``/``_PASSWORD_FILE``) name files holding the secret."""
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {k: env[v] for k, v in _ENV.items() if env.get(v)}
         if env.get("SHIPMATES_NATS_MAX_BYTES"):
             values["max_bytes"] = int(env["SHIPMATES_NATS_MAX_BYTES"])
         given = {k: v for k, v in overrides.items() if v is not None}
-        for secret in ("token", "password"):
-            if given.get(f"{secret}_file"):
-                values.pop(secret, None)  # a file named by a flag beats the variable
-            path = given.pop(f"{secret}_file", None) or values.pop(f"{secret}_file", None)
-            if path and secret not in given:
-                values[secret] = read_secret(path, secret)
+        for secret in ("token", "password"):  # a flag's file, else the variable's, else the variable
+            flag_file, env_file = given.pop(f"{secret}_file", None), values.pop(f"{secret}_file", None)
+            if (flag_file or env_file) and secret not in given:
+                values[secret] = read_secret(flag_file or env_file, secret)
         values.update(given)
         settings = cls(**values)
         check_namespace(settings.namespace)
