@@ -8,6 +8,7 @@ about) with the fix named.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import secrets
 import stat
@@ -163,6 +164,22 @@ def test_a_rejected_token_is_not_in_the_error(serve: Any, tmp_path: Path) -> Non
         bad.read_to_end()
         assert "rejected the credentials" in bad.text() and "--token-file" in bad.text()
         assert "wrong-token-456" not in bad.text() and "right-token-123" not in bad.text()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nkeys") is None, reason="needs the nkeys extra")
+def test_the_nkey_seed_itself_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SHIPMATES_NATS_NKEY may hold the seed instead of a file's path (containers pass secrets so)."""
+    import nkeys
+    from shipmates_nats import NatsServer, NatsSettings, get_crew
+
+    user = nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)))
+    seed = bytes(user.seed).decode()
+    config = f'authorization {{ users = [ {{ nkey: "{user.public_key.decode()}" }} ] }}\n'
+    with NatsServer(config_text=config) as server:
+        monkeypatch.setenv("SHIPMATES_NATS_NKEY", seed)
+        chosen = NatsSettings.from_env(url=server.url, namespace="seed")
+        assert seed not in repr(chosen)
+        assert get_crew(chosen).scan() == {}
 
 
 @pytest.mark.parametrize(
