@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import os
 import secrets
+import socket
 import stat
 import subprocess
 import sys
@@ -186,7 +188,7 @@ def test_the_nkey_seed_itself_from_the_environment(tmp_path: Path, monkeypatch: 
     ("url", "extra", "warned"),
     [
         ("nats://127.0.0.1:4222", {}, False),
-        ("nats://localhost:4222,nats://[::1]:4222", {}, False),
+        ("nats://localhost:4222,nats://[::1]:4222,nats://0.0.0.0:4222", {}, False),
         ("nats://10.0.0.5:4222", {}, True),
         ("nats://nats.example.com:4222", {}, True),
         ("nats://127.0.0.1:4222,nats://10.0.0.5:4222", {}, True),
@@ -202,8 +204,43 @@ def test_an_exposed_connection_is_named(url: str, extra: dict[str, str], warned:
     text = exposure_warning(settings(url, **extra))
     assert bool(text) is warned
     if text:
-        assert "neither credentials nor TLS" in text and "--token-file" in text
+        assert "beyond loopback with neither credentials nor TLS" in text and "--token-file" in text
         assert "\n" not in text and "tok@" not in text
+
+
+def _own_address() -> str:
+    """This machine's address on its default route (a UDP connect sends nothing), else skip."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.123", 9))
+        address: str = probe.getsockname()[0]
+    except OSError:
+        pytest.skip("no network interface besides loopback")
+    finally:
+        probe.close()
+    if ipaddress.ip_address(address).is_loopback:
+        pytest.skip("no network interface besides loopback")
+    return address
+
+
+def test_connecting_beyond_loopback_without_credentials_warns_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through the real connect path (serve's and the captain's): one line, once per process. The
+    address is this machine's own, on a port nothing listens on, so no packet leaves the machine."""
+    from shipmates_nats import NatsConnectError, get_crew
+
+    closed = socket.socket()
+    closed.bind((_own_address(), 0))  # bound, never listening: connecting is refused at once
+    try:
+        url = "nats://{}:{}".format(*closed.getsockname())
+        for _ in range(2):
+            with pytest.raises(NatsConnectError, match="cannot reach NATS"):
+                get_crew(settings(url, connect_timeout=1))
+    finally:
+        closed.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len([line for line in lines if "beyond loopback" in line]) == 1, lines
 
 
 def test_chat_warns_about_credentials_in_its_url(capsys: pytest.CaptureFixture[str]) -> None:

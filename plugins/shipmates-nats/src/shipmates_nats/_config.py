@@ -202,19 +202,20 @@ def _is_loopback(url: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0 as a destination is this host
 
 
 def exposure_warning(s: NatsSettings) -> str | None:
-    """What is wrong with connecting as ``s``: a server off this machine, without credentials or TLS."""
+    """What is wrong with connecting as ``s``: a server beyond loopback, without credentials or TLS."""
     remote = [u for u in s.servers if not _is_loopback(u)]
     if not remote or s.has_credentials or _wants_tls(s):
         return None
     return (
-        f"NATS at {s.display_url} is not on this machine and the connection has neither credentials "
-        "nor TLS: anyone who can reach the server can read and answer these calls; use "
+        f"NATS at {s.display_url} is reached beyond loopback with neither credentials nor TLS: "
+        "anyone who can reach the server can read and answer these calls; use "
         "--token-file / --user with --password-file / --nkey-file / --creds (or their SHIPMATES_NATS_* "
         "variables) and a tls:// URL"
     )
