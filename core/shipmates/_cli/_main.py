@@ -301,7 +301,8 @@ def _apply_chat_options(args: argparse.Namespace, options: Sequence[ChatOption])
         try:
             option.apply(value)
         except Exception as exc:
-            print(f"error: {option.flags[0]} {value}: plugin {option.plugin}: {exc}", file=sys.stderr)
+            # Not the value: it may be a secret (a URL with a token in it).
+            print(f"error: {option.flags[0]}: plugin {option.plugin}: {exc}", file=sys.stderr)
             return False
     return True
 
