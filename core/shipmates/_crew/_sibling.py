@@ -25,12 +25,12 @@ interprets a sibling (tool building, listings, the REPL, plugins serving sibling
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 from .._errors import NotASiblingError
+from .._settings import tool_timeout_from
 from ._loader import exception_line
 
 T = TypeVar("T")
@@ -40,12 +40,13 @@ DEFAULT_TOOL_TIMEOUT = 120.0
 
 
 def default_tool_timeout() -> float:
-    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`."""
-    raw = os.environ.get("SHIPMATES_TOOL_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_TOOL_TIMEOUT
-    except ValueError:
-        return DEFAULT_TOOL_TIMEOUT
+    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`.
+
+    Raises :class:`~shipmates.SettingsError` for a value that is not a finite number of
+    seconds above 0 (``nan``, ``inf``, ``0``, ``-1``): it would make every call time out.
+    """
+    configured = tool_timeout_from()
+    return DEFAULT_TOOL_TIMEOUT if configured is None else configured
 
 
 class SiblingAttributeError(NotASiblingError):

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import pluggy
 
 from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
-from .._crew._loader import EntryPointError, exception_line, is_strict
+from .._crew._loader import EntryPointError, exception_line
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
+from .._settings import strict_from
 from ._hookspecs import PROJECT, ShipmatesSpec
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class PluginHost:
             allow_label=env.allow_label,
             deny_label=env.deny_label,
         )
-        strict = is_strict() if strict is None else strict
+        strict = strict_from() if strict is None else strict
         # Sorted, so load order (and pluggy's call order) does not depend on the file system.
         for ep in sorted(
             entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
+from .._settings import SettingsError
 from ._context import delegation_stack
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
@@ -200,6 +201,9 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         event.status, event.result = "ok", text
     except EndSession:
         event.status, event.result = "ok", "session ended"
+        raise
+    except SettingsError as exc:  # a bad SHIPMATES_* value is the caller's to fix, not the tool's
+        event.status, event.error = "error", str(exc)
         raise
     except asyncio.CancelledError:
         event.status, event.error = "cancelled", "cancelled"
