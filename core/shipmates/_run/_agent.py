@@ -14,6 +14,7 @@ from .._runtime import run_sync
 from ._run_loop import RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
+from ._tool_calls import max_result_chars as result_limit
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -42,6 +43,7 @@ class Agent:
         max_turns: int = 10,
         tool_timeout: float | None = None,
         max_depth: int = 8,
+        max_result_chars: int | None = None,
         input_model: type[BaseModel] | None = None,
         model_settings: dict[str, Any] | None = None,
         plugin_manager: Any = None,
@@ -58,6 +60,9 @@ class Agent:
         self.max_depth = max_depth
         """The deepest delegation allowed (the top-level agent is depth 0); a sibling call that
         would go deeper, or back to an agent already on the stack, gets an error result."""
+        self.max_result_chars = result_limit(max_result_chars)
+        """The longest tool or sibling result the model sees; longer ones are cut with a note
+        (default ``SHIPMATES_MAX_RESULT_CHARS``, else 100,000)."""
         self.input_model = input_model
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         """Extra keyword arguments for the model backend (litellm: temperature, api_base, ...)."""
