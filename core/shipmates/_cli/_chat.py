@@ -39,6 +39,7 @@ def run_chat(settings: Settings | None = None, *, once: str | None = None, pause
 def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
 
@@ -47,7 +48,7 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
         try:
             crew = assemble(settings.captain, model=settings.model, only=only, exclude=exclude)
         except CaptainError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
         chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
         repl = Repl(chat, trace=settings.trace)

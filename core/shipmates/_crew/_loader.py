@@ -34,8 +34,11 @@ LOAD_TIMEOUT_VAR = "SHIPMATES_LOAD_TIMEOUT"
 
 
 def exception_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()
+    """``Type: first line of the message``, cut to ``limit`` characters, without terminal
+    control sequences (the message was written by a sibling or plugin)."""
+    from .._text import terminal_safe
+
+    text = terminal_safe(str(exc)[: limit * 4]).strip().splitlines()
     line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -264,10 +267,12 @@ class _Watch:
 
 
 def _notice(line: str) -> None:
+    from .._text import terminal_safe  # the label names a sibling or plugin: its own text
+
     stream = sys.__stderr__ if sys.stderr is None else sys.stderr
     try:
         if stream is not None:
-            print(line, file=stream, flush=True)
+            print(terminal_safe(line), file=stream, flush=True)
     except (OSError, ValueError):  # a closed or broken stderr: the notice is only a courtesy
         return
 
