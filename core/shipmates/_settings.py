@@ -63,6 +63,8 @@ class Settings:
     """The live trace (``--no-trace`` turns it off)."""
     approve: bool = False
     """``--approve``: ask before each tool call and delegation."""
+    verbose: bool = False
+    """``-v``: tracebacks of failing plugin hooks (the ``shipmates`` logger at DEBUG)."""
 
 
 def read_settings(
@@ -75,6 +77,7 @@ def read_settings(
     memory: int | None = None,
     trace: bool = True,
     approve: bool = False,
+    verbose: bool = False,
 ) -> Settings:
     """The settings from the flags given (None: not given), then ``environ`` (default:
     ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
@@ -95,6 +98,7 @@ def read_settings(
         discovery_cache=discovery_cache_from(env),
         trace=trace,
         approve=approve,
+        verbose=verbose,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 
 from .._settings import Settings
 from .._startup import GcPause
@@ -31,9 +32,27 @@ def run_chat(settings: Settings | None = None, *, once: str | None = None, pause
 
     token = session_model.set(settings.model)
     try:
-        return _chat(settings, once, pause_gc)
+        with _verbose(settings.verbose):
+            return _chat(settings, once, pause_gc)
     finally:
         session_model.reset(token)
+
+
+@contextlib.contextmanager
+def _verbose(on: bool) -> Iterator[None]:
+    """With ``on`` (``-v``), the ``shipmates`` logger at DEBUG: failing hooks show their traceback."""
+    if not on:
+        yield
+        return
+    import logging
+
+    logger = logging.getLogger("shipmates")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:

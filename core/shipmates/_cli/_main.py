@@ -105,6 +105,9 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         "else the last 200 messages)",
     )
     parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the traceback of a failing plugin hook"
+    )
     parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
 
 
@@ -363,6 +366,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         memory=getattr(args, "memory", None),
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
+        verbose=getattr(args, "verbose", False),
     )
 
 

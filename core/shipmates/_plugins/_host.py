@@ -18,6 +18,7 @@ Environment:
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 import weakref
@@ -32,12 +33,14 @@ from .._crew._loader import EntryPointError, exception_line
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
 from .._settings import strict_from
+from .._text import terminal_safe
 from ._hookspecs import PROJECT, ShipmatesSpec
 
 if TYPE_CHECKING:
     from pluggy import HookImpl
 
 T = TypeVar("T")
+log = logging.getLogger("shipmates")
 
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("shipmates.builtin", "shipmates._plugins._builtin_models"),
@@ -147,6 +150,8 @@ class PluginHost:
         self.manager = manager
         self.records = list(records)
         self._memo: dict[str, tuple[object, Any]] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._reported_lock = threading.Lock()  # hooks fail in worker threads too
 
     @classmethod
     def load(
@@ -249,6 +254,31 @@ class PluginHost:
             else:
                 wrapper.close()
         return outcome
+
+    def report(self, failures: Iterable[HookFailure], warn: Callable[[str], None] | None = None) -> None:
+        """Say each failure once per (plugin, hook), in one line naming the plugin, its
+        distribution and version, and the hook; a hook called on every tool call does not
+        repeat it. ``warn`` prints the line (default: the ``shipmates`` logger, on stderr).
+
+        The traceback follows only with ``SHIPMATES_STRICT=1`` or ``-v`` (the ``shipmates``
+        logger at DEBUG).
+        """
+        for failure in failures:
+            key = (failure.plugin.name, failure.hook)
+            with self._reported_lock:
+                if key in self._reported:
+                    continue
+                self._reported.add(key)
+            verbose = strict_from() or log.isEnabledFor(logging.DEBUG)
+            line = terminal_safe(f"{failure} (said once; -v or SHIPMATES_STRICT=1 shows the traceback)")
+            if warn is None:
+                log.warning("%s", line, exc_info=failure.error if verbose else None)
+                continue
+            warn(line)
+            if verbose:
+                import traceback
+
+                warn("".join(traceback.format_exception(failure.error)).rstrip())
 
     def memo(self, name: str, key: object, build: Callable[[], T]) -> T:
         """``build()``, kept for this host until ``key`` changes (the model registry's cache)."""

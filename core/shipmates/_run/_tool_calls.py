@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import inspect
 import json
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from .._plugins._host import PluginHost
     from ._agent import Agent
 
-log = logging.getLogger("shipmates")
 T = TypeVar("T")
 
 Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
@@ -109,7 +107,7 @@ def _detail(exc: BaseException) -> str:
 
 class _Hooks:
     """The two tool-call hooks, each plugin's implementation called on its own: a failing
-    observer is logged (plugin, distribution, hook, fix) and the others still see the call."""
+    observer is reported once (plugin, distribution, hook, fix) and the others still see the call."""
 
     __slots__ = ("finished", "host", "started")
 
@@ -120,13 +118,11 @@ class _Hooks:
 
     def start(self, event: ToolCallEvent) -> None:
         if self.started:
-            for failure in self.host.call_each("tool_call_started", event=event).failures:
-                log.warning("%s", failure)
+            self.host.report(self.host.call_each("tool_call_started", event=event).failures)
 
     def finish(self, event: ToolCallEvent) -> None:
         if self.finished:
-            for failure in self.host.call_each("tool_call_finished", event=event).failures:
-                log.warning("%s", failure)
+            self.host.report(self.host.call_each("tool_call_finished", event=event).failures)
 
 
 if sys.version_info >= (3, 11):
