@@ -26,7 +26,7 @@ from .._errors import ShipmatesError
 from .._text import print_safe, terminal_safe
 
 if TYPE_CHECKING:
-    from .._crew._sibling import Provenance
+    from .._crew._sibling import Provenance, SiblingSpec
     from .._run._events import ToolCallEvent
     from ._chat_session import ChatSession
     from ._commands import CommandTable
@@ -68,13 +68,13 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
             out.append(f"    reason: {record.reason}")
         if record.provenance.origin == "remote":  # served over NATS: where, and which instances
             out.append(f"    remote: {record.provenance.location or '-'}")
-        if details and record.sibling is not None:
-            description = shorten(sibling_spec(record.sibling).description, DESCRIPTION_LIMIT)
+        spec = _spec(record) if details else None
+        if spec is not None:
+            description = shorten(spec.description, DESCRIPTION_LIMIT)
             if description:
                 out.append(f"    description: {description}")
-            tools = tool_names(record.sibling)
-            if tools:
-                out.append(f"    tools: {', '.join(tools)}")
+            if spec.tools:
+                out.append(f"    tools: {', '.join(spec.tool_names)}")
         if details and record.load_seconds is not None:
             out.append(f"    loaded in {record.load_seconds * 1000:.0f} ms")
     counts: dict[str, int] = {}
@@ -111,12 +111,19 @@ def format_tools(captain: Any) -> list[str]:
     return out
 
 
+def _spec(record: AgentRecord) -> SiblingSpec | None:
+    """The contract of a loaded sibling as discovery read it (read now for one absorbed from code)."""
+    if record.spec is not None or record.sibling is None:
+        return record.spec
+    return sibling_spec(record.sibling)
+
+
 def agent_dict(record: AgentRecord, *, details: bool) -> dict[str, Any]:
     data = record.as_dict()
     if details:
-        sibling = record.sibling
-        data["description"] = getattr(sibling, "description", None) if sibling is not None else None
-        data["tools"] = tool_names(sibling) if sibling is not None else []
+        spec = _spec(record)
+        data["description"] = spec.description if spec is not None else None
+        data["tools"] = spec.tool_names if spec is not None else []
     return data
 
 

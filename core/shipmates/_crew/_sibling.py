@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 from .._errors import NotASiblingError
@@ -143,13 +143,7 @@ class Provenance:
         return self.origin
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "location": self.location,
-        }
+        return asdict(self)
 
 
 CODE = Provenance()

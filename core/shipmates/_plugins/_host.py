@@ -23,13 +23,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pluggy
 
 from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
 from .._crew._loader import EntryPointError, exception_line
+from .._crew._records import status_line
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
 from .._settings import strict_from
@@ -75,25 +76,11 @@ class PluginRecord:
         return "registered from code"
 
     def one_line(self) -> str:
-        """``name (dist version, entry point name = mod:attr): status: reason``."""
-        where = self.describe()
-        if self.entry_point:
-            where += f", entry point {self.name} = {self.entry_point}"
-        line = f"plugin {self.name} ({where}): {self.status}"
-        return f"{line}: {self.reason}" if self.reason else line
+        """``plugin name (dist version, entry point name = mod:attr): status: reason``."""
+        return "plugin " + status_line(self.name, self.describe(), self.entry_point, self.status, self.reason)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "status": self.status,
-            "reason": self.reason,
-            "hooks": list(self.hooks),
-            "load_seconds": self.load_seconds,
-            "builtin": self.builtin,
-        }
+        return asdict(self)
 
 
 HookKwargs = Callable[[PluginRecord], Mapping[str, Any]]
