@@ -92,3 +92,9 @@ def test_the_start_up_gc_pause_is_public_for_plugins() -> None:
         assert pause.active == was and not gc.isenabled()
     assert gc.isenabled() == was
     gc.unfreeze()
+
+
+def test_the_status_line_strips_what_a_package_wrote() -> None:
+    prov = Provenance("entry-point", "evil\x1b]0;pwned\x07", "1.0")
+    line = AgentRecord("evil", prov, "failed", "import raised \x1b[2Jboom").one_line()
+    assert line == "evil (evil 1.0): failed: import raised boom"

@@ -12,11 +12,14 @@ Status = Literal["ok", "failed", "conflict", "excluded", "unavailable"]
 
 def status_line(name: str, where: str, entry_point: str | None, status: str, reason: str | None) -> str:
     """``name (where, entry point name = mod:attr): status: reason``, the one-line form of a
-    sibling's or plugin's record for logs, banners and errors."""
+    sibling's or plugin's record for logs, banners and errors (whoever prints it: names and
+    reasons come from package metadata and errors, so terminal control sequences are removed)."""
+    from .._text import terminal_safe
+
     if entry_point:
         where += f", entry point {name} = {entry_point}"
     line = f"{name} ({where}): {status}"
-    return f"{line}: {reason}" if reason else line
+    return terminal_safe(f"{line}: {reason}" if reason else line)
 
 
 @dataclass
