@@ -139,3 +139,10 @@ def test_settings_are_read_through_the_settings_module() -> None:
     }
     outside = sorted(readers - ENVIRON_READERS)
     assert not outside, f"read os.environ outside _settings: {outside}"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0, -1.5])
+def test_an_explicit_tool_timeout_is_checked_too(value: float) -> None:
+    with pytest.raises(ValueError, match="tool_timeout must be a finite number of seconds > 0"):
+        Agent("a", tool_timeout=value)
+    assert Agent("a", tool_timeout=2).tool_timeout == 2.0

@@ -49,6 +49,16 @@ def default_tool_timeout() -> float:
     return DEFAULT_TOOL_TIMEOUT if configured is None else configured
 
 
+def tool_timeout(value: float | None = None) -> float:
+    """``value`` checked (a finite number of seconds > 0, else ``ValueError``), or
+    :func:`default_tool_timeout` when None."""
+    if value is None:
+        return default_tool_timeout()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"tool_timeout must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 class SiblingAttributeError(NotASiblingError):
     """Reading one of a sibling's attributes raised; ``attribute`` names it, ``__cause__`` is the error.
 

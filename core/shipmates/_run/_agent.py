@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
+from .._crew._sibling import CODE, Provenance, is_sibling, sibling_spec, why_not_sibling
+from .._crew._sibling import tool_timeout as checked_tool_timeout
 from .._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from .._models._model import Model
 from .._models._registry import get_model
@@ -55,7 +56,7 @@ class Agent:
         self.instructions = instructions
         self.model = model
         self.max_turns = max_turns
-        self.tool_timeout = default_tool_timeout() if tool_timeout is None else float(tool_timeout)
+        self.tool_timeout = checked_tool_timeout(tool_timeout)
         """Seconds each tool call may take unless the tool or sibling sets its own timeout."""
         self.max_depth = max_depth
         """The deepest delegation allowed (the top-level agent is depth 0); a sibling call that
