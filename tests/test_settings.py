@@ -118,12 +118,13 @@ def test_the_command_shows_one_line_and_exits_2(tmp_path: Path, variable: str, v
 
 
 # Modules that may read os.environ itself: the settings module, the selector (it is handed the
-# environment to read its list variables), where files go (paths, not settings), terminal
+# environment to read its list variables), where files go (paths and the config file), terminal
 # conventions (NO_COLOR, COLUMNS) and litellm's own switch. Everything else asks _settings.
 ENVIRON_READERS = {
     "_settings.py",
     "_crew/_selector.py",
     "_paths.py",
+    "_config.py",
     "_cli/_repl.py",
     "_cli/_main.py",
     "_models/_litellm.py",

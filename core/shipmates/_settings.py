@@ -85,7 +85,7 @@ def read_settings(
     if memory is not None:
         _check_whole(memory, "--memory", minimum=0, meaning="turns to remember; 0: none")
     return Settings(
-        model=(model or "").strip() or env_text(env, "SHIPMATES_MODEL"),
+        model=(model or "").strip() or model_from(env),
         captain=captain,
         only=tuple(only) if only is not None else None,
         exclude=tuple(exclude) if exclude is not None else None,
@@ -106,6 +106,11 @@ def memory_turns_from(environ: Mapping[str, str] | None = None) -> int | None:
     """``SHIPMATES_MEMORY_TURNS`` (None when unset or empty); a bad value is a SettingsError."""
     env = os.environ if environ is None else environ
     return _whole(env, "SHIPMATES_MEMORY_TURNS", minimum=0, meaning="turns to remember; 0: none")
+
+
+def model_from(environ: Mapping[str, str] | None = None) -> str | None:
+    """``SHIPMATES_MODEL``, stripped; None when unset or blank (any model name is accepted)."""
+    return env_text(os.environ if environ is None else environ, "SHIPMATES_MODEL")
 
 
 def tool_timeout_from(environ: Mapping[str, str] | None = None) -> float | None:

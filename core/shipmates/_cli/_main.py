@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._settings import Settings, SettingsError
 from .._startup import freeze_for_exit
+from ._everyday import EVERYDAY_COMMANDS, register_everyday_commands
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
     from .._plugins._host import PluginRecord
 
-BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
+BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new", *EVERYDAY_COMMANDS)
 _TOP_LEVEL_ONLY = ("-h", "--help", "--version")
 USAGE_ERROR = 2
 
@@ -168,6 +169,7 @@ def register_builtin_commands(register: RegisterCli) -> None:
         _run_plugins,
     )
     register("new", "write a new sibling agent package", _add_new_arguments, _run_new)
+    register_everyday_commands(register)
 
 
 def _builtin_commands() -> list[PluginCommand]:

@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import inspect
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -125,15 +124,10 @@ class _Hooks:
             self.host.report(self.host.call_each("tool_call_finished", event=event).failures)
 
 
-if sys.version_info >= (3, 11):
-
-    async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
-        # Runs in the calling task: cheaper than wait_for, which wraps coroutines in a new task.
-        async with asyncio.timeout(timeout):
-            return await awaitable
-
-else:  # pragma: no cover - Python 3.10
-    _within = asyncio.wait_for
+async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
+    # Runs in the calling task: cheaper than wait_for, which wraps coroutines in a new task.
+    async with asyncio.timeout(timeout):
+        return await awaitable
 
 
 async def _execute(tool: Tool, bound: tuple[tuple[Any, ...], dict[str, Any]], timeout: float) -> Any:
@@ -234,7 +228,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
     except asyncio.CancelledError:
         event.status, event.error = "cancelled", "cancelled"
         raise
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         if time.monotonic() - begun < timeout:  # the tool's own TimeoutError, not ours
             text = _failure(tool, exc)
             event.status, event.error = "error", text

@@ -227,7 +227,7 @@ class SiblingServer:
                 except StopIteration:
                     self.slots.release()
                     return
-                task = loop.create_task(_resume(coro, first), context=ctx)  # type: ignore[call-arg]
+                task = loop.create_task(_resume(coro, first), context=ctx)
             else:
                 task = loop.create_task(coro)
             self.inflight[task] = loop.time() + limit
