@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import IO
 
+from .._settings import model_from
 from .._text import terminal_safe
 
 
@@ -29,7 +29,7 @@ def print_models(*, out: IO[str] | None = None) -> int:
     for alias in config.models.values():
         extra = f", api_base {alias.api_base}" if alias.api_base else ""
         print(f"{alias.name}: alias of {alias.model}{extra} (config)", file=out)
-    env = os.environ.get("SHIPMATES_MODEL", "").strip()
+    env = model_from()
     if env:
         default, source = env, "SHIPMATES_MODEL"
     elif config.default_model:
@@ -52,6 +52,6 @@ def set_default(name: str, *, out: IO[str] | None = None) -> int:
         return 2
     path = set_default_model(name)
     print(f"default model: {name} (written to {path})", file=out)
-    if os.environ.get("SHIPMATES_MODEL", "").strip():
+    if model_from():
         print("note: SHIPMATES_MODEL is set in this shell and still wins over the config file", file=out)
     return 0
