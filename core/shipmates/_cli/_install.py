@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .._text import print_safe
+
 _LIST_CREW = (
     "import json, shipmates; "
     "print(json.dumps({r.name: [r.provenance.distribution, r.provenance.version] "
@@ -81,5 +83,5 @@ def run_pip(
         return status
     changes = crew_changes(before, crew_snapshot())
     for line in changes or [f"no sibling {'joined' if action == 'install' else 'left'} the crew"]:
-        print(line, file=out)
+        print_safe(line, out)  # names and versions come from package metadata
     return 0
