@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,8 +31,12 @@ class ModelResponse:
     content: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: dict[str, Any] | None = None
+    """Token counts in the OpenAI format (``prompt_tokens``, ``completion_tokens``,
+    ``prompt_tokens_details.cached_tokens``), when the backend reports them."""
     raw: Any = None
     """The backend's own response object, for debugging."""
+    cost_usd: float | None = None
+    """What the call cost in USD, when the backend knows (litellm: from its local cost map)."""
 
 
 @runtime_checkable
@@ -52,6 +57,55 @@ class Model(Protocol):
         """Return the model's next message for ``messages``, given the callable ``tools``;
         ``settings`` are extra backend arguments (litellm: temperature, api_base, ...)."""
         ...
+
+
+@runtime_checkable
+class StreamingModel(Model, Protocol):
+    """A :class:`Model` that can also stream: ``stream`` is an async iterator of text deltas
+    (``str``) ending with the complete :class:`ModelResponse` (tool calls and usage included).
+
+    ``stream`` is optional: a model with only ``complete`` is streamed as one chunk. Like
+    ``complete``, it gets ``settings=`` only when there are some.
+    """
+
+    def stream(
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+    ) -> AsyncIterator[str | ModelResponse]:
+        """Yield the text as it is generated, then the whole :class:`ModelResponse`."""
+        ...
+
+
+async def stream_model(
+    model: Model, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+) -> AsyncIterator[str | ModelResponse]:
+    """Stream one completion from ``model``: its text deltas, then the checked :class:`ModelResponse`.
+
+    A model without ``stream`` is completed in one go, its text yielded as one delta.
+    """
+    stream = getattr(model, "stream", None)
+    if stream is None:
+        response = await (model.complete(messages, tools, settings=settings) if settings else model.complete(messages, tools))
+        response = check_response(response, model)
+        if response.content:
+            yield response.content
+        yield response
+        return
+    final: object = None
+    async for chunk in stream(messages, tools, settings=settings) if settings else stream(messages, tools):
+        if isinstance(chunk, str):
+            if chunk:
+                yield chunk
+        else:
+            final = chunk
+    if final is None:
+        from .._errors import ModelError
+
+        raise ModelError(
+            f"model {getattr(model, 'model_id', None)!r} ({type(model).__module__}.{type(model).__qualname__}) "
+            "ended its stream without a ModelResponse; its stream() must yield text deltas (str) and "
+            "then the complete shipmates.ModelResponse: fix the backend, or choose another model with --model"
+        )
+    yield check_response(final, model)
 
 
 def check_response(response: object, model: object) -> ModelResponse:

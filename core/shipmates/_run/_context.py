@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 # Carried by contextvars, so it follows asyncio tasks and (copied) worker threads.
 delegation_stack: ContextVar[tuple[str, ...]] = ContextVar("shipmates_delegation_stack", default=())
 
+# The id of the tool call that delegated to the running sibling (None outside a delegation), so
+# the sibling's events link to the captain's call.
+parent_call: ContextVar[str | None] = ContextVar("shipmates_parent_call", default=None)
+
 
 def current_stack() -> tuple[str, ...]:
     """The agent names on the delegation stack of the running call, outermost first."""

@@ -9,14 +9,18 @@ model answers without tool calls or ``max_turns`` model calls were made.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._models._model import check_response
+from .._models._model import check_response, stream_model
 from .._models._registry import get_model
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
+from ._stream import RunScope
+from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
+from ._usage import ZERO, AgentUsage, Usage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -43,6 +47,10 @@ class RunResult:
     turns: int = 0
     """Model calls made."""
     agent: str = ""
+    usage: Usage = ZERO
+    """Tokens and cost of every model call of the run, its siblings' included."""
+    usage_by_agent: dict[str, AgentUsage] = field(default_factory=dict)
+    """The same by agent: each one's own model calls, and what it delegated, counted apart."""
 
     @property
     def tool_calls(self) -> list[ToolCallEvent]:
@@ -66,10 +74,11 @@ async def run_agent(
 
     host = host_of(agent.plugin_manager)
     resolved = get_model(model if model is not None else agent.model, plugin_manager=host)
-    hooks = _Hooks(host)
     outer = delegation_stack.get()
     stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
     token = delegation_stack.set(stack) if stack is not outer else None
+    scope = RunScope(host, agent.name, stack)
+    hooks = scope.hooks(host)
     if approve is None:
         approve = inherited_approver()
         end_approval = None
@@ -77,8 +86,17 @@ async def run_agent(
         end_approval = require_approval(approve, asyncio.get_running_loop())
     try:
         messages = _opening(agent, query, session)
-        return await _turns(agent, resolved, messages, session, hooks, stack, approve)
+        scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
+        result = await _turns(agent, resolved, messages, session, hooks, stack, approve, scope)
+        result.usage = scope.ledger.total
+        result.usage_by_agent = scope.ledger.by_agent()
+        scope.finished(result)
+        return result
+    except BaseException as exc:
+        scope.failed(exc)
+        raise
     finally:
+        scope.close()
         if token is not None:
             delegation_stack.reset(token)
         if end_approval is not None:
@@ -105,13 +123,18 @@ async def _turns(
     hooks: _Hooks,
     stack: tuple[str, ...],
     approve: Approver | None,
+    scope: RunScope,
 ) -> RunResult:
     """Model turn, then its tool calls, until a text answer or ``max_turns``."""
     first_new = len(messages) - 1  # the user message: what the session keeps starts there
     events: list[ToolCallEvent] = []
     last_text = ""
     for turn in range(1, agent.max_turns + 1):
-        response = await _complete(model, messages, agent.tool_schemas(), agent.model_settings)
+        if scope.emitting:
+            response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
+        else:
+            response = await _complete(model, messages, agent.tool_schemas(), agent.model_settings)
+            scope.record(Usage.of_call(response.usage, response.cost_usd))
         messages.append(assistant_message(response))
         if response.content:
             last_text = response.content
@@ -134,3 +157,27 @@ async def _complete(
     else:
         response = await model.complete(messages, schemas)
     return check_response(response, model)
+
+
+async def _streamed(
+    model: Model, messages: list[dict[str, Any]], schemas: list[dict[str, Any]], settings: dict[str, Any], scope: RunScope
+) -> ModelResponse:
+    """One model turn with its text streamed as :class:`TextDelta` events, then its usage."""
+    begun = time.monotonic()
+    response: ModelResponse | None = None
+    async for chunk in stream_model(model, messages, schemas, settings):
+        if isinstance(chunk, str):
+            scope.new(TextDelta, text=chunk)
+        else:
+            response = chunk
+    assert response is not None  # stream_model always ends with the response
+    usage = Usage.of_call(response.usage, response.cost_usd)
+    scope.record(usage)
+    scope.new(
+        ModelCallFinished,
+        model=str(getattr(model, "model_id", "")),
+        usage=usage,
+        duration=time.monotonic() - begun,
+        tool_calls=len(response.tool_calls),
+    )
+    return response

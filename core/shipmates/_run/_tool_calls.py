@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
-from ._context import delegation_stack
+from ._context import delegation_stack, parent_call
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
 
@@ -147,6 +147,7 @@ def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
         call_id=call.id,
         depth=len(stack) - 1,
         path=stack,
+        parent_call_id=parent_call.get(),
     )
     planned = _Call(call, tool, event)
     if tool is None:
@@ -189,6 +190,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         return planned.error or "error"
     timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
     token = delegation_stack.set((*stack, tool.name)) if tool.sibling is not None else None
+    linked = parent_call.set(event.call_id) if token is not None else None
     begun = time.monotonic()
     try:
         try:
@@ -196,6 +198,8 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         finally:
             if token is not None:
                 delegation_stack.reset(token)
+            if linked is not None:
+                parent_call.reset(linked)
         text = to_text(value)
         event.status, event.result = "ok", text
     except EndSession:

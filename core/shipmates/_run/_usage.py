@@ -1,0 +1,127 @@
+"""Usage: the tokens and cost of model calls, per call, per agent and for a whole delegation tree."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens and cost of one or more model calls; ``a + b`` adds them.
+
+    ``cost_usd`` comes from litellm's local cost map; it is None when no call's cost was known,
+    else the sum of the known ones (``calls_without_cost`` says how many were not priced).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (included in ``input_tokens``)."""
+    cost_usd: float | None = None
+    model_calls: int = 0
+    calls_without_cost: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        if self.cost_usd is None:
+            cost = other.cost_usd
+        elif other.cost_usd is None:
+            cost = self.cost_usd
+        else:
+            cost = self.cost_usd + other.cost_usd
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+            cost,
+            self.model_calls + other.model_calls,
+            self.calls_without_cost + other.calls_without_cost,
+        )
+
+    @classmethod
+    def of_call(cls, usage: dict[str, Any] | None, cost_usd: float | None) -> Usage:
+        """The usage of one model call from its OpenAI-format ``usage`` dict (None: not reported)."""
+        usage = usage or {}
+        details = usage.get("prompt_tokens_details") or {}
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return cls(
+            _count(usage.get("prompt_tokens", usage.get("input_tokens"))),
+            _count(usage.get("completion_tokens", usage.get("output_tokens"))),
+            _count(cached),
+            cost_usd,
+            1,
+            0 if cost_usd is not None else 1,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the fields and ``total_tokens``."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": self.cost_usd,
+            "model_calls": self.model_calls,
+            "calls_without_cost": self.calls_without_cost,
+        }
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+ZERO = Usage()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUsage:
+    """One agent's share of a run: its ``own`` model calls and what it ``delegated`` (the model
+    calls of every sibling below it), counted apart so nothing is counted twice."""
+
+    own: Usage = ZERO
+    delegated: Usage = ZERO
+
+    @property
+    def total(self) -> Usage:
+        return self.own + self.delegated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"own": self.own.as_dict(), "delegated": self.delegated.as_dict(), "total": self.total.as_dict()}
+
+
+class UsageLedger:
+    """Usage of a run (and of everything it delegated), by agent; safe to add to from any thread."""
+
+    __slots__ = ("_agents", "_lock", "total")
+
+    def __init__(self) -> None:
+        self._agents: dict[str, AgentUsage] = {}
+        self._lock = threading.Lock()
+        self.total = ZERO
+
+    def add(self, path: tuple[str, ...], usage: Usage) -> None:
+        """Count ``usage`` as the own usage of ``path[-1]`` and as delegated by the agents above it."""
+        with self._lock:
+            self.total += usage
+            agents = self._agents
+            *above, agent = path
+            mine = agents.get(agent, _NONE)
+            agents[agent] = AgentUsage(mine.own + usage, mine.delegated)
+            for name in dict.fromkeys(above):
+                if name != agent:
+                    theirs = agents.get(name, _NONE)
+                    agents[name] = AgentUsage(theirs.own, theirs.delegated + usage)
+
+    def by_agent(self) -> dict[str, AgentUsage]:
+        with self._lock:
+            return dict(self._agents)
+
+
+_NONE = AgentUsage()
