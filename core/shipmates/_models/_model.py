@@ -84,8 +84,7 @@ async def stream_model(
     """
     stream = getattr(model, "stream", None)
     if stream is None:
-        response = await (model.complete(messages, tools, settings=settings) if settings else model.complete(messages, tools))
-        response = check_response(response, model)
+        response = await complete(model, messages, tools, settings)
         if response.content:
             yield response.content
         yield response
@@ -101,11 +100,29 @@ async def stream_model(
         from .._errors import ModelError
 
         raise ModelError(
-            f"model {getattr(model, 'model_id', None)!r} ({type(model).__module__}.{type(model).__qualname__}) "
-            "ended its stream without a ModelResponse; its stream() must yield text deltas (str) and "
-            "then the complete shipmates.ModelResponse: fix the backend, or choose another model with --model"
+            f"model {_backend(model)} ended its stream without a ModelResponse; its stream() must yield "
+            "text deltas (str) and then the complete shipmates.ModelResponse: fix the backend, or "
+            "choose another model with --model"
         )
     yield check_response(final, model)
+
+
+async def complete(
+    model: Model, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+) -> ModelResponse:
+    """``model.complete`` checked by :func:`check_response`.
+
+    Settings go only when there are some, so models that take none need not accept the keyword.
+    """
+    if settings:
+        response = await model.complete(messages, tools, settings=settings)
+    else:
+        response = await model.complete(messages, tools)
+    return check_response(response, model)
+
+
+def _backend(model: object) -> str:
+    return f"{getattr(model, 'model_id', None)!r} ({type(model).__module__}.{type(model).__qualname__})"
 
 
 def check_response(response: object, model: object) -> ModelResponse:
@@ -119,10 +136,8 @@ def check_response(response: object, model: object) -> ModelResponse:
         return response  # type: ignore[return-value]
     from .._errors import ModelError
 
-    model_id = getattr(model, "model_id", None)
-    backend = f"{type(model).__module__}.{type(model).__qualname__}"
     raise ModelError(
-        f"model {model_id!r} ({backend}) returned {problem}; its complete() must return a "
+        f"model {_backend(model)} returned {problem}; its complete() must return a "
         "shipmates.ModelResponse (content: str or None, tool_calls: ToolCall objects with str id, "
         "name and JSON arguments): fix the backend, or choose another model with --model"
     )

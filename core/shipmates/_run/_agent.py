@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
@@ -192,7 +192,7 @@ class Agent:
         session: Session | None = None,
         approve: Approver | None = None,
         model: str | Model | None = None,
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         """Run the agent loop on ``query`` as an async iterator of its events, as they happen.
 
         The events (``shipmates.RunStarted``, ``TextDelta``, ``ToolCallStarted``,

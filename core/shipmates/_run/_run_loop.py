@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._models._model import check_response, stream_model
+from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
@@ -133,7 +133,7 @@ async def _turns(
         if scope.emitting:
             response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
         else:
-            response = await _complete(model, messages, agent.tool_schemas(), agent.model_settings)
+            response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
             scope.record(Usage.of_call(response.usage, response.cost_usd))
         messages.append(assistant_message(response))
         if response.content:
@@ -148,19 +148,12 @@ async def _turns(
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
 
 
-async def _complete(
-    model: Model, messages: list[dict[str, Any]], schemas: list[dict[str, Any]], settings: dict[str, Any]
-) -> ModelResponse:
-    # Settings go only when there are some, so models that take none need not accept the keyword.
-    if settings:
-        response = await model.complete(messages, schemas, settings=settings)
-    else:
-        response = await model.complete(messages, schemas)
-    return check_response(response, model)
-
-
 async def _streamed(
-    model: Model, messages: list[dict[str, Any]], schemas: list[dict[str, Any]], settings: dict[str, Any], scope: RunScope
+    model: Model,
+    messages: list[dict[str, Any]],
+    schemas: list[dict[str, Any]],
+    settings: dict[str, Any],
+    scope: RunScope,
 ) -> ModelResponse:
     """One model turn with its text streamed as :class:`TextDelta` events, then its usage."""
     begun = time.monotonic()

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,8 @@ class RunScope:
         outer = _scope.get()
         self.depth = len(stack) - 1
         self.ledger = UsageLedger()
-        self.ledgers = ((*outer.ledgers, (self.ledger, self.depth)) if outer else ((self.ledger, self.depth),))
+        mine = (self.ledger, self.depth)
+        self.ledgers = (*outer.ledgers, mine) if outer else (mine,)
         self.sink = outer.sink if outer else None
         self.notify = _hook_caller(host)
         self.emitting = self.sink is not None or self.notify is not None
@@ -185,7 +186,7 @@ class _StreamHooks(_Hooks):
 _END = object()
 
 
-async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncIterator[RunEvent]:
+async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncGenerator[RunEvent, None]:
     """The events of ``agent.arun(query, **options)`` as they happen (see :meth:`Agent.stream`)."""
     from ._run_loop import run_agent
 

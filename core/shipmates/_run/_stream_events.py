@@ -10,7 +10,7 @@ only, so fields can be added later without breaking code that makes them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 from ._events import ToolCallEvent
 from ._usage import ZERO, AgentUsage, Usage
@@ -101,5 +101,5 @@ class RunFinished(_Event):
     result: RunResult | None = None
 
 
-RunEvent = Union[RunStarted, TextDelta, ModelCallFinished, ToolCallStarted, ToolCallFinished, RunFinished]
+RunEvent = RunStarted | TextDelta | ModelCallFinished | ToolCallStarted | ToolCallFinished | RunFinished
 """Any event of a run's stream."""

@@ -93,7 +93,8 @@ class AgentUsage:
         return self.own + self.delegated
 
     def as_dict(self) -> dict[str, Any]:
-        return {"own": self.own.as_dict(), "delegated": self.delegated.as_dict(), "total": self.total.as_dict()}
+        own, delegated, total = self.own.as_dict(), self.delegated.as_dict(), self.total.as_dict()
+        return {"own": own, "delegated": delegated, "total": total}
 
 
 class UsageLedger:
