@@ -31,7 +31,9 @@ def litellm() -> Any:
     return backend.load()
 
 
-def _chunk(text: str = "", *, tool_use: Any = None, finished: bool = False, usage: Any = None) -> dict[str, Any]:
+def _chunk(
+    text: str = "", *, tool_use: Any = None, finished: bool = False, usage: Any = None
+) -> dict[str, Any]:
     return {
         "text": text,
         "tool_use": tool_use,
@@ -53,7 +55,9 @@ def streaming(litellm: Any) -> Iterator[Any]:
             super().__init__()
             self.requests: list[list[dict[str, Any]]] = []
 
-        async def astreaming(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async def astreaming(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> AsyncIterator[Any]:
             self.requests.append(json.loads(json.dumps(messages)))
             if not any(m["role"] == "tool" for m in messages):
                 pieces = ['{"n', '": 2', "1}"]
@@ -70,7 +74,9 @@ def streaming(litellm: Any) -> Iterator[Any]:
                 return
             for word in ANSWER:
                 yield _chunk(word)
-            yield _chunk(finished=True, usage={"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55})
+            yield _chunk(
+                finished=True, usage={"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}
+            )
 
     handler = Streaming()
     saved = list(litellm.custom_provider_map)
@@ -113,7 +119,10 @@ def test_agent_stream_through_litellm(streaming: Any) -> None:
     events = asyncio.run(run())
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "The answer is 42."
     calls = [e for e in events if isinstance(e, ModelCallFinished)]
-    assert [(c.usage.input_tokens, c.usage.output_tokens, c.tool_calls) for c in calls] == [(30, 7, 1), (50, 5, 0)]
+    assert [(c.usage.input_tokens, c.usage.output_tokens, c.tool_calls) for c in calls] == [
+        (30, 7, 1),
+        (50, 5, 0),
+    ]
     assert all(c.model == "streamtest/any" for c in calls)
     result = events[-1].result
     assert result.output == "The answer is 42." and result.events[0].result == "42"
@@ -141,7 +150,10 @@ def test_unpriced_model_has_no_cost(litellm: Any) -> None:
 
 def test_offline_router_streams_word_by_word() -> None:
     router = OfflineRouter()
-    messages = [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "x", "content": "one two  three\n"}]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "tool", "tool_call_id": "x", "content": "one two  three\n"},
+    ]
     chunks = asyncio.run(_collect(router, messages, []))
     assert chunks[:-1] == ["one ", "two  ", "three\n"]
     assert "".join(chunks[:-1]) == chunks[-1].content
@@ -174,7 +186,9 @@ class BadStream:
             yield self.final
 
 
-@pytest.mark.parametrize(("final", "problem"), [(None, "without a ModelResponse"), ({"content": "x"}, "dict")])
+@pytest.mark.parametrize(
+    ("final", "problem"), [(None, "without a ModelResponse"), ({"content": "x"}, "dict")]
+)
 def test_a_stream_is_checked_like_a_response(final: Any, problem: str) -> None:
     with pytest.raises(ModelError, match=problem) as info:
         asyncio.run(_collect(BadStream(final), [{"role": "user", "content": "hi"}], []))
