@@ -328,8 +328,10 @@ def test_a_sibling_with_astream_joins_the_stream_one_level_deeper() -> None:
     inner = [e for e in events if e.agent == "streamer"]
     assert [(type(e).__name__, e.depth, e.parent_call_id) for e in inner] == [
         (name, 1, "c-s")
-        for name in ("RunStarted", "ToolCallStarted", "ToolCallFinished", "TextDelta", "TextDelta")
-        + ("ModelCallFinished", "RunFinished")
+        for name in (
+            *("RunStarted", "ToolCallStarted", "ToolCallFinished", "TextDelta", "TextDelta"),
+            *("ModelCallFinished", "RunFinished"),
+        )
     ]
     assert inner[1].call.path == ("captain", "streamer") and inner[0].path == ("captain", "streamer")
     final = events[-1]

@@ -174,9 +174,18 @@ class LiteLLMModel:
         settings: dict[str, Any] | None = None,
     ) -> AsyncIterator[str | ModelResponse]:
         """One streamed ``litellm.acompletion``: text deltas as they arrive, then the response
-        rebuilt from the chunks by ``litellm.stream_chunk_builder`` (tool calls and usage included)."""
-        litellm = _module if _module is not None else await asyncio.to_thread(load)
+        rebuilt from the chunks by ``litellm.stream_chunk_builder`` (tool calls and usage included).
+
+        ``stream=False`` in the settings (for a provider that cannot stream) completes in one go.
+        """
         kwargs = {**self.settings, **(settings or {})}
+        if kwargs.get("stream") is False:
+            response = await self.complete(messages, tools, settings)
+            if response.content:
+                yield response.content
+            yield response
+            return
+        litellm = _module if _module is not None else await asyncio.to_thread(load)
         if tools:
             kwargs["tools"] = copy.deepcopy(tools)
         kwargs["stream"] = True
