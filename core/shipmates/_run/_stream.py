@@ -217,6 +217,17 @@ async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncGenerator
             task.exception()  # retrieved: no "never retrieved" warning when the consumer left
 
 
+async def run_streamed(agent: Agent, query: Any, on_event: Notify, **options: Any) -> RunResult:
+    """``agent.arun(query, **options)``, with ``on_event`` called for every event as it happens."""
+    result: RunResult | None = None
+    async for event in stream_run(agent, query, **options):
+        on_event(event)
+        if isinstance(event, RunFinished) and event.depth == 0 and event.result is not None:
+            result = event.result
+    assert result is not None  # a run that did not raise ends with its RunFinished
+    return result
+
+
 def stream_sync(agent: Agent, query: Any, **options: Any) -> Iterator[RunEvent]:
     """:func:`stream_run` for synchronous code: the run goes on shipmates' background loop."""
     from .._runtime import _background_thread, background_loop

@@ -97,6 +97,17 @@ class AgentUsage:
         return {"own": own, "delegated": delegated, "total": total}
 
 
+def add_by_agent(totals: dict[str, AgentUsage], more: dict[str, AgentUsage]) -> dict[str, AgentUsage]:
+    """``totals`` with each agent's shares in ``more`` added (a session's runs, one after another)."""
+    merged = dict(totals)
+    for name, usage in more.items():
+        known = merged.get(name)
+        merged[name] = (
+            usage if known is None else AgentUsage(known.own + usage.own, known.delegated + usage.delegated)
+        )
+    return merged
+
+
 class UsageLedger:
     """Usage of a run (and of everything it delegated), by agent; safe to add to from any thread."""
 
