@@ -52,12 +52,20 @@ def test_a_ledger_counts_own_and_delegated_apart() -> None:
     ledger.add(("captain",), one)
     ledger.add(("captain", "middle"), one)
     ledger.add(("captain", "middle", "leaf"), one)
-    by = ledger.by_agent()
+    snapshot = ledger.snapshot()
+    by = snapshot.by_agent()
     assert by["captain"] == AgentUsage(own=one, delegated=one + one)
     assert by["middle"] == AgentUsage(own=one, delegated=one)
     assert by["leaf"] == AgentUsage(own=one)
-    assert ledger.total.input_tokens == 3 == sum(a.own.input_tokens for a in by.values())
-    assert by["captain"].total == ledger.total
+    assert snapshot.total.input_tokens == 3 == sum(a.own.input_tokens for a in by.values())
+    assert by["captain"].total == snapshot.total
+    # A sibling's ledger reads the paths from its own depth down.
+    middle = UsageLedger(depth=1)
+    middle.add(("captain", "middle", "leaf"), one)
+    assert middle.snapshot().by_agent() == {"middle": AgentUsage(delegated=one), "leaf": AgentUsage(own=one)}
+    # Recorded later: not in an earlier snapshot.
+    ledger.add(("captain",), one)
+    assert snapshot.total.model_calls == 3 and ledger.snapshot().total.model_calls == 4
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from ._events import ToolCallEvent
 from ._stream import RunScope
 from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
-from ._usage import ZERO, AgentUsage, Usage
+from ._usage import AgentUsage, Usage, UsageSnapshot
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -47,10 +47,17 @@ class RunResult:
     turns: int = 0
     """Model calls made."""
     agent: str = ""
-    usage: Usage = ZERO
-    """Tokens and cost of every model call of the run, its siblings' included."""
-    usage_by_agent: dict[str, AgentUsage] = field(default_factory=dict)
-    """The same by agent: each one's own model calls, and what it delegated, counted apart."""
+    _usage: UsageSnapshot = field(default_factory=UsageSnapshot, repr=False, compare=False)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost of every model call of the run, its siblings' included."""
+        return self._usage.total
+
+    @property
+    def usage_by_agent(self) -> dict[str, AgentUsage]:
+        """The same by agent: each one's own model calls, and what it delegated, counted apart."""
+        return self._usage.by_agent()
 
     @property
     def tool_calls(self) -> list[ToolCallEvent]:
@@ -77,7 +84,7 @@ async def run_agent(
     outer = delegation_stack.get()
     stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
     token = delegation_stack.set(stack) if stack is not outer else None
-    scope = RunScope(host, agent.name, stack)
+    scope = RunScope(host, stack)
     hooks = scope.hooks(host)
     if approve is None:
         approve = inherited_approver()
@@ -88,8 +95,7 @@ async def run_agent(
         messages = _opening(agent, query, session)
         scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
         result = await _turns(agent, resolved, messages, session, hooks, stack, approve, scope)
-        result.usage = scope.ledger.total
-        result.usage_by_agent = scope.ledger.by_agent()
+        result._usage = scope.ledger.snapshot()
         scope.finished(result)
         return result
     except BaseException as exc:
@@ -134,7 +140,7 @@ async def _turns(
             response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
         else:
             response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
-            scope.record(Usage.of_call(response.usage, response.cost_usd))
+            scope.record(response.usage, response.cost_usd)
         messages.append(assistant_message(response))
         if response.content:
             last_text = response.content
@@ -165,7 +171,7 @@ async def _streamed(
             response = chunk
     assert response is not None  # stream_model always ends with the response
     usage = Usage.of_call(response.usage, response.cost_usd)
-    scope.record(usage)
+    scope.record(response.usage, response.cost_usd)
     scope.new(
         ModelCallFinished,
         model=str(getattr(model, "model_id", "")),

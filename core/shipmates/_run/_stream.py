@@ -36,7 +36,7 @@ from ._stream_events import (
     ToolCallStarted,
 )
 from ._tool_calls import _Hooks
-from ._usage import Usage, UsageLedger
+from ._usage import UsageLedger
 
 if TYPE_CHECKING:
     from .._plugins._host import PluginHost
@@ -67,16 +67,10 @@ class Sink:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Scope:
-    """What a run hands down to the runs it delegates to."""
-
-    sink: Sink | None
-    ledgers: tuple[tuple[UsageLedger, int], ...]
-    """The ledgers of the runs above and of this one, each with the depth of its agent."""
-    notify: Notify | None = None
-    """The ``run_event`` hook of the innermost run, for events forwarded from a sibling."""
-
+# What a run hands down to the runs it delegates to: the consumer's sink (or None), the usage
+# ledgers of the runs above and of this one, and the run_event hook of the innermost run (for
+# events forwarded from a sibling). A plain tuple: it is made on every run.
+_Scope = tuple[Sink | None, tuple[UsageLedger, ...], Notify | None]
 
 _scope: ContextVar[_Scope | None] = ContextVar("shipmates_run_scope", default=None)
 
@@ -95,24 +89,22 @@ def _hook_caller(host: PluginHost) -> Notify | None:
 class RunScope:
     """One run's place in the stream: its usage ledger, and its emitter when anyone listens."""
 
-    __slots__ = ("_token", "depth", "emitting", "ledger", "ledgers", "notify", "sink", "where")
+    __slots__ = ("_token", "emitting", "ledger", "ledgers", "notify", "path", "sink", "where")
 
-    def __init__(self, host: PluginHost, agent: str, stack: tuple[str, ...]) -> None:
+    def __init__(self, host: PluginHost, stack: tuple[str, ...]) -> None:
         outer = _scope.get()
-        self.depth = len(stack) - 1
-        self.ledger = UsageLedger()
-        mine = (self.ledger, self.depth)
-        self.ledgers = (*outer.ledgers, mine) if outer else (mine,)
-        self.sink = outer.sink if outer else None
+        self.path = stack
+        self.ledger = UsageLedger(len(stack) - 1)
+        self.ledgers = (*outer[1], self.ledger) if outer else (self.ledger,)
+        self.sink = outer[0] if outer else None
         self.notify = _hook_caller(host)
         self.emitting = self.sink is not None or self.notify is not None
-        self.where: dict[str, Any] = {
-            "agent": agent,
-            "depth": self.depth,
-            "path": stack,
-            "parent_call_id": parent_call.get() if self.depth else None,
-        }
-        self._token = _scope.set(_Scope(self.sink, self.ledgers, self.notify))
+        self.where: dict[str, Any] = {}
+        if self.emitting:
+            depth = len(stack) - 1
+            parent = parent_call.get() if depth else None
+            self.where = {"agent": stack[-1], "depth": depth, "path": stack, "parent_call_id": parent}
+        self._token = _scope.set((self.sink, self.ledgers, self.notify))
 
     def close(self) -> None:
         _scope.reset(self._token)
@@ -127,11 +119,10 @@ class RunScope:
         """Emit an event of ``kind`` located at this run (agent, depth, path, parent call)."""
         self.emit(kind(**self.where, **fields))
 
-    def record(self, usage: Usage) -> None:
+    def record(self, usage: dict[str, Any] | None, cost_usd: float | None) -> None:
         """Count one model call of this run's agent in every ledger from the outermost run down."""
-        path = self.where["path"]
-        for ledger, depth in self.ledgers:
-            ledger.add(path[depth:], usage)
+        for ledger in self.ledgers:
+            ledger.add_call(self.path, usage, cost_usd)
 
     def started(self, query: str, model: str) -> None:
         if self.emitting:
@@ -153,11 +144,12 @@ class RunScope:
         if self.emitting:
             cancelled = isinstance(exc, asyncio.CancelledError)
             error = "cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+            usage = self.ledger.snapshot()
             self.new(
                 RunFinished,
                 status="cancelled" if cancelled else "error",
-                usage=self.ledger.total,
-                usage_by_agent=self.ledger.by_agent(),
+                usage=usage.total,
+                usage_by_agent=usage.by_agent(),
                 error=error,
             )
 
@@ -194,7 +186,7 @@ async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncGenerator
 
     async def produce() -> RunResult:
         # Set inside the task: its own copy of the context, so nothing needs resetting.
-        _scope.set(_Scope(sink, ()))
+        _scope.set((sink, (), None))
         try:
             return await run_agent(agent, query, **options)
         finally:
@@ -302,13 +294,14 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
             finished = event
         if scope is None:
             continue
+        sink, ledgers, notify = scope
         if isinstance(moved, ModelCallFinished):
-            for ledger, depth in scope.ledgers:
-                ledger.add(moved.path[depth:], moved.usage)
-        if scope.sink is not None:
-            scope.sink.put(moved)
-        if scope.notify is not None:
-            scope.notify(moved)
+            for ledger in ledgers:
+                ledger.add(moved.path, moved.usage)
+        if sink is not None:
+            sink.put(moved)
+        if notify is not None:
+            notify(moved)
     if finished is None:
         raise RuntimeError(f"sibling '{name}' ended its astream() without a RunFinished event")
     if finished.status == "error":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,31 +108,68 @@ def add_by_agent(totals: dict[str, AgentUsage], more: dict[str, AgentUsage]) -> 
 
 
 class UsageLedger:
-    """Usage of a run (and of everything it delegated), by agent; safe to add to from any thread."""
+    """The model calls of a run and of everything it delegated, as they happen; any thread may add.
 
-    __slots__ = ("_agents", "_lock", "total")
+    Recording is an append (a run's hot path); totals are added up only when asked for.
+    ``depth`` is the depth of the run's own agent: paths are read from there down.
+    """
 
-    def __init__(self) -> None:
-        self._agents: dict[str, AgentUsage] = {}
-        self._lock = threading.Lock()
-        self.total = ZERO
+    __slots__ = ("_entries", "depth")
+
+    def __init__(self, depth: int = 0) -> None:
+        self._entries: list[tuple[tuple[str, ...], Any]] = []
+        self.depth = depth
 
     def add(self, path: tuple[str, ...], usage: Usage) -> None:
-        """Count ``usage`` as the own usage of ``path[-1]`` and as delegated by the agents above it."""
-        with self._lock:
-            self.total += usage
-            agents = self._agents
-            *above, agent = path
-            mine = agents.get(agent, _NONE)
-            agents[agent] = AgentUsage(mine.own + usage, mine.delegated)
-            for name in dict.fromkeys(above):
-                if name != agent:
-                    theirs = agents.get(name, _NONE)
-                    agents[name] = AgentUsage(theirs.own, theirs.delegated + usage)
+        """Count ``usage`` as the own usage of ``path[-1]`` and as delegated by the agents above it
+        (``path`` is the whole delegation path, outermost first)."""
+        self._entries.append((path, usage))
+
+    def add_call(self, path: tuple[str, ...], usage: dict[str, Any] | None, cost_usd: float | None) -> None:
+        """:meth:`add` for a model call's raw ``usage`` dict and cost (read later, if ever)."""
+        self._entries.append((path, (usage, cost_usd)))
+
+    def snapshot(self) -> UsageSnapshot:
+        """The calls recorded so far, added up on first use."""
+        return UsageSnapshot(tuple(self._entries), self.depth)
+
+
+class UsageSnapshot:
+    """What a :class:`UsageLedger` held at one moment: :attr:`total` and :meth:`by_agent`."""
+
+    __slots__ = ("_by_agent", "_entries", "_total", "depth")
+
+    def __init__(self, entries: tuple[tuple[tuple[str, ...], Any], ...] = (), depth: int = 0) -> None:
+        self._entries = entries
+        self.depth = depth
+        self._total: Usage | None = None
+        self._by_agent: dict[str, AgentUsage] | None = None
+
+    @property
+    def total(self) -> Usage:
+        if self._total is None:
+            self._add_up()
+        assert self._total is not None
+        return self._total
 
     def by_agent(self) -> dict[str, AgentUsage]:
-        with self._lock:
-            return dict(self._agents)
+        if self._by_agent is None:
+            self._add_up()
+        assert self._by_agent is not None
+        return dict(self._by_agent)
 
-
-_NONE = AgentUsage()
+    def _add_up(self) -> None:
+        total = ZERO
+        own: dict[str, Usage] = {}
+        delegated: dict[str, Usage] = {}
+        for path, raw in self._entries:
+            usage = raw if isinstance(raw, Usage) else Usage.of_call(*raw)
+            total += usage
+            *above, agent = path[self.depth :]
+            own[agent] = own.get(agent, ZERO) + usage
+            for name in dict.fromkeys(above):
+                if name != agent:
+                    delegated[name] = delegated.get(name, ZERO) + usage
+        names = dict.fromkeys([*own, *delegated])
+        self._by_agent = {n: AgentUsage(own.get(n, ZERO), delegated.get(n, ZERO)) for n in names}
+        self._total = total
