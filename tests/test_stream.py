@@ -72,7 +72,7 @@ def _shape(event: Any) -> tuple[Any, ...]:
     detail = ""
     if isinstance(event, TextDelta):
         detail = event.text
-    elif isinstance(event, ToolCallStarted):  # and Finished
+    elif isinstance(event, (ToolCallStarted, ToolCallFinished)):
         detail = f"{event.call.tool}:{event.call.call_id}:{event.call.status}"
     elif isinstance(event, RunFinished):
         detail = event.status

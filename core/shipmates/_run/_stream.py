@@ -310,7 +310,7 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
 
 
 def _rebase(event: RunEvent, prefix: tuple[str, ...], base: int, parent: str | None) -> RunEvent:
-    if isinstance(event, ToolCallStarted):  # and ToolCallFinished
+    if isinstance(event, (ToolCallStarted, ToolCallFinished)):
         call = event.call
         moved = dataclasses.replace(
             call,

@@ -56,9 +56,7 @@ class ModelCallFinished(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolCallStarted:
-    """A tool call or delegation is about to run; ``call`` is the call as it was then."""
-
+class _CallEvent:
     call: ToolCallEvent
 
     @property
@@ -79,7 +77,12 @@ class ToolCallStarted:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolCallFinished(ToolCallStarted):
+class ToolCallStarted(_CallEvent):
+    """A tool call or delegation is about to run; ``call`` is the call as it was then."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallFinished(_CallEvent):
     """A tool call or delegation ended; ``call`` carries status, result or error, duration."""
 
 
