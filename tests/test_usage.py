@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from shipmates import Agent, AgentUsage, ModelCallFinished, Usage
 from shipmates._models import _litellm as backend
-from shipmates._run._usage import UsageLedger
+from shipmates._run._usage import UsageSnapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
@@ -47,25 +47,21 @@ def test_usage_of_a_call_reads_the_openai_format() -> None:
 
 
 def test_a_ledger_counts_own_and_delegated_apart() -> None:
-    ledger = UsageLedger()
     one = Usage(input_tokens=1, model_calls=1)
-    ledger.add(("captain",), one)
-    ledger.add(("captain", "middle"), one)
-    ledger.add(("captain", "middle", "leaf"), one)
-    snapshot = ledger.snapshot()
+    ledger = [(("captain",), one), (("captain", "middle"), one), (("captain", "middle", "leaf"), one)]
+    snapshot = UsageSnapshot(tuple(ledger))
     by = snapshot.by_agent()
     assert by["captain"] == AgentUsage(own=one, delegated=one + one)
     assert by["middle"] == AgentUsage(own=one, delegated=one)
     assert by["leaf"] == AgentUsage(own=one)
     assert snapshot.total.input_tokens == 3 == sum(a.own.input_tokens for a in by.values())
     assert by["captain"].total == snapshot.total
-    # A sibling's ledger reads the paths from its own depth down.
-    middle = UsageLedger(depth=1)
-    middle.add(("captain", "middle", "leaf"), one)
-    assert middle.snapshot().by_agent() == {"middle": AgentUsage(delegated=one), "leaf": AgentUsage(own=one)}
-    # Recorded later: not in an earlier snapshot.
-    ledger.add(("captain",), one)
-    assert snapshot.total.model_calls == 3 and ledger.snapshot().total.model_calls == 4
+    # A sibling's run reads the paths from its own depth down.
+    middle = UsageSnapshot(((("captain", "middle", "leaf"), one),), depth=1)
+    assert middle.by_agent() == {"middle": AgentUsage(delegated=one), "leaf": AgentUsage(own=one)}
+    # Raw model-call entries are read on first use.
+    raw = UsageSnapshot(((("a",), ({"prompt_tokens": 4, "completion_tokens": 1}, 0.5)),))
+    assert raw.total == Usage(4, 1, 0, 0.5, 1, 0)
 
 
 @pytest.fixture(autouse=True)

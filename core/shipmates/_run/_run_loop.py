@@ -17,10 +17,10 @@ from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
-from ._stream import RunScope
+from ._stream import RunScope, StreamHooks
 from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
-from ._usage import AgentUsage, Usage, UsageSnapshot
+from ._usage import EMPTY, AgentUsage, Usage, UsageSnapshot
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -47,7 +47,7 @@ class RunResult:
     turns: int = 0
     """Model calls made."""
     agent: str = ""
-    _usage: UsageSnapshot = field(default_factory=UsageSnapshot, repr=False, compare=False)
+    _usage: UsageSnapshot = field(default=EMPTY, repr=False, compare=False)
 
     @property
     def usage(self) -> Usage:
@@ -85,7 +85,8 @@ async def run_agent(
     stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
     token = delegation_stack.set(stack) if stack is not outer else None
     scope = RunScope(host, stack)
-    hooks = scope.hooks(host)
+    hooks = StreamHooks(host, scope.emit) if scope.emitting else _Hooks(host)
+    hooks.run = scope
     if approve is None:
         approve = inherited_approver()
         end_approval = None
@@ -93,10 +94,12 @@ async def run_agent(
         end_approval = require_approval(approve, asyncio.get_running_loop())
     try:
         messages = _opening(agent, query, session)
-        scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
+        if scope.emitting:
+            scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
         result = await _turns(agent, resolved, messages, session, hooks, stack, approve, scope)
-        result._usage = scope.ledger.snapshot()
-        scope.finished(result)
+        result._usage = scope.snapshot()
+        if scope.emitting:
+            scope.finished(result)
         return result
     except BaseException as exc:
         scope.failed(exc)
@@ -140,7 +143,7 @@ async def _turns(
             response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
         else:
             response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
-            scope.record(response.usage, response.cost_usd)
+        scope.ledger.append((stack, (response.usage, response.cost_usd)))
         messages.append(assistant_message(response))
         if response.content:
             last_text = response.content
@@ -171,7 +174,6 @@ async def _streamed(
             response = chunk
     assert response is not None  # stream_model always ends with the response
     usage = Usage.of_call(response.usage, response.cost_usd)
-    scope.record(response.usage, response.cost_usd)
     scope.new(
         ModelCallFinished,
         model=str(getattr(model, "model_id", "")),

@@ -1,10 +1,14 @@
 """A run's event stream: where events go, how siblings' events join it, and the iterators over it.
 
 The run loop (``_run_loop``) is the producer: each run opens a :class:`RunScope` that emits its
-events to the consumer of the outermost :func:`stream_run` (a :class:`Sink`, carried by a context
-variable, so it follows delegations into tasks, worker threads and the shared background loop)
-and to the plugins' ``run_event`` hook. With neither, nothing is built: ``Agent.arun`` is the same
-producer with no one listening but the usage ledgers, which are always kept.
+events to the consumer of the outermost :func:`stream_run` (a :class:`Sink`) and to the plugins'
+``run_event`` hook. With neither, nothing is built: ``Agent.arun`` is the same producer with no
+one listening but the usage ledger, which is always kept.
+
+Each tool call sets ``_context.parent_call`` to its call id and the run that made it (a context
+variable, so it follows the call into tasks, worker threads and the shared background loop): an
+agent run inside it finds the sink there, links its events to that call, and hands its usage
+to that run when it ends. Nothing is set per run, only per call.
 
 A sibling that is not an :class:`~shipmates.Agent` but has ``astream(query)`` is called through
 :func:`streaming_call`: its events are re-based one level under the captain's call and forwarded.
@@ -22,7 +26,6 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._context import delegation_stack, parent_call
@@ -36,7 +39,7 @@ from ._stream_events import (
     ToolCallStarted,
 )
 from ._tool_calls import _Hooks
-from ._usage import UsageLedger
+from ._usage import Ledger, UsageSnapshot
 
 if TYPE_CHECKING:
     from .._plugins._host import PluginHost
@@ -67,18 +70,7 @@ class Sink:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
-# What a run hands down to the runs it delegates to: the consumer's sink (or None), the usage
-# ledgers of the runs above and of this one, and the run_event hook of the innermost run (for
-# events forwarded from a sibling). A plain tuple: it is made on every run.
-_Scope = tuple[Sink | None, tuple[UsageLedger, ...], Notify | None]
-
-_scope: ContextVar[_Scope | None] = ContextVar("shipmates_run_scope", default=None)
-
-
-def _hook_caller(host: PluginHost) -> Notify | None:
-    if not host.implemented("run_event"):
-        return None
-
+def _hook_caller(host: PluginHost) -> Notify:
     def notify(event: RunEvent) -> None:
         for failure in host.call_each("run_event", event=event).failures:
             log.warning("%s", failure)
@@ -87,27 +79,35 @@ def _hook_caller(host: PluginHost) -> Notify | None:
 
 
 class RunScope:
-    """One run's place in the stream: its usage ledger, and its emitter when anyone listens."""
+    """One run's place in the stream: its usage ledger, and its emitter when anyone listens.
 
-    __slots__ = ("_token", "emitting", "ledger", "ledgers", "notify", "path", "sink", "where")
+    Made on every run, also when nobody listens: the run loop reads its fields directly and
+    calls its methods only when :attr:`emitting`.
+    """
+
+    __slots__ = ("caller", "depth", "emitting", "ledger", "notify", "sink", "where")
 
     def __init__(self, host: PluginHost, stack: tuple[str, ...]) -> None:
-        outer = _scope.get()
-        self.path = stack
-        self.ledger = UsageLedger(len(stack) - 1)
-        self.ledgers = (*outer[1], self.ledger) if outer else (self.ledger,)
-        self.sink = outer[0] if outer else None
-        self.notify = _hook_caller(host)
+        link = parent_call.get()
+        caller = link[1] if link is not None else None
+        self.caller: Ledger | None = caller.ledger if caller is not None else None
+        self.sink: Sink | None = caller.sink if caller is not None else None
+        self.depth = len(stack) - 1
+        self.ledger: Ledger = []
+        self.notify = _hook_caller(host) if host.implemented("run_event") else None
         self.emitting = self.sink is not None or self.notify is not None
-        self.where: dict[str, Any] = {}
         if self.emitting:
-            depth = len(stack) - 1
-            parent = parent_call.get() if depth else None
-            self.where = {"agent": stack[-1], "depth": depth, "path": stack, "parent_call_id": parent}
-        self._token = _scope.set((self.sink, self.ledgers, self.notify))
+            parent = link[0] if link is not None else None
+            self.where = {"agent": stack[-1], "depth": self.depth, "path": stack, "parent_call_id": parent}
 
     def close(self) -> None:
-        _scope.reset(self._token)
+        """Hand this run's usage to the run that called it (its entries carry whole paths)."""
+        if self.caller is not None:
+            self.caller.extend(self.ledger)
+
+    def snapshot(self) -> UsageSnapshot:
+        """The usage this run and its siblings recorded so far."""
+        return UsageSnapshot(tuple(self.ledger), self.depth)
 
     def emit(self, event: RunEvent) -> None:
         if self.sink is not None:
@@ -119,32 +119,25 @@ class RunScope:
         """Emit an event of ``kind`` located at this run (agent, depth, path, parent call)."""
         self.emit(kind(**self.where, **fields))
 
-    def record(self, usage: dict[str, Any] | None, cost_usd: float | None) -> None:
-        """Count one model call of this run's agent in every ledger from the outermost run down."""
-        for ledger in self.ledgers:
-            ledger.add_call(self.path, usage, cost_usd)
-
     def started(self, query: str, model: str) -> None:
-        if self.emitting:
-            self.new(RunStarted, query=query, model=model)
+        self.new(RunStarted, query=query, model=model)
 
     def finished(self, result: RunResult) -> None:
-        if self.emitting:
-            self.new(
-                RunFinished,
-                status=result.status,
-                output=result.output,
-                usage=result.usage,
-                usage_by_agent=result.usage_by_agent,
-                turns=result.turns,
-                result=result,
-            )
+        self.new(
+            RunFinished,
+            status=result.status,
+            output=result.output,
+            usage=result.usage,
+            usage_by_agent=result.usage_by_agent,
+            turns=result.turns,
+            result=result,
+        )
 
     def failed(self, exc: BaseException) -> None:
         if self.emitting:
             cancelled = isinstance(exc, asyncio.CancelledError)
             error = "cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
-            usage = self.ledger.snapshot()
+            usage = self.snapshot()
             self.new(
                 RunFinished,
                 status="cancelled" if cancelled else "error",
@@ -153,12 +146,10 @@ class RunScope:
                 error=error,
             )
 
-    def hooks(self, host: PluginHost) -> _Hooks:
-        """The tool-call hooks, which also put each call on the stream when anyone listens."""
-        return _StreamHooks(host, self.emit) if self.emitting else _Hooks(host)
 
+class StreamHooks(_Hooks):
+    """The tool-call hooks, which also put each call on the stream."""
 
-class _StreamHooks(_Hooks):
     __slots__ = ("emit",)
 
     def __init__(self, host: PluginHost, emit: Notify) -> None:
@@ -175,6 +166,17 @@ class _StreamHooks(_Hooks):
         self.emit(ToolCallFinished(call=event))
 
 
+class _Root:
+    """What the top-level run of a stream finds as its caller: the sink, no ledger."""
+
+    __slots__ = ("ledger", "notify", "sink")
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.ledger: Ledger | None = None
+        self.notify: Notify | None = None
+
+
 _END = object()
 
 
@@ -186,7 +188,7 @@ async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncGenerator
 
     async def produce() -> RunResult:
         # Set inside the task: its own copy of the context, so nothing needs resetting.
-        _scope.set((sink, (), None))
+        parent_call.set((None, _Root(sink)))
         try:
             return await run_agent(agent, query, **options)
         finally:
@@ -284,24 +286,23 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
     """Forward a delegated run's ``events`` (as that run saw them: its own agent at depth 0) into
     the current stream, one level under the captain's call, counting their usage; return the
     run's output, or raise when it failed."""
-    scope = _scope.get()
+    link = parent_call.get()
+    parent, caller = link if link is not None else (None, None)
     stack = delegation_stack.get()
-    prefix, base, parent = stack[:-1], len(stack) - 1, parent_call.get()
+    prefix, base = stack[:-1], len(stack) - 1
     finished: RunFinished | None = None
     async for event in events:
         moved = _rebase(event, prefix, base, parent)
         if event.depth == 0 and isinstance(event, RunFinished):
             finished = event
-        if scope is None:
+        if caller is None:
             continue
-        sink, ledgers, notify = scope
-        if isinstance(moved, ModelCallFinished):
-            for ledger in ledgers:
-                ledger.add(moved.path, moved.usage)
-        if sink is not None:
-            sink.put(moved)
-        if notify is not None:
-            notify(moved)
+        if isinstance(moved, ModelCallFinished) and caller.ledger is not None:
+            caller.ledger.append((moved.path, moved.usage))
+        if caller.sink is not None:
+            caller.sink.put(moved)
+        if caller.notify is not None:
+            caller.notify(moved)
     if finished is None:
         raise RuntimeError(f"sibling '{name}' ended its astream() without a RunFinished event")
     if finished.status == "error":

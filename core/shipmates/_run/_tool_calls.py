@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
-from ._context import delegation_stack, parent_call
+from ._context import delegation_stack, parent_call, parent_call_id
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
 
@@ -80,10 +80,11 @@ class _Hooks:
     """The two tool-call hooks, each plugin's implementation called on its own: a failing
     observer is logged (plugin, distribution, hook, fix) and the others still see the call."""
 
-    __slots__ = ("finished", "host", "started")
+    __slots__ = ("finished", "host", "run", "started")
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
+        self.run: Any = None  # the run's RunScope, handed to what its calls run (see _stream)
         self.started = host.implemented("tool_call_started")
         self.finished = host.implemented("tool_call_finished")
 
@@ -147,7 +148,7 @@ def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
         call_id=call.id,
         depth=len(stack) - 1,
         path=stack,
-        parent_call_id=parent_call.get(),
+        parent_call_id=parent_call_id(),
     )
     planned = _Call(call, tool, event)
     if tool is None:
@@ -190,7 +191,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         return planned.error or "error"
     timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
     token = delegation_stack.set((*stack, tool.name)) if tool.sibling is not None else None
-    linked = parent_call.set(event.call_id) if token is not None else None
+    linked = parent_call.set((event.call_id, hooks.run))
     begun = time.monotonic()
     try:
         try:
@@ -198,8 +199,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         finally:
             if token is not None:
                 delegation_stack.reset(token)
-            if linked is not None:
-                parent_call.reset(linked)
+            parent_call.reset(linked)
         text = to_text(value)
         event.status, event.result = "ok", text
     except EndSession:

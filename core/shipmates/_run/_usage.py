@@ -107,35 +107,16 @@ def add_by_agent(totals: dict[str, AgentUsage], more: dict[str, AgentUsage]) -> 
     return merged
 
 
-class UsageLedger:
-    """The model calls of a run and of everything it delegated, as they happen; any thread may add.
-
-    Recording is an append (a run's hot path); totals are added up only when asked for.
-    ``depth`` is the depth of the run's own agent: paths are read from there down.
-    """
-
-    __slots__ = ("_entries", "depth")
-
-    def __init__(self, depth: int = 0) -> None:
-        self._entries: list[tuple[tuple[str, ...], Any]] = []
-        self.depth = depth
-
-    def add(self, path: tuple[str, ...], usage: Usage) -> None:
-        """Count ``usage`` as the own usage of ``path[-1]`` and as delegated by the agents above it
-        (``path`` is the whole delegation path, outermost first)."""
-        self._entries.append((path, usage))
-
-    def add_call(self, path: tuple[str, ...], usage: dict[str, Any] | None, cost_usd: float | None) -> None:
-        """:meth:`add` for a model call's raw ``usage`` dict and cost (read later, if ever)."""
-        self._entries.append((path, (usage, cost_usd)))
-
-    def snapshot(self) -> UsageSnapshot:
-        """The calls recorded so far, added up on first use."""
-        return UsageSnapshot(tuple(self._entries), self.depth)
+Ledger = list[tuple[tuple[str, ...], Any]]
+"""The model calls of a run and of everything it delegated, as they happen (any thread may add):
+each entry is the calling agent's whole delegation path with a :class:`Usage` or a raw
+``(usage dict, cost)`` pair. Recording is a list append, a run's hot path; a
+:class:`UsageSnapshot` adds the entries up when asked."""
 
 
 class UsageSnapshot:
-    """What a :class:`UsageLedger` held at one moment: :attr:`total` and :meth:`by_agent`."""
+    """A :data:`Ledger`'s entries at one moment, added up on first use: :attr:`total` and
+    :meth:`by_agent`; ``depth`` is the depth of the run's own agent (paths are read from there)."""
 
     __slots__ = ("_by_agent", "_entries", "_total", "depth")
 
@@ -158,6 +139,9 @@ class UsageSnapshot:
         assert self._by_agent is not None
         return dict(self._by_agent)
 
+    def __repr__(self) -> str:
+        return f"<UsageSnapshot {self.total!r}>"
+
     def _add_up(self) -> None:
         total = ZERO
         own: dict[str, Usage] = {}
@@ -173,3 +157,6 @@ class UsageSnapshot:
         names = dict.fromkeys([*own, *delegated])
         self._by_agent = {n: AgentUsage(own.get(n, ZERO), delegated.get(n, ZERO)) for n in names}
         self._total = total
+
+
+EMPTY = UsageSnapshot()
