@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 
 from .._settings import Settings
 from .._startup import GcPause
@@ -41,14 +42,33 @@ def run_chat(
 
     token = session_model.set(settings.model)
     try:
-        return _chat(settings, once, pause_gc, as_json=as_json, usage=usage)
+        with _verbose(settings.verbose):
+            return _chat(settings, once, pause_gc, as_json=as_json, usage=usage)
     finally:
         session_model.reset(token)
+
+
+@contextlib.contextmanager
+def _verbose(on: bool) -> Iterator[None]:
+    """With ``on`` (``-v``), the ``shipmates`` logger at DEBUG: failing hooks show their traceback."""
+    if not on:
+        yield
+        return
+    import logging
+
+    logger = logging.getLogger("shipmates")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool, usage: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
 
@@ -57,7 +77,7 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         try:
             crew = assemble(settings.captain, model=settings.model, only=only, exclude=exclude)
         except CaptainError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
         chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
         repl = Repl(chat, trace=settings.trace, usage=usage)

@@ -22,7 +22,6 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
-import logging
 import queue
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
     from .._plugins._host import PluginHost
     from ._agent import Agent
     from ._run_loop import RunResult
-
-log = logging.getLogger("shipmates")
 
 Notify = Callable[[RunEvent], None]
 
@@ -72,8 +69,7 @@ class Sink:
 
 def _hook_caller(host: PluginHost) -> Notify:
     def notify(event: RunEvent) -> None:
-        for failure in host.call_each("run_event", event=event).failures:
-            log.warning("%s", failure)
+        host.report(host.call_each("run_event", event=event).failures)
 
     return notify
 

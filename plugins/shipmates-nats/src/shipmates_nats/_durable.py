@@ -117,7 +117,7 @@ async def submit(
             try:
                 msg = await sub.next_msg(timeout=min(left, 2.0))
                 return _result_text(msg.headers, msg.data, name)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             except Exception as exc:  # nats TimeoutError is not asyncio's on every version
                 if type(exc).__name__ != "TimeoutError":

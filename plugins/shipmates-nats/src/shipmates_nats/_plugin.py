@@ -46,6 +46,10 @@ def register_cli(register: RegisterCli) -> None:
 
 
 def _use_url(url: str) -> None:
+    from ._config import CREDENTIALS_IN_URL, url_has_credentials
+
+    if url_has_credentials(url):
+        _warn(CREDENTIALS_IN_URL)  # not refused: core would echo the URL, secret included
     chat_url["url"] = url
 
 

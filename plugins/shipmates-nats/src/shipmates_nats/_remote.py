@@ -266,7 +266,7 @@ class RemoteCrew:
                 wait = max(SCAN_MIN - elapsed, SCAN_QUIET - (time.monotonic() - last), 0.005)
                 try:
                     msg = await asyncio.wait_for(replies.get(), min(wait, max_wait - elapsed))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if time.monotonic() - start >= SCAN_MIN and time.monotonic() - last >= SCAN_QUIET:
                         break
                     continue
