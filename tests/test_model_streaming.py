@@ -10,25 +10,19 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, ModelCallFinished, ModelError, ModelResponse, TextDelta, ToolCall, tool
-from shipmates._models import _litellm as backend
 from shipmates._models._litellm import LiteLLMModel
 from shipmates._models._model import stream_model
 from shipmates._models._offline import OfflineRouter
+from support import litellm_offline
+from support.litellm_offline import custom_provider
+
+# The fixtures: no OpenAI settings from the environment, litellm loaded as shipmates loads it.
+_no_openai_settings = litellm_offline._no_openai_settings
+litellm_lib = litellm_offline.litellm_lib
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
 ANSWER = ["The ", "answer ", "is ", "42", "."]
-
-
-@pytest.fixture(autouse=True)
-def _no_openai_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="module")
-def litellm() -> Any:
-    return backend.load()
 
 
 def _chunk(
@@ -45,7 +39,7 @@ def _chunk(
 
 
 @pytest.fixture
-def streaming(litellm: Any) -> Iterator[Any]:
+def streaming(litellm_lib: Any) -> Iterator[Any]:
     """A litellm CustomLLM provider 'streamtest' whose ``astreaming`` sends the arguments of a tool
     call in pieces on the first turn, then the answer word by word, each turn with its usage."""
     from litellm.llms.custom_llm import CustomLLM
@@ -78,11 +72,7 @@ def streaming(litellm: Any) -> Iterator[Any]:
                 finished=True, usage={"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}
             )
 
-    handler = Streaming()
-    saved = list(litellm.custom_provider_map)
-    litellm.custom_provider_map = [*saved, {"provider": "streamtest", "custom_handler": handler}]
-    yield handler
-    litellm.custom_provider_map = saved
+    yield from custom_provider(litellm_lib, "streamtest", Streaming())
 
 
 @tool
@@ -131,17 +121,17 @@ def test_agent_stream_through_litellm(streaming: Any) -> None:
     assert streaming.requests[1][-1] == {"role": "tool", "tool_call_id": "call_dbl", "content": "42"}
 
 
-def test_litellm_mock_response_streams_with_cost_from_the_local_cost_map(litellm: Any) -> None:
+def test_litellm_mock_response_streams_with_cost_from_the_local_cost_map(litellm_lib: Any) -> None:
     model = LiteLLMModel("openai/gpt-4o-mini", mock_response="hello there streaming world")
     chunks = asyncio.run(_collect(model, [{"role": "user", "content": "hi"}], []))
     response = chunks[-1]
     assert "".join(chunks[:-1]) == response.content == "hello there streaming world"
     assert len(chunks) > 2  # several deltas, not one block
-    expected = litellm.completion_cost(completion_response=response.raw, model="openai/gpt-4o-mini")
+    expected = litellm_lib.completion_cost(completion_response=response.raw, model="openai/gpt-4o-mini")
     assert response.cost_usd == pytest.approx(expected) and expected > 0
 
 
-def test_unpriced_model_has_no_cost(litellm: Any) -> None:
+def test_unpriced_model_has_no_cost(litellm_lib: Any) -> None:
     model = LiteLLMModel("openai/shipmates-local-unpriced", mock_response="hi")
     chunks = asyncio.run(_collect(model, [{"role": "user", "content": "hi"}], []))
     assert chunks[-1].cost_usd is None

@@ -9,8 +9,13 @@ from typing import Any
 
 import pytest
 from shipmates import Agent, AgentUsage, ModelCallFinished, Usage
-from shipmates._models import _litellm as backend
 from shipmates._run._usage import UsageSnapshot
+from support import litellm_offline
+from support.litellm_offline import custom_provider
+
+# The fixtures: no OpenAI settings from the environment, litellm loaded as shipmates loads it.
+_no_openai_settings = litellm_offline._no_openai_settings
+litellm_lib = litellm_offline.litellm_lib
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
@@ -64,22 +69,11 @@ def test_a_ledger_counts_own_and_delegated_apart() -> None:
     assert raw.total == Usage(4, 1, 0, 0.5, 1, 0)
 
 
-@pytest.fixture(autouse=True)
-def _no_openai_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="module")
-def litellm() -> Any:
-    return backend.load()
-
-
 TOKENS = {"captain": (100, 10), "middle": (20, 4), "leaf": (3, 1)}
 
 
 @pytest.fixture
-def delegating(litellm: Any) -> Iterator[None]:
+def delegating(litellm_lib: Any) -> Iterator[Any]:
     """A litellm CustomLLM provider 'usagetest': model ``usagetest/NAME`` calls its first tool once,
     then answers with the result; every call reports ``TOKENS[NAME]``."""
     from litellm.llms.custom_llm import CustomLLM
@@ -105,12 +99,9 @@ def delegating(litellm: Any) -> Iterator[None]:
                     "function": {"name": fn, "arguments": '{"query": "go"}'},
                 }
                 message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            return litellm.ModelResponse(choices=[{"message": message}], usage=usage)
+            return litellm_lib.ModelResponse(choices=[{"message": message}], usage=usage)
 
-    saved = list(litellm.custom_provider_map)
-    litellm.custom_provider_map = [*saved, {"provider": "usagetest", "custom_handler": Delegating()}]
-    yield
-    litellm.custom_provider_map = saved
+    yield from custom_provider(litellm_lib, "usagetest", Delegating())
 
 
 def _tree() -> Agent:
@@ -141,12 +132,12 @@ def test_usage_totals_of_a_tree_through_litellm(delegating: None) -> None:
     assert calls == events[-1].usage == result.usage  # the stream and arun agree
 
 
-def test_cost_comes_from_litellms_local_cost_map(litellm: Any) -> None:
+def test_cost_comes_from_litellms_local_cost_map(litellm_lib: Any) -> None:
     agent = Agent("priced", model="openai/gpt-4o-mini", model_settings={"mock_response": "cheap answer"})
     result = asyncio.run(agent.arun("hi"))
     assert result.output == "cheap answer"
     assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
-    prompt_cost, completion_cost = litellm.cost_per_token(
+    prompt_cost, completion_cost = litellm_lib.cost_per_token(
         model="openai/gpt-4o-mini",
         prompt_tokens=result.usage.input_tokens,
         completion_tokens=result.usage.output_tokens,
