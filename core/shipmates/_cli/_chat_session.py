@@ -185,13 +185,15 @@ class ChatSession:
         approver: Approver | None = None,
         *,
         loading: Callable[[bool], None] | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
     ) -> str:
         """One REPL turn: refresh the crew, wait for litellm if the model needs it (``loading``
-        is told), then :meth:`ask`, as its own task. Raises :class:`TurnCancelledError` when
-        :meth:`cancel` stopped it."""
+        is told), then :meth:`ask` (``on_event`` as there), as its own task. Raises
+        :class:`TurnCancelledError` when :meth:`cancel` stopped it."""
         self.refresh()
         self._cancelled = False
-        task = self._turn = asyncio.get_running_loop().create_task(self._answer(text, approver, loading))
+        answer = self._answer(text, approver, loading, on_event)
+        task = self._turn = asyncio.get_running_loop().create_task(answer)
         try:
             return await task
         except asyncio.CancelledError:
@@ -202,10 +204,14 @@ class ChatSession:
             self._turn = None
 
     async def _answer(
-        self, text: str, approver: Approver | None, loading: Callable[[bool], None] | None
+        self,
+        text: str,
+        approver: Approver | None,
+        loading: Callable[[bool], None] | None,
+        on_event: Callable[[RunEvent], None] | None,
     ) -> str:
         await wait_for_litellm(self.captain.model, loading)
-        return await self.ask(text, approver)
+        return await self.ask(text, approver, on_event)
 
     @property
     def running(self) -> bool:

@@ -353,11 +353,14 @@ class Repl:
             self.stderr, f"{self.captain.name} is working", active=self.interactive and _isatty(self.stderr)
         )
         self._indicator.start()
+        live = _LiveAnswer(self) if self.interactive else None  # a terminal: the answer as it comes
         try:
             try:
-                answer = await self.chat.turn(text, self._approver, loading=self._loading)
+                answer = await self.chat.turn(text, self._approver, loading=self._loading, on_event=live)
             finally:
                 self._stop_turn(loop, sigint)
+                if live is not None:
+                    live.end()
         except TurnCancelledError:
             self.note(CANCELLED)
             return
@@ -366,7 +369,8 @@ class Repl:
         except Exception as exc:
             self.error(error_text(exc))
             return
-        self.say(answer)
+        if live is None or not live.wrote:
+            self.say(answer)
         self._show_usage()
 
     def _stop_turn(self, loop: asyncio.AbstractEventLoop, sigint: bool) -> None:
@@ -432,3 +436,37 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class _LiveAnswer:
+    """Writes the captain's text to stdout as the model generates it (a turn on a terminal).
+
+    The indicator stops at the first words; text the captain writes before calling tools ends its
+    line when the calls start, so trace lines never share a line with it.
+    """
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+        self.wrote = False
+        self._open = False  # a line of text without its newline yet
+
+    def __call__(self, event: Any) -> None:
+        from .._run._stream_events import ModelCallFinished, TextDelta
+
+        if event.depth != 0:
+            return
+        if isinstance(event, TextDelta):
+            if self.repl._indicator is not None:
+                self.repl._indicator.stop()
+                self.repl._indicator = None
+            self.repl.stdout.write(terminal_safe(event.text))
+            self.repl.stdout.flush()
+            self.wrote = self._open = True
+        elif isinstance(event, ModelCallFinished) and event.tool_calls:
+            self.end()
+
+    def end(self) -> None:
+        if self._open:
+            self.repl.stdout.write("\n")
+            self.repl.stdout.flush()
+            self._open = False
