@@ -301,8 +301,8 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
             caller.notify(moved)
     if finished is None:
         raise RuntimeError(f"sibling '{name}' ended its astream() without a RunFinished event")
-    if finished.status == "error":
-        raise RuntimeError(f"sibling '{name}' failed: {finished.error}")
+    if finished.status in ("error", "cancelled"):
+        raise RuntimeError(f"sibling '{name}' failed: {finished.error or finished.status}")
     return finished.output
 
 
