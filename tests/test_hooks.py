@@ -199,6 +199,31 @@ def test_hook_tool_call_finished(caplog: pytest.LogCaptureFixture) -> None:
     assert _observed("tool_call_finished", caplog) == [("started", "running"), ("finished", "ok")]
 
 
+def test_hook_run_event(caplog: pytest.LogCaptureFixture) -> None:
+    """Every event of the run reaches the plugin, in order, without anyone iterating a stream."""
+    seen: list[str] = []
+
+    class Observer:
+        @hookimpl
+        def run_event(self, event: Any) -> None:
+            seen.append(type(event).__name__)
+
+    pm = new_manager(Observer(), broken("run_event"))
+    agent = Agent("a", model=CallsEcho(), tools=[Echo()], plugin_manager=pm)
+    with caplog.at_level(logging.WARNING, logger="shipmates"):
+        assert agent.invoke("go") == "echo: hi"
+    assert "failed in hook run_event: RuntimeError: run_event exploded" in caplog.text
+    assert seen == [
+        "RunStarted",
+        "ModelCallFinished",
+        "ToolCallStarted",
+        "ToolCallFinished",
+        "TextDelta",
+        "ModelCallFinished",
+        "RunFinished",
+    ]
+
+
 def test_hook_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
     class Plugin:
         @hookimpl

@@ -36,6 +36,16 @@ __version__ = "0.1.0"
 _LAZY = {
     "Agent": "_run._agent",
     "RunResult": "_run._run_loop",
+    "RunEvent": "_run._stream_events",
+    "RunStarted": "_run._stream_events",
+    "TextDelta": "_run._stream_events",
+    "ToolCallStarted": "_run._stream_events",
+    "ToolCallFinished": "_run._stream_events",
+    "ModelCallFinished": "_run._stream_events",
+    "RunFinished": "_run._stream_events",
+    "Usage": "_run._usage",
+    "AgentUsage": "_run._usage",
+    "StreamingModel": "_models._model",
     "Tool": "_run._tool",
     "tool": "_run._tool",
     "Session": "_run._session",
@@ -59,26 +69,36 @@ __all__ = [
     "AbsorbReport",
     "Agent",
     "AgentRecord",
+    "AgentUsage",
     "Discovery",
     "EndSession",
     "InvalidNameError",
     "MaxTurnsExceeded",
     "Model",
+    "ModelCallFinished",
     "ModelError",
     "ModelResponse",
     "NameConflictError",
     "NotASiblingError",
     "PluginLoadError",
     "Provenance",
+    "RunEvent",
+    "RunFinished",
     "RunResult",
+    "RunStarted",
     "SelfAbsorptionError",
     "Session",
     "SettingsError",
     "ShipmatesError",
     "Sibling",
+    "StreamingModel",
+    "TextDelta",
     "Tool",
     "ToolCall",
     "ToolCallEvent",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "Usage",
     "__version__",
     "absorb_crew",
     "discover",
@@ -95,14 +115,24 @@ if TYPE_CHECKING:
     from ._crew._absorb import AbsorbReport, absorb_crew
     from ._crew._discovery import discover
     from ._crew._selector import selector_matches
-    from ._models._model import DEFAULT_MODEL, Model, ModelResponse, ToolCall
+    from ._models._model import DEFAULT_MODEL, Model, ModelResponse, StreamingModel, ToolCall
     from ._models._registry import get_model
     from ._plugins._hookspecs import hookimpl, hookspec
     from ._plugins._host import get_plugin_manager
     from ._run._agent import Agent
     from ._run._run_loop import RunResult
     from ._run._session import Session
+    from ._run._stream_events import (
+        ModelCallFinished,
+        RunEvent,
+        RunFinished,
+        RunStarted,
+        TextDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+    )
     from ._run._tool import Tool, tool
+    from ._run._usage import AgentUsage, Usage
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

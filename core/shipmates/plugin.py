@@ -17,7 +17,9 @@ suite checks that first-party plugins do not import it)::
 - **Siblings**: :func:`sibling_spec` reads a sibling's contract once (how to call it, its
   timeout, input model, tools, skills) into a :class:`SiblingSpec`, as shipmates itself does.
 - **Tool-call events**: :class:`ToolCallEvent` (keyword-only) and :func:`report_tool_call`
-  (hand a call made elsewhere, on a remote replica, to this process's observers).
+  (hand a call made elsewhere, on a remote replica, to this process's observers);
+  :data:`RunEvent`, what the ``run_event`` hook receives (a sibling whose ``astream(query)``
+  yields these joins the captain's stream).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
   :func:`reset_delegation_path` (a served call continues its caller's path).
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
@@ -54,6 +56,7 @@ __all__ = [
     "RegisterCli",
     "RegisterCommand",
     "RegisterModel",
+    "RunEvent",
     "Selector",
     "SiblingSpec",
     "ToolCallEvent",
@@ -93,6 +96,7 @@ _LAZY = {
     "HookOutcome": "_plugins._host",
     "PluginHost": "_plugins._host",
     "ToolCallEvent": "_run._events",
+    "RunEvent": "_run._stream_events",
     "background_loop": "_runtime",
     "on_background_loop": "_runtime",
     "run_sync": "_runtime",
@@ -122,6 +126,7 @@ if TYPE_CHECKING:
     )
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
     from ._run._events import ToolCallEvent
+    from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
     from ._startup import GcPause
 

@@ -12,13 +12,23 @@ from .._startup import GcPause
 USAGE_ERROR = 2
 
 
-def run_chat(settings: Settings | None = None, *, once: str | None = None, pause_gc: bool = False) -> int:
+def run_chat(
+    settings: Settings | None = None,
+    *,
+    once: str | None = None,
+    pause_gc: bool = False,
+    as_json: bool = False,
+    usage: bool = False,
+) -> int:
     """Run the chat command with ``settings`` (default: read from the environment); returns
     the exit status (2: unknown captain or a failed ``once``).
 
     The session's model (``settings.model``) is the default of every agent without a model of
     its own, siblings included, for as long as the chat runs (a context variable, not the
     environment).
+
+    ``as_json``: ``once`` prints one JSON object (output, status, usage, tool calls);
+    ``usage``: a line of tokens and cost on stderr after each answer.
 
     ``pause_gc``: this process is the ``shipmates`` command, which owns its garbage collector:
     it is paused while the crew is built (and, for ``once``, the captain's tool schemas), then
@@ -33,7 +43,7 @@ def run_chat(settings: Settings | None = None, *, once: str | None = None, pause
     token = session_model.set(settings.model)
     try:
         with _verbose(settings.verbose):
-            return _chat(settings, once, pause_gc)
+            return _chat(settings, once, pause_gc, as_json=as_json, usage=usage)
     finally:
         session_model.reset(token)
 
@@ -55,7 +65,7 @@ def _verbose(on: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
+def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool, usage: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
         from .._text import print_safe
@@ -70,9 +80,9 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
         chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
-        repl = Repl(chat, trace=settings.trace)
+        repl = Repl(chat, trace=settings.trace, usage=usage)
         if start_up.active and once is not None:
             # What the turn's first step builds anyway; a failure is reported by the turn.
             with contextlib.suppress(Exception):
                 crew.captain.tool_schemas()
-    return repl.run() if once is None else repl.run_once(once)
+    return repl.run() if once is None else repl.run_once(once, as_json=as_json)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .._plugins._host import PluginRecord
     from .._run._agent import Agent
     from .._run._events import ToolCallEvent
+    from .._run._run_loop import RunResult
+    from .._run._stream_events import RunEvent
+    from .._run._usage import AgentUsage
 
 Approver = Callable[["ToolCallEvent"], Awaitable[bool]]
 """Asks the user whether a tool call may run (the shell's approval prompt)."""
@@ -68,6 +71,10 @@ class ChatSession:
         self.on_warning = on_warning
         self._turn: asyncio.Task[str] | None = None
         self._cancelled = False
+        self.last_result: RunResult | None = None
+        """The last completed turn's result (its usage, its tool calls)."""
+        self.usage: dict[str, AgentUsage] = {}
+        """The session's usage by agent, every completed turn added."""
 
     # -- the crew and the model ---------------------------------------------------------------
 
@@ -149,15 +156,25 @@ class ChatSession:
 
     # -- turns ----------------------------------------------------------------------------------
 
-    async def ask(self, text: str, approver: Approver | None = None) -> str:
+    async def ask(
+        self, text: str, approver: Approver | None = None, on_event: Callable[[RunEvent], None] | None = None
+    ) -> str:
         """Run ``text`` through the captain in the current task; returns its answer.
 
-        ``approver`` is asked before each call while :attr:`approve` is on. A turn that never
-        stopped calling tools is a ShipmatesError; EndSession and other errors propagate.
+        ``approver`` is asked before each call while :attr:`approve` is on; ``on_event`` (if
+        given) sees every event of the run as it happens. A turn that never stopped calling
+        tools is a ShipmatesError; EndSession and other errors propagate.
         """
-        result = await self.captain.arun(
-            text, session=self.memory, approve=approver if self.approve and approver is not None else None
-        )
+        from .._run._stream import run_streamed
+        from .._run._usage import add_by_agent
+
+        approve = approver if self.approve and approver is not None else None
+        if on_event is None:
+            result = await self.captain.arun(text, session=self.memory, approve=approve)
+        else:
+            result = await run_streamed(self.captain, text, on_event, session=self.memory, approve=approve)
+        self.last_result = result
+        self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":
             raise ShipmatesError(max_turns_text(self.captain.max_turns, result.output))
         return result.output
@@ -168,13 +185,15 @@ class ChatSession:
         approver: Approver | None = None,
         *,
         loading: Callable[[bool], None] | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
     ) -> str:
         """One REPL turn: refresh the crew, wait for litellm if the model needs it (``loading``
-        is told), then :meth:`ask`, as its own task. Raises :class:`TurnCancelledError` when
-        :meth:`cancel` stopped it."""
+        is told), then :meth:`ask` (``on_event`` as there), as its own task. Raises
+        :class:`TurnCancelledError` when :meth:`cancel` stopped it."""
         self.refresh()
         self._cancelled = False
-        task = self._turn = asyncio.get_running_loop().create_task(self._answer(text, approver, loading))
+        answer = self._answer(text, approver, loading, on_event)
+        task = self._turn = asyncio.get_running_loop().create_task(answer)
         try:
             return await task
         except asyncio.CancelledError:
@@ -185,10 +204,14 @@ class ChatSession:
             self._turn = None
 
     async def _answer(
-        self, text: str, approver: Approver | None, loading: Callable[[bool], None] | None
+        self,
+        text: str,
+        approver: Approver | None,
+        loading: Callable[[bool], None] | None,
+        on_event: Callable[[RunEvent], None] | None,
     ) -> str:
         await wait_for_litellm(self.captain.model, loading)
-        return await self.ask(text, approver)
+        return await self.ask(text, approver, on_event)
 
     @property
     def running(self) -> bool:

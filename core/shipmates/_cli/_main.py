@@ -107,6 +107,12 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
     parser.add_argument(
+        "--json", action="store_true", help="with --once: print one JSON object (output, usage...)"
+    )
+    parser.add_argument(
+        "--usage", action="store_true", help="print tokens and cost after each answer (stderr)"
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the traceback of a failing plugin hook"
     )
     parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
@@ -354,7 +360,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_chat(args: argparse.Namespace) -> int:
     from ._chat import run_chat
 
-    return run_chat(_settings(args), once=args.once, pause_gc=getattr(args, "as_command", False))
+    if args.json and args.once is None:
+        print("error: --json needs --once PROMPT (the REPL prints text)", file=sys.stderr)
+        return USAGE_ERROR
+    return run_chat(
+        _settings(args),
+        once=args.once,
+        pause_gc=getattr(args, "as_command", False),
+        as_json=args.json,
+        usage=args.usage,
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:

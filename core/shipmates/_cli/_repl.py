@@ -25,7 +25,16 @@ from ._chat_session import ChatSession, TurnCancelledError
 from ._commands import CommandTable, ReplContext, build_commands
 from ._indicator import RunningIndicator
 from ._trace import Tracer, tracing
-from ._views import CANCELLED, GOODBYE, approval_question, banner, error_text, refused_text
+from ._views import (
+    CANCELLED,
+    GOODBYE,
+    approval_question,
+    banner,
+    error_text,
+    once_json,
+    refused_text,
+    usage_text,
+)
 
 if TYPE_CHECKING:
     from .._crew._assemble import Crew
@@ -57,6 +66,7 @@ class Repl:
         stderr: IO[str] | None = None,
         interactive: bool | None = None,
         pm: Any = None,
+        usage: bool = False,
     ) -> None:
         if not isinstance(chat, ChatSession):
             memory = memory_turns_from() if memory is None else memory
@@ -72,6 +82,8 @@ class Repl:
         self.host = chat.host
         self.pm = chat.host.manager
         self.tracer = Tracer(self._trace_line, enabled=trace)
+        self.show_usage = usage
+        """Print a line of tokens and cost on stderr after each answer (``--usage``)."""
         # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).
         self._dim = interactive and _isatty(self.stderr) and not os.environ.get("NO_COLOR")
         self._indicator: RunningIndicator | None = None
@@ -152,9 +164,10 @@ class Repl:
         finally:
             self._gc.end()
 
-    def run_once(self, prompt: str) -> int:
-        """Answer one prompt on stdout (0), or print ``error: ...`` on stderr (2)."""
-        return asyncio.run(self.once(prompt))
+    def run_once(self, prompt: str, *, as_json: bool = False) -> int:
+        """Answer one prompt on stdout (0), or print ``error: ...`` on stderr (2); ``as_json``:
+        print one JSON object instead (output, status, usage, tool calls), errors included."""
+        return asyncio.run(self.once(prompt, as_json=as_json))
 
     @contextlib.contextmanager
     def _traced(self) -> Iterator[None]:
@@ -174,7 +187,9 @@ class Repl:
                 self.say(end.message)
             return 0
 
-    async def once(self, prompt: str) -> int:
+    async def once(self, prompt: str, *, as_json: bool = False) -> int:
+        if as_json:
+            return await self._once_json(prompt)
         with self._traced():
             self.chat.refresh()
             try:
@@ -186,7 +201,37 @@ class Repl:
                 self.error(error_text(exc))
                 return USAGE_ERROR
             self.say(answer)
+            self._show_usage()
             return 0
+
+    async def _once_json(self, prompt: str) -> int:
+        from .._run._stream_events import ToolCallFinished
+
+        calls: list[ToolCallEvent] = []
+
+        def collect(event: Any) -> None:
+            if isinstance(event, ToolCallFinished):
+                calls.append(event.call)
+
+        with self._traced():
+            self.chat.refresh()
+            try:
+                await self.chat.ask(prompt, self._approver, collect)
+            except EndSession as end:
+                self.say(once_json(None, calls, status="ended", output=end.message))
+                return 0
+            except Exception as exc:
+                self.say(
+                    once_json(self.chat.last_result, calls, error=error_text(exc).removeprefix("error: "))
+                )
+                return USAGE_ERROR
+            self.say(once_json(self.chat.last_result, calls))
+            self._show_usage()
+            return 0
+
+    def _show_usage(self) -> None:
+        if self.show_usage and self.chat.last_result is not None:
+            self.note(f"usage: {usage_text(self.chat.last_result.usage)}")
 
     async def handle(self, line: str) -> None:
         """One input line: a slash command or a turn. EndSession propagates."""
@@ -308,11 +353,14 @@ class Repl:
             self.stderr, f"{self.captain.name} is working", active=self.interactive and _isatty(self.stderr)
         )
         self._indicator.start()
+        live = _LiveAnswer(self) if self.interactive else None  # a terminal: the answer as it comes
         try:
             try:
-                answer = await self.chat.turn(text, self._approver, loading=self._loading)
+                answer = await self.chat.turn(text, self._approver, loading=self._loading, on_event=live)
             finally:
                 self._stop_turn(loop, sigint)
+                if live is not None:
+                    live.end()
         except TurnCancelledError:
             self.note(CANCELLED)
             return
@@ -321,7 +369,9 @@ class Repl:
         except Exception as exc:
             self.error(error_text(exc))
             return
-        self.say(answer)
+        if live is None or not live.wrote:
+            self.say(answer)
+        self._show_usage()
 
     def _stop_turn(self, loop: asyncio.AbstractEventLoop, sigint: bool) -> None:
         if self._indicator is not None:
@@ -386,3 +436,37 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class _LiveAnswer:
+    """Writes the captain's text to stdout as the model generates it (a turn on a terminal).
+
+    The indicator stops at the first words; text the captain writes before calling tools ends its
+    line when the calls start, so trace lines never share a line with it.
+    """
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+        self.wrote = False
+        self._open = False  # a line of text without its newline yet
+
+    def __call__(self, event: Any) -> None:
+        from .._run._stream_events import ModelCallFinished, TextDelta
+
+        if event.depth != 0:
+            return
+        if isinstance(event, TextDelta):
+            if self.repl._indicator is not None:
+                self.repl._indicator.stop()
+                self.repl._indicator = None
+            self.repl.stdout.write(terminal_safe(event.text))
+            self.repl.stdout.flush()
+            self.wrote = self._open = True
+        elif isinstance(event, ModelCallFinished) and event.tool_calls:
+            self.end()
+
+    def end(self) -> None:
+        if self._open:
+            self.repl.stdout.write("\n")
+            self.repl.stdout.flush()
+            self._open = False

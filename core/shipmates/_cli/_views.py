@@ -23,11 +23,13 @@ from .. import __version__
 from .._crew._records import AgentRecord, Discovery
 from .._crew._sibling import sibling_spec
 from .._errors import ShipmatesError
+from .._run._usage import AgentUsage, Usage
 from .._text import print_safe, terminal_safe
 
 if TYPE_CHECKING:
     from .._crew._sibling import Provenance, SiblingSpec
     from .._run._events import ToolCallEvent
+    from .._run._run_loop import RunResult
     from ._chat_session import ChatSession
     from ._commands import CommandTable
 
@@ -330,3 +332,76 @@ def finished_line(event: ToolCallEvent) -> str:
     if isinstance(event.duration, (int, float)) and event.duration >= 0.5:
         line += f" ({event.duration:.1f}s)"
     return line
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+def usage_text(usage: Usage) -> str:
+    """``1,234 tokens (1,000 in, 100 cached; 234 out), 3 model calls, $0.0012``."""
+    cached = f", {usage.cached_tokens:,} cached" if usage.cached_tokens else ""
+    calls = f"{usage.model_calls} model call{'' if usage.model_calls == 1 else 's'}"
+    if usage.cost_usd is None:
+        cost = "cost unknown"
+    else:
+        cost = f"${usage.cost_usd:.4f}"
+        if usage.calls_without_cost:
+            cost += (
+                f" ({usage.calls_without_cost} call{'' if usage.calls_without_cost == 1 else 's'} not priced)"
+            )
+    return (
+        f"{usage.total_tokens:,} tokens ({usage.input_tokens:,} in{cached}; {usage.output_tokens:,} out), "
+        f"{calls}, {cost}"
+    )
+
+
+def usage_report(by_agent: dict[str, AgentUsage]) -> list[str]:
+    """The ``/usage`` table: each agent's own model calls and what it delegated, then the total."""
+    if not by_agent:
+        return ["no model calls yet in this session"]
+    rows = [["agent", "own", "delegated"]]
+    for name, usage in by_agent.items():
+        delegated = usage_text(usage.delegated) if usage.delegated.model_calls else "-"
+        rows.append([terminal_safe(name), usage_text(usage.own), delegated])
+    total = sum((u.own for u in by_agent.values()), Usage())
+    return [*table(rows), f"session total: {usage_text(total)}"]
+
+
+def once_json(
+    result: RunResult | None,
+    calls: Iterable[ToolCallEvent],
+    *,
+    status: str | None = None,
+    error: str | None = None,
+    output: str | None = None,
+) -> str:
+    """``chat --once --json``: one JSON object with output, status, usage (total and per agent)
+    and every tool call of the run, nested ones included (ASCII only: safe on any terminal)."""
+    usage = result.usage if result is not None else Usage()
+    by_agent = result.usage_by_agent if result is not None else {}
+    document: dict[str, Any] = {
+        "output": output if output is not None else result.output if result is not None else "",
+        "status": status or (result.status if result is not None else "error"),
+        "usage": {"total": usage.as_dict(), "agents": {name: u.as_dict() for name, u in by_agent.items()}},
+        "tool_calls": [_call_dict(call) for call in calls],
+    }
+    if error is not None:
+        document["error"] = error
+    return json.dumps(document, default=str)
+
+
+def _call_dict(call: ToolCallEvent) -> dict[str, Any]:
+    return {
+        "agent": call.agent,
+        "tool": call.tool,
+        "call_id": call.call_id,
+        "parent_call_id": call.parent_call_id,
+        "depth": call.depth,
+        "path": list(call.path),
+        "delegation": call.is_delegation,
+        "arguments": call.arguments,
+        "status": call.status,
+        "result": call.result,
+        "error": call.error,
+        "duration": call.duration,
+    }

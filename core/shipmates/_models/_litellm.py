@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import threading
+from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
@@ -98,8 +99,9 @@ def _arguments_text(arguments: Any) -> str:
     return json.dumps(arguments)  # some providers hand back parsed arguments
 
 
-def to_response(raw: Any) -> ModelResponse:
-    """Convert a litellm ``ModelResponse`` to shipmates' :class:`ModelResponse`."""
+def to_response(raw: Any, cost_usd: float | None = None) -> ModelResponse:
+    """Convert a litellm ``ModelResponse`` to shipmates' :class:`ModelResponse`; the cost is
+    ``cost_usd``, else the one litellm computed for the call (None when it could not price it)."""
     message = raw.choices[0].message
     calls = [
         ToolCall(
@@ -110,12 +112,31 @@ def to_response(raw: Any) -> ModelResponse:
         for i, tc in enumerate(getattr(message, "tool_calls", None) or ())
     ]
     usage = getattr(raw, "usage", None)
+    if cost_usd is None:
+        hidden = getattr(raw, "_hidden_params", None)
+        known = hidden.get("response_cost") if isinstance(hidden, dict) else None
+        cost_usd = float(known) if isinstance(known, (int, float)) else None
     return ModelResponse(
         content=message.content,
         tool_calls=calls,
         usage=usage.model_dump() if usage is not None and hasattr(usage, "model_dump") else None,
         raw=raw,
+        cost_usd=cost_usd,
     )
+
+
+_unpriced: set[str] = set()
+
+
+def _cost(litellm: ModuleType, model_id: str, response: Any) -> float | None:
+    """The cost of ``response`` from litellm's local cost map; None for a model it cannot price."""
+    if model_id in _unpriced:
+        return None
+    try:
+        return float(litellm.completion_cost(completion_response=response, model=model_id))
+    except Exception:
+        _unpriced.add(model_id)  # not in the cost map: do not pay for the lookup again
+        return None
 
 
 class LiteLLMModel:
@@ -143,11 +164,54 @@ class LiteLLMModel:
                 model=self.model_id, messages=[dict(m) for m in messages], **kwargs
             )
         except Exception as exc:
-            raise ModelError(
-                f"model '{self.model_id}' failed: {type(exc).__name__}: {str(exc)[:500]}. "
-                f"{_hint(self.model_id, exc, litellm)}"
-            ) from exc
+            raise self._failed(exc, litellm) from exc
         return to_response(raw)
+
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        settings: dict[str, Any] | None = None,
+    ) -> AsyncIterator[str | ModelResponse]:
+        """One streamed ``litellm.acompletion``: text deltas as they arrive, then the response
+        rebuilt from the chunks by ``litellm.stream_chunk_builder`` (tool calls and usage included).
+
+        ``stream=False`` in the settings (for a provider that cannot stream) completes in one go.
+        """
+        kwargs = {**self.settings, **(settings or {})}
+        if kwargs.get("stream") is False:
+            response = await self.complete(messages, tools, settings)
+            if response.content:
+                yield response.content
+            yield response
+            return
+        litellm = _module if _module is not None else await asyncio.to_thread(load)
+        if tools:
+            kwargs["tools"] = copy.deepcopy(tools)
+        kwargs["stream"] = True
+        kwargs.setdefault("stream_options", {"include_usage": True})
+        sent = [dict(m) for m in messages]
+        chunks: list[Any] = []
+        try:
+            stream = await litellm.acompletion(model=self.model_id, messages=sent, **kwargs)
+            async for chunk in stream:
+                chunks.append(chunk)
+                choices = getattr(chunk, "choices", None)
+                text = getattr(choices[0].delta, "content", None) if choices else None
+                if text:
+                    yield text
+            raw = litellm.stream_chunk_builder(chunks, messages=sent)
+        except Exception as exc:
+            raise self._failed(exc, litellm) from exc
+        if raw is None:
+            raise ModelError(f"model '{self.model_id}' sent an empty stream: check the model server")
+        yield to_response(raw, _cost(litellm, self.model_id, raw))
+
+    def _failed(self, exc: Exception, litellm: ModuleType) -> ModelError:
+        return ModelError(
+            f"model '{self.model_id}' failed: {type(exc).__name__}: {str(exc)[:500]}. "
+            f"{_hint(self.model_id, exc, litellm)}"
+        )
 
     def __repr__(self) -> str:
         return f"<LiteLLMModel {self.model_id!r}>"

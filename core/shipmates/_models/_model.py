@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,8 +31,12 @@ class ModelResponse:
     content: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: dict[str, Any] | None = None
+    """Token counts in the OpenAI format (``prompt_tokens``, ``completion_tokens``,
+    ``prompt_tokens_details.cached_tokens``), when the backend reports them."""
     raw: Any = None
     """The backend's own response object, for debugging."""
+    cost_usd: float | None = None
+    """What the call cost in USD, when the backend knows (litellm: from its local cost map)."""
 
 
 @runtime_checkable
@@ -54,6 +59,72 @@ class Model(Protocol):
         ...
 
 
+@runtime_checkable
+class StreamingModel(Model, Protocol):
+    """A :class:`Model` that can also stream: ``stream`` is an async iterator of text deltas
+    (``str``) ending with the complete :class:`ModelResponse` (tool calls and usage included).
+
+    ``stream`` is optional: a model with only ``complete`` is streamed as one chunk. Like
+    ``complete``, it gets ``settings=`` only when there are some.
+    """
+
+    def stream(
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+    ) -> AsyncIterator[str | ModelResponse]:
+        """Yield the text as it is generated, then the whole :class:`ModelResponse`."""
+        ...
+
+
+async def stream_model(
+    model: Model, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+) -> AsyncIterator[str | ModelResponse]:
+    """Stream one completion from ``model``: its text deltas, then the checked :class:`ModelResponse`.
+
+    A model without ``stream`` is completed in one go, its text yielded as one delta.
+    """
+    stream = getattr(model, "stream", None)
+    if stream is None:
+        response = await complete(model, messages, tools, settings)
+        if response.content:
+            yield response.content
+        yield response
+        return
+    final: object = None
+    async for chunk in stream(messages, tools, settings=settings) if settings else stream(messages, tools):
+        if isinstance(chunk, str):
+            if chunk:
+                yield chunk
+        else:
+            final = chunk
+    if final is None:
+        from .._errors import ModelError
+
+        raise ModelError(
+            f"model {_backend(model)} ended its stream without a ModelResponse; its stream() must yield "
+            "text deltas (str) and then the complete shipmates.ModelResponse: fix the backend, or "
+            "choose another model with --model"
+        )
+    yield check_response(final, model)
+
+
+async def complete(
+    model: Model, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+) -> ModelResponse:
+    """``model.complete`` checked by :func:`check_response`.
+
+    Settings go only when there are some, so models that take none need not accept the keyword.
+    """
+    if settings:
+        response = await model.complete(messages, tools, settings=settings)
+    else:
+        response = await model.complete(messages, tools)
+    return check_response(response, model)
+
+
+def _backend(model: object) -> str:
+    return f"{getattr(model, 'model_id', None)!r} ({type(model).__module__}.{type(model).__qualname__})"
+
+
 def check_response(response: object, model: object) -> ModelResponse:
     """``response`` if it has the shape of a :class:`ModelResponse`, else a ``ModelError`` naming ``model``.
 
@@ -65,10 +136,8 @@ def check_response(response: object, model: object) -> ModelResponse:
         return response  # type: ignore[return-value]
     from .._errors import ModelError
 
-    model_id = getattr(model, "model_id", None)
-    backend = f"{type(model).__module__}.{type(model).__qualname__}"
     raise ModelError(
-        f"model {model_id!r} ({backend}) returned {problem}; its complete() must return a "
+        f"model {_backend(model)} returned {problem}; its complete() must return a "
         "shipmates.ModelResponse (content: str or None, tool_calls: ToolCall objects with str id, "
         "name and JSON arguments): fix the backend, or choose another model with --model"
     )

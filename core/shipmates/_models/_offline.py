@@ -12,6 +12,7 @@ litellm model.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ._model import Messages, ModelResponse, Schemas, ToolCall
@@ -19,6 +20,7 @@ from ._model import Messages, ModelResponse, Schemas, ToolCall
 _WORD = re.compile(r"[A-Za-z]+")
 _INT = re.compile(r"(?<![\w.])-?\d+(?![\d.])")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+_DELTA = re.compile(r"\s*\S+\s*")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _STOP = frozenset(
     {
@@ -132,6 +134,15 @@ class OfflineRouter:
             return ModelResponse(content=answer if answer.strip() else "(the tool returned nothing)")
         text = _user_text(messages)
         return self.route(text, tools, len([m for m in messages if m.get("role") == "assistant"]) + 1)
+
+    async def stream(
+        self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
+    ) -> AsyncIterator[str | ModelResponse]:
+        """:meth:`complete`, its text streamed word by word (each delta keeps its whitespace)."""
+        response = await self.complete(messages, tools)
+        for word in _DELTA.findall(response.content or ""):
+            yield word
+        yield response
 
     def route(self, text: str, tools: list[dict[str, Any]], n: int = 1) -> ModelResponse:
         """The response for ``text``: a tool call, or a reply saying what the crew can do."""

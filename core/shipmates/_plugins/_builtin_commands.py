@@ -6,6 +6,8 @@ the one reported and skipped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._hookspecs import RegisterCommand, hookimpl
 
 
@@ -14,4 +16,14 @@ def register_commands(register: RegisterCommand) -> None:
     from .._cli._commands import BUILTIN
 
     for name, handler, help in BUILTIN:
+        if name == "exit":  # /usage goes before /exit and /quit in /help
+            register(
+                "usage", _usage, "tokens and cost of this session, per agent: its own and what it delegated"
+            )
         register(name, handler, help)
+
+
+def _usage(context: Any, argument: str) -> str:
+    from .._cli._views import usage_report
+
+    return "\n".join(usage_report(context.chat.usage))

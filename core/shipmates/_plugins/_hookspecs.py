@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .._run._agent import Agent
     from .._run._events import ToolCallEvent
     from .._run._session import Session
+    from .._run._stream_events import RunEvent
 
 PROJECT = "shipmates"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -136,6 +137,15 @@ class ShipmatesSpec:
     @hookspec
     def tool_call_finished(self, event: ToolCallEvent) -> None:
         """A tool call or delegation ended; ``event`` carries status, result or error, duration."""
+
+    @hookspec
+    def run_event(self, event: RunEvent) -> None:
+        """Every event of every run, as :meth:`shipmates.Agent.stream` yields it (text deltas,
+        tool calls, model calls with usage, run started and finished), siblings' included.
+
+        Called in the thread that produced the event, while the run waits: keep it quick.
+        Implementing it makes runs stream their model output.
+        """
 
     @hookspec
     def register_commands(self, register: RegisterCommand) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import CODE, Provenance, is_sibling, sibling_spec, why_not_sibling
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ._session import Session
+    from ._stream_events import RunEvent
     from ._tool_calls import Approver
 
 
@@ -189,6 +190,48 @@ class Agent:
         ``EndSession``, cancellation and model errors propagate.
         """
         return await run_agent(self, query, session=session, approve=approve, model=model)
+
+    def stream(
+        self,
+        query: str | BaseModel,
+        *,
+        session: Session | None = None,
+        approve: Approver | None = None,
+        model: str | Model | None = None,
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Run the agent loop on ``query`` as an async iterator of its events, as they happen.
+
+        The events (``shipmates.RunStarted``, ``TextDelta``, ``ToolCallStarted``,
+        ``ToolCallFinished``, ``ModelCallFinished``, ``RunFinished``) include those of the
+        siblings it delegates to, one level deeper each and linked by ``parent_call_id`` to the
+        call that delegated. The last one is this agent's ``RunFinished``, whose ``result`` is
+        what :meth:`arun` returns. Arguments as :meth:`arun`; an exception of the run is raised
+        by the iterator after the events before it. Leaving the loop early cancels the run
+        (``contextlib.aclosing`` makes that immediate)::
+
+            async for event in agent.stream("fib 10"):
+                if isinstance(event, shipmates.TextDelta):
+                    print(event.text, end="", flush=True)
+        """
+        from ._stream import stream_run
+
+        return stream_run(self, query, session=session, approve=approve, model=model)
+
+    def stream_sync(
+        self,
+        query: str | BaseModel,
+        *,
+        session: Session | None = None,
+        approve: Approver | None = None,
+        model: str | Model | None = None,
+    ) -> Iterator[RunEvent]:
+        """Blocking :meth:`stream` for scripts: a plain iterator of the same events.
+
+        The run goes on shipmates' shared background loop; leaving the loop early cancels it.
+        """
+        from ._stream import stream_sync
+
+        return stream_sync(self, query, session=session, approve=approve, model=model)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""

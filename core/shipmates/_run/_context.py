@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 # Carried by contextvars, so it follows asyncio tasks and (copied) worker threads.
 delegation_stack: ContextVar[tuple[str, ...]] = ContextVar("shipmates_delegation_stack", default=())
 
+# The tool call the running agent works for: (its call id, the run that made it), so a sibling's
+# events link to the captain's call and its usage is counted in the captain's (see _stream).
+parent_call: ContextVar[tuple[str | None, Any] | None] = ContextVar("shipmates_parent_call", default=None)
+
+
+def parent_call_id() -> str | None:
+    """The id of the tool call the running agent works for (None for a top-level run)."""
+    link = parent_call.get()
+    return link[0] if link is not None else None
+
 
 def current_stack() -> tuple[str, ...]:
     """The agent names on the delegation stack of the running call, outermost first."""

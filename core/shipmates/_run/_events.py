@@ -29,6 +29,8 @@ class ToolCallEvent:
     call_id: str
     depth: int
     """0 for the top-level agent's own calls, +1 per nested delegation."""
+    parent_call_id: str | None = None
+    """The id of the captain's call that delegated to ``agent`` (None for the top-level agent)."""
     path: tuple[str, ...] = ()
     """The delegation stack of agent names, outermost first, ending with ``agent``."""
     is_delegation: bool = False

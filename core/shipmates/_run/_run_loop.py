@@ -9,14 +9,18 @@ model answers without tool calls or ``max_turns`` model calls were made.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._models._model import check_response
+from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
+from ._stream import RunScope, StreamHooks
+from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
+from ._usage import EMPTY, AgentUsage, Usage, UsageSnapshot
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -43,6 +47,17 @@ class RunResult:
     turns: int = 0
     """Model calls made."""
     agent: str = ""
+    _usage: UsageSnapshot = field(default=EMPTY, repr=False, compare=False)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost of every model call of the run, its siblings' included."""
+        return self._usage.total
+
+    @property
+    def usage_by_agent(self) -> dict[str, AgentUsage]:
+        """The same by agent: each one's own model calls, and what it delegated, counted apart."""
+        return self._usage.by_agent()
 
     @property
     def tool_calls(self) -> list[ToolCallEvent]:
@@ -66,10 +81,12 @@ async def run_agent(
 
     host = host_of(agent.plugin_manager)
     resolved = get_model(model if model is not None else agent.model, plugin_manager=host)
-    hooks = _Hooks(host)
     outer = delegation_stack.get()
     stack = outer if outer and outer[-1] == agent.name else (*outer, agent.name)
     token = delegation_stack.set(stack) if stack is not outer else None
+    scope = RunScope(host, stack)
+    hooks = StreamHooks(host, scope.emit) if scope.emitting else _Hooks(host)
+    hooks.run = scope
     if approve is None:
         approve = inherited_approver()
         end_approval = None
@@ -77,8 +94,18 @@ async def run_agent(
         end_approval = require_approval(approve, asyncio.get_running_loop())
     try:
         messages = _opening(agent, query, session)
-        return await _turns(agent, resolved, messages, session, hooks, stack, approve)
+        if scope.emitting:
+            scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
+        result = await _turns(agent, resolved, messages, session, hooks, stack, approve, scope)
+        result._usage = scope.snapshot()
+        if scope.emitting:
+            scope.finished(result)
+        return result
+    except BaseException as exc:
+        scope.failed(exc)
+        raise
     finally:
+        scope.close()
         if token is not None:
             delegation_stack.reset(token)
         if end_approval is not None:
@@ -105,13 +132,18 @@ async def _turns(
     hooks: _Hooks,
     stack: tuple[str, ...],
     approve: Approver | None,
+    scope: RunScope,
 ) -> RunResult:
     """Model turn, then its tool calls, until a text answer or ``max_turns``."""
     first_new = len(messages) - 1  # the user message: what the session keeps starts there
     events: list[ToolCallEvent] = []
     last_text = ""
     for turn in range(1, agent.max_turns + 1):
-        response = await _complete(model, messages, agent.tool_schemas(), agent.model_settings)
+        if scope.emitting:
+            response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
+        else:
+            response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
+        scope.ledger.append((stack, (response.usage, response.cost_usd)))
         messages.append(assistant_message(response))
         if response.content:
             last_text = response.content
@@ -125,12 +157,28 @@ async def _turns(
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
 
 
-async def _complete(
-    model: Model, messages: list[dict[str, Any]], schemas: list[dict[str, Any]], settings: dict[str, Any]
+async def _streamed(
+    model: Model,
+    messages: list[dict[str, Any]],
+    schemas: list[dict[str, Any]],
+    settings: dict[str, Any],
+    scope: RunScope,
 ) -> ModelResponse:
-    # Settings go only when there are some, so models that take none need not accept the keyword.
-    if settings:
-        response = await model.complete(messages, schemas, settings=settings)
-    else:
-        response = await model.complete(messages, schemas)
-    return check_response(response, model)
+    """One model turn with its text streamed as :class:`TextDelta` events, then its usage."""
+    begun = time.monotonic()
+    response: ModelResponse | None = None
+    async for chunk in stream_model(model, messages, schemas, settings):
+        if isinstance(chunk, str):
+            scope.new(TextDelta, text=chunk)
+        else:
+            response = chunk
+    assert response is not None  # stream_model always ends with the response
+    usage = Usage.of_call(response.usage, response.cost_usd)
+    scope.new(
+        ModelCallFinished,
+        model=str(getattr(model, "model_id", "")),
+        usage=usage,
+        duration=time.monotonic() - begun,
+        tool_calls=len(response.tool_calls),
+    )
+    return response

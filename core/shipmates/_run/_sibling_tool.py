@@ -33,13 +33,16 @@ def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout:
     overrides the sibling's own."""
     spec = sibling if isinstance(sibling, SiblingSpec) else sibling_spec(sibling)
     parameters, bind = _model_input(spec) if spec.input_model is not None else _query_input(spec.name)
+    from ._stream import streaming_call
+
+    streamed = streaming_call(spec.sibling)  # astream(query): its events join the captain's stream
     return Tool(
         spec.name,
         describe_sibling(spec),
         parameters,
-        spec.call,
+        spec.call if streamed is None else streamed,
         bind=bind,
-        is_async=spec.is_async,
+        is_async=spec.is_async or streamed is not None,
         timeout=spec.timeout if timeout is None else timeout,
         sibling=spec.sibling,
         provenance=provenance,

@@ -14,7 +14,7 @@ from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
 from .._settings import SettingsError, max_result_chars_from
-from ._context import delegation_stack
+from ._context import delegation_stack, parent_call, parent_call_id
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
 
@@ -108,10 +108,11 @@ class _Hooks:
     """The two tool-call hooks, each plugin's implementation called on its own: a failing
     observer is reported once (plugin, distribution, hook, fix) and the others still see the call."""
 
-    __slots__ = ("finished", "host", "started")
+    __slots__ = ("finished", "host", "run", "started")
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
+        self.run: Any = None  # the run's RunScope, handed to what its calls run (see _stream)
         self.started = host.implemented("tool_call_started")
         self.finished = host.implemented("tool_call_finished")
 
@@ -168,6 +169,7 @@ def _plan(agent: Agent, call: ToolCall, stack: tuple[str, ...]) -> _Call:
         call_id=call.id,
         depth=len(stack) - 1,
         path=stack,
+        parent_call_id=parent_call_id(),
     )
     planned = _Call(call, tool, event)
     if tool is None:
@@ -210,6 +212,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         return planned.error or "error"
     timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
     token = delegation_stack.set((*stack, tool.name)) if tool.sibling is not None else None
+    linked = parent_call.set((event.call_id, hooks.run))
     begun = time.monotonic()
     try:
         try:
@@ -217,6 +220,7 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         finally:
             if token is not None:
                 delegation_stack.reset(token)
+            parent_call.reset(linked)
         text = cap_result(to_text(value), agent.max_result_chars)
         event.status, event.result = "ok", text
     except EndSession:
