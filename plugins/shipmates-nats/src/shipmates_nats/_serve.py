@@ -1,9 +1,10 @@
 """``shipmates serve``: host local siblings as NATS micro services (one per sibling).
 
 Each service answers the micro discovery verbs under ``NS.$SRV`` with metadata carrying the
-sibling's card, and has one ``invoke`` endpoint on ``NS.agents.<name>.invoke`` in a queue group,
-so any number of ``serve`` processes are load-balanced replicas. On SIGTERM/SIGINT the server
-leaves discovery, stops taking requests, finishes in-flight ones until the drain deadline, and exits.
+sibling's card, and has one ``invoke`` endpoint on ``NS.agents.<name>.<dist>.invoke`` in a queue
+group, so any number of ``serve`` processes of one distribution are load-balanced replicas. On
+SIGTERM/SIGINT the server leaves discovery, stops taking requests, finishes in-flight ones until
+the drain deadline, and exits.
 """
 
 from __future__ import annotations
@@ -123,7 +124,11 @@ class SiblingServer:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling")
         )
-        self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
+        self.nc = await connect(
+            self.settings,
+            name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}",
+            inbox_prefix=p.inbox_prefix(self.ns),
+        )
         self.limit_bytes = self.max_bytes
         js = None
         if self.want_durable:
@@ -156,7 +161,7 @@ class SiblingServer:
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
             await service.add_endpoint(
                 name="invoke",
-                subject=p.invoke_subject(self.ns, h.name),
+                subject=p.invoke_subject(self.ns, h.name, prov.distribution),
                 handler=self._handler(h),
                 metadata={"format": "json"},
             )
