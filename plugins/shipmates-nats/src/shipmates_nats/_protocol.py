@@ -1,8 +1,8 @@
 """Wire protocol shared by ``serve`` and the remote proxy: subjects, headers, the sibling card.
 
 Everything a crew uses lives under its namespace ``NS`` (a subject prefix), replies included,
-so NATS permissions on ``NS.>`` (plus the crew's two JetStream streams for durable jobs, see
-:func:`permissions`) isolate one crew:
+so NATS permissions on ``NS.>`` (plus the crew's two JetStream streams for durable jobs: the
+plugin README has the exact configuration) isolate one crew:
 
 - ``NS.$SRV.INFO|PING|STATS[.name[.id]]``: micro discovery subjects (the micro protocol, prefixed);
 - ``NS.agents.<name>.<dist>.invoke``: the invoke endpoint of the sibling ``name`` from the
@@ -107,24 +107,6 @@ def check_key(key: str) -> str:
     if not _KEY_RE.match(key):
         raise ValueError(f"invalid idempotency key {key!r}: use 1-128 letters, digits, '_' or '-'")
     return key
-
-
-def permissions(ns: str) -> dict[str, list[str]]:
-    """The NATS publish/subscribe allow lists one crew's users need (serve and captain alike)."""
-    jobs, results = stream_name(ns, "JOBS"), stream_name(ns, "RESULTS")
-    return {
-        "publish": [
-            f"{ns}.>",
-            f"$JS.API.STREAM.*.{jobs}",
-            f"$JS.API.STREAM.*.{results}",
-            f"$JS.API.STREAM.MSG.GET.{results}",
-            f"$JS.API.CONSUMER.*.{jobs}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{jobs}.>",
-            f"$JS.API.CONSUMER.MSG.NEXT.{jobs}.>",
-            f"$JS.ACK.{jobs}.>",
-        ],
-        "subscribe": [f"{ns}.>"],
-    }
 
 
 def result_tag(secret: bytes) -> str:
