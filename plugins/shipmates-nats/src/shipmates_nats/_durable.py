@@ -130,11 +130,12 @@ async def existing_result(js: Any, ns: str, key: str, tag: str) -> Any | None:
 
 
 def _discarded(name: str, key: str) -> None:
-    log.warning(
-        "discarded a durable result for sibling '%s' (key %s) that no worker of the job signed: "
-        "forged or corrupted; someone who can publish into this namespace sent it",
-        name,
-        key,
+    from ._plugin import warn
+
+    warn(
+        f"discarded a durable result for sibling '{name}' (key {key}) that no worker of the job "
+        "signed: forged or corrupted by someone who can publish into this namespace (see the "
+        "permission recipe in the shipmates-nats README)"
     )
 
 

@@ -32,10 +32,12 @@ _ours: dict[str, RemoteSibling] = {}
 back; no other distribution ever takes the name."""
 
 
-def warn(text: str) -> None:
-    """One line on stderr, once per text: the plugin's warnings (never a traceback)."""
-    if text not in _warned:
-        _warned.add(text)
+def warn(text: str, key: str | None = None) -> None:
+    """One line on stderr, once per ``key`` (default: the text): the plugin's warnings, never a
+    traceback, never repeated on every call."""
+    key = text if key is None else key
+    if key not in _warned:
+        _warned.add(key)
         print(f"warning: shipmates-nats: {text}", file=sys.stderr)
 
 

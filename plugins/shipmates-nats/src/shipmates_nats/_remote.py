@@ -30,6 +30,7 @@ from . import _protocol as p
 from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
+from ._plugin import warn
 from ._schema import model_from_schema
 
 log = logging.getLogger("shipmates_nats")
@@ -444,8 +445,8 @@ def _replay(proxy: RemoteSibling, raw: str) -> None:
                 duration=duration,
                 extra={"remote": proxy.name},
             )
-            for failure in report_tool_call(event):
-                log.warning("%s", failure)
+            for failure in report_tool_call(event):  # said once per plugin and hook, in one line
+                warn(str(failure), key=f"hook {failure.plugin.name} {failure.hook}")
     except Exception as exc:  # the trace is a courtesy: never fail a call over it
         log.debug("could not replay remote events of %s: %s", proxy.name, exc)
 
