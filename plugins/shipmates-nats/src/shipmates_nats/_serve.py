@@ -202,7 +202,10 @@ class SiblingServer:
         await sub.unsubscribe()
         for line in sorted(rivals):
             log.warning(
-                "%s in namespace %s: captains will report a name conflict and use neither", line, self.ns
+                "%s in namespace %s: a captain that absorbed one keeps calling only that one, "
+                "the others report a name conflict and use neither",
+                line,
+                self.ns,
             )
 
     def _collect_events(self) -> None:
