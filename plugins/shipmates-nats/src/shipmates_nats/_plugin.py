@@ -41,9 +41,6 @@ def warn(text: str, key: str | None = None) -> None:
         print(f"warning: shipmates-nats: {text}", file=sys.stderr)
 
 
-_warn = warn
-
-
 @hookimpl
 def register_cli(register: RegisterCli) -> None:
     from . import _cli
@@ -101,7 +98,7 @@ def register_agents(register: RegisterAgent) -> None:
     try:
         crew = _crew()
     except Exception as exc:  # recorded by discovery as this plugin's failure; said at once too
-        _warn(f"remote siblings unavailable: {exc}")
+        warn(f"remote siblings unavailable: {exc}")
         raise
     if crew is None:
         return
@@ -154,7 +151,7 @@ def _connect_in_background() -> None:
                 crew.scan()
                 crew.start_polling()
         except Exception as exc:
-            _warn(f"NATS still unavailable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
+            warn(f"NATS still unavailable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
         finally:
             _retry["busy"] = False
 
@@ -208,7 +205,7 @@ def _refresh_name(
     if ours is not None:
         for rival in proxies:
             if rival is not ours:
-                _warn(
+                warn(
                     f"conflict: the name '{name}' is also served by {rival.where} in namespace {ns}; "
                     f"captain '{captain.name}' keeps {ours.where} and sends the other no calls: stop "
                     "that `shipmates serve` or serve it under another name"
@@ -220,7 +217,7 @@ def _refresh_name(
         return
     if tool is not None:
         if name not in _decided:
-            _warn(
+            warn(
                 f"remote {proxies[0].label} not absorbed: captain '{captain.name}' already has "
                 f"'{name}' ({tool.provenance.describe() if tool.provenance else 'a tool'})"
             )
@@ -229,13 +226,13 @@ def _refresh_name(
         return  # discovery refused it (conflict, exclusion, rejection): its report stands
     wanted = [x for x in proxies if _wanted(selector, x)]  # the lists first: they may rule out the local one
     if len(wanted) > 1:
-        _warn(
+        warn(
             f"conflict: the name '{name}' is served by {' and by '.join(x.where for x in wanted)} in "
             f"namespace {ns}; none is absorbed: pick one with SHIPMATES_NATS_AGENTS or "
             "SHIPMATES_NATS_EXCLUDE (by distribution)"
         )
     elif wanted and _local_rival(name, selector):
-        _warn(
+        warn(
             f"remote {wanted[0].label} not absorbed: a local sibling is also named '{name}'; choose "
             "one with --only/--exclude (local:NAME, remote:NAME) or SHIPMATES_EXCLUDE_AGENTS"
         )
@@ -247,7 +244,7 @@ def _take(captain: Agent, proxy: RemoteSibling) -> None:
     try:
         captain.absorb(proxy, provenance=proxy.provenance)
     except Exception as exc:
-        _warn(f"remote {proxy.label} not absorbed: {exc}")
+        warn(f"remote {proxy.label} not absorbed: {exc}")
         return
     proxy.available = True
     _ours[proxy.name] = proxy
