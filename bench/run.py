@@ -993,7 +993,7 @@ def machine_info(info: dict[str, Any]) -> list[str]:
                     json.loads(subprocess.check_output([str(venv_python(WORK / env)), "-c", code], text=True))
                 )
     return [
-        f"- Date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, {mem}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         f"- Load average (1/5/15 min) at start: {info.get('load_start', '?')}; at end: {_loadavg()} "

@@ -53,7 +53,7 @@ def test_pyproject_declares_the_entry_point(tmp_path: Path) -> None:
     root = scaffold("demo-bot", tmp_path)
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["name"] == "shipmates-demo-bot"
-    assert project["project"]["requires-python"] == ">=3.10"
+    assert project["project"]["requires-python"] == ">=3.11"
     assert project["project"]["dependencies"][0].startswith("shipmates>=")
     entry_points = project["project"]["entry-points"]["shipmates.agents"]
     assert entry_points == {"demo-bot": "shipmates_demo_bot:build_agent"}
@@ -152,7 +152,7 @@ def test_generated_code_is_ruff_clean(tmp_path: Path) -> None:
     root = scaffold("demo-bot", tmp_path)
     for command in (["check", "--select", "E,F,W,I,B,UP,N,SIM,RUF"], ["format", "--check"]):
         proc = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--no-cache", "--target-version", "py310", "."],
+            [sys.executable, "-m", "ruff", *command, "--no-cache", "--target-version", "py311", "."],
             cwd=root,
             capture_output=True,
             text=True,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from shipmates import Agent, Provenance
+from shipmates import Agent, Provenance, SettingsError
 from shipmates._crew._sibling import DEFAULT_TOOL_TIMEOUT, ToolInfo, default_tool_timeout, sibling_spec
 from shipmates._run._sibling_tool import describe_sibling, sibling_tool
 
@@ -101,5 +101,6 @@ def test_one_default_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_tool_timeout() == 120.0 and Agent("a").tool_timeout == 120.0
     monkeypatch.setenv("SHIPMATES_TOOL_TIMEOUT", "7")
     assert default_tool_timeout() == 7.0
-    monkeypatch.setenv("SHIPMATES_TOOL_TIMEOUT", "soon")
-    assert default_tool_timeout() == 120.0
+    monkeypatch.setenv("SHIPMATES_TOOL_TIMEOUT", "soon")  # issue 9: an error, no longer ignored
+    with pytest.raises(SettingsError, match="SHIPMATES_TOOL_TIMEOUT='soon'"):
+        default_tool_timeout()

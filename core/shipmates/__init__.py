@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._lazy import lazy_exports
 from ._run._events import ToolCallEvent
+from ._settings import SettingsError
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,7 @@ __all__ = [
     "RunResult",
     "SelfAbsorptionError",
     "Session",
+    "SettingsError",
     "ShipmatesError",
     "Sibling",
     "Tool",

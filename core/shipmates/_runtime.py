@@ -69,11 +69,13 @@ _pool: DaemonThreadPool | None = None
 
 def tool_pool() -> DaemonThreadPool:
     """The worker threads for sync tools: sized for fan-out, unlike asyncio's default executor
-    (``min(32, cpus + 4)`` threads); ``SHIPMATES_TOOL_THREADS`` overrides the size."""
+    (``min(32, cpus + 4)`` threads); ``SHIPMATES_TOOL_THREADS`` overrides the size (a bad value
+    is a :class:`~shipmates.SettingsError`)."""
     global _pool
     if _pool is None:
-        configured = int(os.environ.get("SHIPMATES_TOOL_THREADS", "0") or 0)
-        _pool = DaemonThreadPool(configured or max(64, (os.cpu_count() or 1) * 16))
+        from ._settings import tool_threads_from
+
+        _pool = DaemonThreadPool(tool_threads_from() or max(64, (os.cpu_count() or 1) * 16))
     return _pool
 
 

@@ -51,6 +51,10 @@ class Settings:
     """``SHIPMATES_TOOL_TIMEOUT``: seconds a tool or sibling may run; None: the default (120)."""
     tool_threads: int | None = None
     """``SHIPMATES_TOOL_THREADS``: worker threads for sync tools; None: automatic."""
+    load_timeout: float | None = None
+    """``SHIPMATES_LOAD_TIMEOUT``: seconds a sibling or plugin may take to load; None: no limit."""
+    max_result_chars: int | None = None
+    """``SHIPMATES_MAX_RESULT_CHARS``: longest tool result the model sees; None: the default."""
     strict: bool = False
     """``SHIPMATES_STRICT``: a sibling or plugin that fails to load is an error, not a warning."""
     discovery_cache: bool = True
@@ -59,6 +63,8 @@ class Settings:
     """The live trace (``--no-trace`` turns it off)."""
     approve: bool = False
     """``--approve``: ask before each tool call and delegation."""
+    verbose: bool = False
+    """``-v``: tracebacks of failing plugin hooks (the ``shipmates`` logger at DEBUG)."""
 
 
 def read_settings(
@@ -71,6 +77,7 @@ def read_settings(
     memory: int | None = None,
     trace: bool = True,
     approve: bool = False,
+    verbose: bool = False,
 ) -> Settings:
     """The settings from the flags given (None: not given), then ``environ`` (default:
     ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
@@ -78,18 +85,20 @@ def read_settings(
     if memory is not None:
         _check_whole(memory, "--memory", minimum=0, meaning="turns to remember; 0: none")
     return Settings(
-        model=(model or "").strip() or env_text(env, "SHIPMATES_MODEL"),
+        model=(model or "").strip() or model_from(env),
         captain=captain,
         only=tuple(only) if only is not None else None,
         exclude=tuple(exclude) if exclude is not None else None,
         memory_turns=memory if memory is not None else memory_turns_from(env),
-        tool_timeout=_positive_number(env, "SHIPMATES_TOOL_TIMEOUT"),
-        tool_threads=_whole(env, "SHIPMATES_TOOL_THREADS", minimum=0, meaning="worker threads; 0: automatic")
-        or None,
-        strict=_flag(env, "SHIPMATES_STRICT", default=False),
-        discovery_cache=_flag(env, "SHIPMATES_DISCOVERY_CACHE", default=True),
+        tool_timeout=tool_timeout_from(env),
+        tool_threads=tool_threads_from(env),
+        load_timeout=load_timeout_from(env),
+        max_result_chars=max_result_chars_from(env),
+        strict=strict_from(env),
+        discovery_cache=discovery_cache_from(env),
         trace=trace,
         approve=approve,
+        verbose=verbose,
     )
 
 
@@ -97,6 +106,44 @@ def memory_turns_from(environ: Mapping[str, str] | None = None) -> int | None:
     """``SHIPMATES_MEMORY_TURNS`` (None when unset or empty); a bad value is a SettingsError."""
     env = os.environ if environ is None else environ
     return _whole(env, "SHIPMATES_MEMORY_TURNS", minimum=0, meaning="turns to remember; 0: none")
+
+
+def model_from(environ: Mapping[str, str] | None = None) -> str | None:
+    """``SHIPMATES_MODEL``, stripped; None when unset or blank (any model name is accepted)."""
+    return env_text(os.environ if environ is None else environ, "SHIPMATES_MODEL")
+
+
+def tool_timeout_from(environ: Mapping[str, str] | None = None) -> float | None:
+    """``SHIPMATES_TOOL_TIMEOUT`` in seconds (None when unset); a bad value is a SettingsError."""
+    return _positive_number(os.environ if environ is None else environ, "SHIPMATES_TOOL_TIMEOUT")
+
+
+def load_timeout_from(environ: Mapping[str, str] | None = None) -> float | None:
+    """``SHIPMATES_LOAD_TIMEOUT`` in seconds (None when unset: no limit); a bad value is a SettingsError."""
+    return _positive_number(os.environ if environ is None else environ, "SHIPMATES_LOAD_TIMEOUT")
+
+
+def tool_threads_from(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SHIPMATES_TOOL_THREADS`` (None when unset or 0: automatic); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    return _whole(env, "SHIPMATES_TOOL_THREADS", minimum=0, meaning="worker threads; 0: automatic") or None
+
+
+def max_result_chars_from(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SHIPMATES_MAX_RESULT_CHARS`` (None when unset); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    meaning = "characters of one tool result the model sees"
+    return _whole(env, "SHIPMATES_MAX_RESULT_CHARS", minimum=1, meaning=meaning)
+
+
+def strict_from(environ: Mapping[str, str] | None = None) -> bool:
+    """``SHIPMATES_STRICT`` (default off); a value that is not a yes or a no is a SettingsError."""
+    return _flag(os.environ if environ is None else environ, "SHIPMATES_STRICT", default=False)
+
+
+def discovery_cache_from(environ: Mapping[str, str] | None = None) -> bool:
+    """``SHIPMATES_DISCOVERY_CACHE`` (default on); a value that is not a yes or a no is a SettingsError."""
+    return _flag(os.environ if environ is None else environ, "SHIPMATES_DISCOVERY_CACHE", default=True)
 
 
 def env_text(environ: Mapping[str, str], name: str) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import IO, Any
 
 # ESC-introduced sequences (ECMA-48): CSI, OSC/DCS/SOS/PM/APC strings up to their terminator
 # (or the end of the text when unterminated), then any other two-character escape; the 8-bit
@@ -39,6 +39,11 @@ def terminal_safe(text: str) -> str:
     if text.isprintable():  # the common case: nothing to strip, no regex pass
         return text
     return _CONTROL.sub("", text.replace("\r\n", "\n"))
+
+
+def print_safe(text: str, file: IO[str]) -> None:
+    """``print(terminal_safe(text), file=file)``: for listings and warnings with outside text."""
+    print(terminal_safe(text), file=file)
 
 
 def nesting_depth(text: str) -> int:

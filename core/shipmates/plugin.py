@@ -29,7 +29,9 @@ suite checks that first-party plugins do not import it)::
   imported on first use, as ``shipmates`` itself does (``shipmates serve`` and listings stay fast).
 - **Runtime**: the process's one background event loop (:func:`background_loop`,
   :func:`submit`, :func:`on_background_loop`) and :func:`run_sync`;
-  :data:`DEFAULT_TOOL_TIMEOUT`.
+  :data:`DEFAULT_TOOL_TIMEOUT`; :class:`GcPause` (the garbage collector paused while a
+  long-running command such as ``serve`` starts, then what start-up built frozen out of its
+  sight, as ``shipmates chat`` does).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
     "CommandContext",
     "CommandHandler",
+    "GcPause",
     "HookFailure",
     "HookOutcome",
     "PluginHost",
@@ -99,6 +102,7 @@ _LAZY = {
     "state_dir": "_paths",
     "Selector": "_crew._selector",
     "selector_matches": "_crew._selector",
+    "GcPause": "_startup",
 }
 
 if TYPE_CHECKING:
@@ -120,6 +124,7 @@ if TYPE_CHECKING:
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
     from ._run._events import ToolCallEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
+    from ._startup import GcPause
 
 
 def delegation_path() -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 
 from .._settings import Settings
 from .._startup import GcPause
@@ -31,14 +32,33 @@ def run_chat(settings: Settings | None = None, *, once: str | None = None, pause
 
     token = session_model.set(settings.model)
     try:
-        return _chat(settings, once, pause_gc)
+        with _verbose(settings.verbose):
+            return _chat(settings, once, pause_gc)
     finally:
         session_model.reset(token)
+
+
+@contextlib.contextmanager
+def _verbose(on: bool) -> Iterator[None]:
+    """With ``on`` (``-v``), the ``shipmates`` logger at DEBUG: failing hooks show their traceback."""
+    if not on:
+        yield
+        return
+    import logging
+
+    logger = logging.getLogger("shipmates")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
 
@@ -47,7 +67,7 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool) -> int:
         try:
             crew = assemble(settings.captain, model=settings.model, only=only, exclude=exclude)
         except CaptainError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
         chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
         repl = Repl(chat, trace=settings.trace)

@@ -142,8 +142,9 @@ class ChatSession:
     def refresh(self) -> tuple[list[str], list[str]]:
         """Run the ``refresh_agents`` hook; returns the crew's names before and after."""
         before = list(self.captain.siblings)
-        for failure in self.host.call_each("refresh_agents", captain=self.captain).failures:
-            self.on_warning(str(failure))  # a plugin bug must not end the session
+        # A plugin bug must not end the session; said once, not on every /refresh.
+        called = self.host.call_each("refresh_agents", captain=self.captain)
+        self.host.report(called.failures, self.on_warning)
         return before, list(self.captain.siblings)
 
     # -- turns ----------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._settings import Settings, SettingsError
 from .._startup import freeze_for_exit
+from ._everyday import EVERYDAY_COMMANDS, register_everyday_commands
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
     from .._plugins._host import PluginRecord
 
-BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new")
+BUILTIN_COMMANDS = ("chat", "agents", "plugins", "new", *EVERYDAY_COMMANDS)
 _TOP_LEVEL_ONLY = ("-h", "--help", "--version")
 USAGE_ERROR = 2
 
@@ -105,6 +106,9 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         "else the last 200 messages)",
     )
     parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the traceback of a failing plugin hook"
+    )
     parser.add_argument("--version", action="version", version=f"shipmates {__version__}")
 
 
@@ -165,6 +169,7 @@ def register_builtin_commands(register: RegisterCli) -> None:
         _run_plugins,
     )
     register("new", "write a new sibling agent package", _add_new_arguments, _run_new)
+    register_everyday_commands(register)
 
 
 def _builtin_commands() -> list[PluginCommand]:
@@ -238,15 +243,19 @@ def _wants_plugin_commands(argv: Sequence[str]) -> bool:
 
 def _ask_plugins(hook: str, each: Callable[[PluginRecord], Mapping[str, Any]], stderr: Any) -> None:
     """Call ``hook`` of every plugin (``each(plugin)``: its ``register``); failures are warnings."""
+    from .._text import print_safe  # warnings quote plugins' own text
+
     try:
         from .._plugins._host import default_host
 
         host = default_host()
+    except SettingsError:  # SHIPMATES_STRICT and the like: the user's to fix, said once by main
+        raise
     except Exception as exc:  # the CLI must keep working when plugins are broken
-        print(f"warning: plugins unavailable: {type(exc).__name__}: {exc}", file=stderr)
+        print_safe(f"warning: plugins unavailable: {type(exc).__name__}: {exc}", stderr)
         return
     for failure in host.call_each(hook, each=each).failures:
-        print(f"warning: {failure}", file=stderr)
+        print_safe(f"warning: {failure}", stderr)
 
 
 def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
@@ -262,7 +271,7 @@ def collect_plugin_commands(stderr: Any = None) -> list[PluginCommand]:
             run: Callable[[argparse.Namespace], int],
         ) -> None:
             if any(c.name == name for c in commands):
-                print(f"warning: plugin {plugin.name}: subcommand {name!r} already exists", file=stderr)
+                print(f"warning: plugin {plugin.name!r}: subcommand {name!r} already exists", file=stderr)
                 return
             commands.append(PluginCommand(name, help, configure, run, plugin.name))
 
@@ -292,6 +301,8 @@ def collect_chat_options(stderr: Any = None) -> list[ChatOption]:
 
 def _apply_chat_options(args: argparse.Namespace, options: Sequence[ChatOption]) -> bool:
     """Hand each plugin option the user gave to its plugin; False (reported) when one refused it."""
+    from .._text import print_safe  # the error quotes the plugin's own text
+
     for option in options:
         value = getattr(args, option.dest, None)
         if value is None:
@@ -299,7 +310,8 @@ def _apply_chat_options(args: argparse.Namespace, options: Sequence[ChatOption])
         try:
             option.apply(value)
         except Exception as exc:
-            print(f"error: {option.flags[0]} {value}: plugin {option.plugin}: {exc}", file=sys.stderr)
+            # Not the value: it may be a secret (a URL with a token in it).
+            print_safe(f"error: {option.flags[0]}: plugin {option.plugin}: {exc}", sys.stderr)
             return False
     return True
 
@@ -310,8 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A bare `shipmates`, or `shipmates --captain fib`, means `shipmates chat ...`.
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_LEVEL_ONLY):
         args_list.insert(0, "chat")
-    plugin_commands = collect_plugin_commands() if _wants_plugin_commands(args_list) else []
-    chat_options = collect_chat_options() if args_list[0] == "chat" else []
+    try:
+        plugin_commands = collect_plugin_commands() if _wants_plugin_commands(args_list) else []
+        chat_options = collect_chat_options() if args_list[0] == "chat" else []
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     parser = build_parser(plugin_commands, chat_options)
     args = parser.parse_args(args_list)  # exits 2 with usage on an unknown flag
     args.as_command = argv is None  # this process is the shipmates command: it exits after main
@@ -353,6 +369,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         memory=getattr(args, "memory", None),
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
+        verbose=getattr(args, "verbose", False),
     )
 
 

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .._errors import EndSession
 from .._settings import memory_turns_from
 from .._startup import GcPause, start_litellm_import
+from .._text import terminal_safe
 from ._chat_session import ChatSession, TurnCancelledError
 from ._commands import CommandTable, ReplContext, build_commands
 from ._indicator import RunningIndicator
@@ -99,7 +100,14 @@ class Repl:
     def stderr(self) -> IO[str]:
         return self._stderr or sys.stderr
 
-    def _write(self, stream: IO[str], text: str) -> None:
+    def _write(self, stream: IO[str], text: str, *, dim: bool = False) -> None:
+        """Every line the REPL prints goes through here: answers, errors and command output
+        carry text from outside the process (siblings, tools, models, remote peers), so
+        terminal control sequences are stripped; ``dim`` is the trace's own styling, the
+        only styling printed."""
+        text = terminal_safe(text)
+        if dim:
+            text = f"\x1b[2m{text}\x1b[0m"
         if self._indicator is not None and stream is self.stderr:
             self._indicator.print(text)
             return
@@ -127,9 +135,7 @@ class Repl:
         self.note(f"warning: {text}")
 
     def _trace_line(self, line: str) -> None:
-        if self._dim:
-            line = f"\x1b[2m{line}\x1b[0m"
-        self.note(line)
+        self._write(self.stderr, line, dim=self._dim)
 
     # -- running --------------------------------------------------------------------------
 

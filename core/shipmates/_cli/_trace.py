@@ -7,7 +7,8 @@ Each finished call is one line, indented by delegation depth::
     [fib] factor(query='factor 60') -> 2, 2, 3, 5
 
 A delegation also prints a line when it starts, so nested calls appear under it before
-the outer call returns. The lines are rendered by :mod:`._views`.
+the outer call returns. The lines are rendered by :mod:`._views`, which bounds every field and
+strips the terminal control sequences of the text in it (events may come from remote peers).
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ Listings of discovered agents and loaded plugins (``shipmates agents|plugins``, 
 the REPL's banner, roster, tools table and help, the live trace's lines, error texts and the
 approval question. Functions here return text; printing it is the caller's business (the REPL
 shell, or the ``agents``/``plugins`` commands below, which print to ``out``).
+
+Much of that text comes from outside the process (sibling names, descriptions and answers,
+errors, events replayed from remote siblings): every field a line shows is bounded
+(:func:`shorten`), and whatever prints it strips terminal control sequences (the REPL's
+``_write``, :func:`~shipmates._text.print_safe`), so a line can neither grow without bound nor
+style, move or retitle the terminal.
 """
 
 from __future__ import annotations
@@ -17,15 +23,22 @@ from .. import __version__
 from .._crew._records import AgentRecord, Discovery
 from .._crew._sibling import sibling_spec
 from .._errors import ShipmatesError
+from .._text import print_safe, terminal_safe
 
 if TYPE_CHECKING:
-    from .._crew._sibling import Provenance
+    from .._crew._sibling import Provenance, SiblingSpec
     from .._run._events import ToolCallEvent
     from ._chat_session import ChatSession
     from ._commands import CommandTable
 
 RESULT_LIMIT = 100
 ARGUMENTS_LIMIT = 60
+NAME_LIMIT = 80
+"""The longest agent, tool or status name a trace line shows (remote events carry any text)."""
+DESCRIPTION_LIMIT = 500
+"""The longest description ``agents --load`` shows."""
+MAX_INDENT = 16
+"""The deepest delegation a trace line is indented for; deeper ones line up at this depth."""
 
 
 def tool_names(sibling: Any) -> list[str]:
@@ -55,13 +68,13 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
             out.append(f"    reason: {record.reason}")
         if record.provenance.origin == "remote":  # served over NATS: where, and which instances
             out.append(f"    remote: {record.provenance.location or '-'}")
-        if details and record.sibling is not None:
-            description = " ".join(sibling_spec(record.sibling).description.split())
+        spec = _spec(record) if details else None
+        if spec is not None:
+            description = shorten(spec.description, DESCRIPTION_LIMIT)
             if description:
                 out.append(f"    description: {description}")
-            tools = tool_names(record.sibling)
-            if tools:
-                out.append(f"    tools: {', '.join(tools)}")
+            if spec.tools:
+                out.append(f"    tools: {', '.join(spec.tool_names)}")
         if details and record.load_seconds is not None:
             out.append(f"    loaded in {record.load_seconds * 1000:.0f} ms")
     counts: dict[str, int] = {}
@@ -98,12 +111,19 @@ def format_tools(captain: Any) -> list[str]:
     return out
 
 
+def _spec(record: AgentRecord) -> SiblingSpec | None:
+    """The contract of a loaded sibling as discovery read it (read now for one absorbed from code)."""
+    if record.spec is not None or record.sibling is None:
+        return record.spec
+    return sibling_spec(record.sibling)
+
+
 def agent_dict(record: AgentRecord, *, details: bool) -> dict[str, Any]:
     data = record.as_dict()
     if details:
-        sibling = record.sibling
-        data["description"] = getattr(sibling, "description", None) if sibling is not None else None
-        data["tools"] = tool_names(sibling) if sibling is not None else []
+        spec = _spec(record)
+        data["description"] = spec.description if spec is not None else None
+        data["tools"] = spec.tool_names if spec is not None else []
     return data
 
 
@@ -125,7 +145,7 @@ def print_agents(
         out.write("\n")
     else:
         for line in format_agents(discovery.records, details=load):
-            print(line, file=out)
+            print_safe(line, out)
     return 0
 
 
@@ -142,11 +162,11 @@ def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:
     rows = [("NAME", "STATUS", "DISTRIBUTION", "HOOKS")]
     rows += [(r.name, r.status, r.describe(), ", ".join(r.hooks) or "-") for r in records]
     header, *lines = table(rows)
-    print(header, file=out)
+    print_safe(header, out)
     for record, line in zip(records, lines, strict=True):
-        print(line, file=out)
+        print_safe(line, out)
         if record.reason:
-            print(f"    reason: {record.reason}", file=out)
+            print_safe(f"    reason: {record.reason}", out)
     return 0
 
 
@@ -233,44 +253,57 @@ def approval_question(event: ToolCallEvent, provenance: Provenance | None) -> st
     """``approve? captain wants to call tool x(n=1) from code``."""
     what = "delegate to sibling" if event.is_delegation else "call tool"
     where = provenance.describe() if provenance is not None else "code"
-    call = f"{event.tool}({format_arguments(event.arguments)})"
-    return f"approve? {event.agent} wants to {what} {call} from {where}"
+    call = f"{shorten(event.tool, NAME_LIMIT)}({format_arguments(event.arguments)})"
+    return f"approve? {shorten(event.agent, NAME_LIMIT)} wants to {what} {call} from {where}"
 
 
 def refused_text(event: ToolCallEvent) -> str:
-    return f"refused: {event.tool}"
+    return f"refused: {shorten(event.tool, NAME_LIMIT)}"
 
 
 # -- the live trace ----------------------------------------------------------------------------
 
 
-def shorten(text: str, limit: int) -> str:
-    """``text`` on one line, cut with ``...`` beyond ``limit`` characters."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
+def shorten(text: object, limit: int) -> str:
+    """``text`` on one line without control sequences, cut with ``...`` beyond ``limit``
+    characters (only its start is looked at, so a huge text costs no more than a short one)."""
+    whole = text if isinstance(text, str) else str(text)
+    head = whole[: limit * 4 + 64]
+    flat = " ".join(terminal_safe(head).split())
+    if len(flat) <= limit and len(head) == len(whole):
         return flat
     return flat[: max(limit - 3, 0)] + "..."
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, limit: int) -> str:
     if isinstance(value, str):
-        return repr(value)
+        return repr(value[: limit + 1])
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(value)
 
 
-def format_arguments(arguments: dict[str, Any] | str, limit: int = ARGUMENTS_LIMIT) -> str:
+def format_arguments(arguments: object, limit: int = ARGUMENTS_LIMIT) -> str:
     """``n=60, query='x'``, cut when long; raw (non-JSON) argument text is shown as is."""
-    if isinstance(arguments, str):
+    if not isinstance(arguments, dict):
         return shorten(arguments, limit)
-    return shorten(", ".join(f"{key}={_value(value)}" for key, value in arguments.items()), limit)
+    parts: list[str] = []
+    size = 0
+    for key, value in arguments.items():
+        parts.append(f"{shorten(key, limit)}={_value(value, limit)}")
+        size += len(parts[-1]) + 2
+        if size > limit:  # the rest would be cut anyway
+            break
+    return shorten(", ".join(parts), limit)
 
 
 def call_text(event: ToolCallEvent) -> str:
     """``[agent] tool(arguments)``, indented by depth."""
-    return f"{'  ' * event.depth}[{event.agent}] {event.tool}({format_arguments(event.arguments)})"
+    depth = event.depth if isinstance(event.depth, int) else 0
+    indent = "  " * min(max(depth, 0), MAX_INDENT)
+    agent, tool = shorten(event.agent, NAME_LIMIT), shorten(event.tool, NAME_LIMIT)
+    return f"{indent}[{agent}] {tool}({format_arguments(event.arguments)})"
 
 
 def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
@@ -281,8 +314,9 @@ def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
         return "cancelled"
     if event.status == "refused":
         return "refused by the user"
+    status = shorten(event.status, NAME_LIMIT)
     detail = event.error or event.result or ""
-    return shorten(f"{event.status}: {detail}" if detail else event.status, limit)
+    return shorten(f"{status}: {shorten(detail, limit)}" if detail else status, limit)
 
 
 def started_line(event: ToolCallEvent) -> str:
@@ -293,6 +327,6 @@ def started_line(event: ToolCallEvent) -> str:
 def finished_line(event: ToolCallEvent) -> str:
     """The line a finished call prints: the call, ``->``, the outcome, the time when long."""
     line = f"{call_text(event)} -> {outcome_text(event)}"
-    if event.duration is not None and event.duration >= 0.5:
+    if isinstance(event.duration, (int, float)) and event.duration >= 0.5:
         line += f" ({event.duration:.1f}s)"
     return line

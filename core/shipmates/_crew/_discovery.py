@@ -31,15 +31,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._errors import InvalidNameError, NotASiblingError, PluginLoadError
 from .._names import check_name
+from .._settings import load_timeout_from, strict_from
 from ._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, EntryPointInfo, entry_points, redeclared
 from ._loader import (
     EntryPointError,
     LoadTimeout,
     exception_line,
     guarded,
-    is_strict,
     load_entry_point,
-    load_timeout,
 )
 from ._records import AgentRecord, Discovery
 from ._selector import Selector, parse_names
@@ -91,8 +90,8 @@ def discover(
     ``plugin_manager`` defaults to the shared one (its ``register_agents`` siblings join).
     """
     selector = _agent_selector(only, exclude)
-    strict = is_strict() if strict is None else strict
-    timeout = load_timeout() if load else None
+    strict = strict_from() if strict is None else strict
+    timeout = load_timeout_from() if load else None
 
     records: list[AgentRecord] = []
     candidates = [_Candidate(ep.name, _provenance(ep), entry=ep) for ep in entry_points(AGENTS_GROUP, path)]

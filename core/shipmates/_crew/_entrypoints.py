@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .._paths import cache_path, private_dir
+from .._settings import discovery_cache_from
 
 AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
@@ -148,8 +149,7 @@ def scan(path: Sequence[str] | None = None, *, refresh: bool = False) -> Groups:
         memo = _memo.get(entries)
         if memo is not None and memo[0] == stamps:
             return memo[1]
-    use_disk = os.environ.get("SHIPMATES_DISCOVERY_CACHE", "1").strip().lower() not in {"0", "false", "no"}
-    cache_file = _cache_file(entries) if use_disk else None
+    cache_file = _cache_file(entries) if discovery_cache_from() else None
     groups = _read_disk(cache_file, entries, stamps) if cache_file and not refresh else None
     racy = max(stamps, default=-1) > time.time_ns() - _RACY_NS
     if groups is None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
+from .._settings import load_timeout_from
 from ._entrypoints import parse_value
 
 FailureKind = Literal["missing", "raised", "attribute", "malformed", "timeout", "undeclared"]
@@ -32,14 +33,12 @@ NOTICE_AFTER = 2.0
 LOAD_TIMEOUT_VAR = "SHIPMATES_LOAD_TIMEOUT"
 
 
-def is_strict() -> bool:
-    """True when ``SHIPMATES_STRICT`` asks to re-raise load failures."""
-    return os.environ.get("SHIPMATES_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def exception_line(exc: BaseException, limit: int = 300) -> str:
-    """``Type: first line of the message``, cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()
+    """``Type: first line of the message``, cut to ``limit`` characters, without terminal
+    control sequences (the message was written by a sibling or plugin)."""
+    from .._text import terminal_safe
+
+    text = terminal_safe(str(exc)[: limit * 4]).strip().splitlines()
     line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -118,24 +117,14 @@ class LoadTimeout(Exception):  # noqa: N818 - reads as an outcome, like TimeoutE
     """A guarded load still running after ``SHIPMATES_LOAD_TIMEOUT`` seconds."""
 
 
-def load_timeout() -> float | None:
-    """``SHIPMATES_LOAD_TIMEOUT`` in seconds; None when unset or empty (no timeout).
-
-    Raises :class:`~shipmates._settings.SettingsError` naming the variable and the accepted
-    range for a bad value (the CLI prints it as ``error: ...`` and exits 2).
-    """
-    from .._settings import _positive_number  # the one parser of SHIPMATES_* seconds
-
-    return _positive_number(os.environ, LOAD_TIMEOUT_VAR)
-
-
 def guarded(run: Callable[[], T], label: str, timeout: float | None = None, *, from_env: bool = True) -> T:
     """``run()`` as one load of the thing ``label`` names (``sibling 'x' (dist 1.0)``).
 
     While it runs, ``sys.stdout`` is ``sys.stderr`` (restored after, even when it raises), so
     what an import or a provider prints never mixes with answers or JSON. After
     :data:`NOTICE_AFTER` seconds one line on stderr says it is still loading. ``timeout``
-    (default, with ``from_env``: :func:`load_timeout`) gives up on it: :class:`LoadTimeout` is
+    (default, with ``from_env``: ``SHIPMATES_LOAD_TIMEOUT``, see
+    :func:`~shipmates._settings.load_timeout_from`) gives up on it: :class:`LoadTimeout` is
     raised and ``run`` goes on in its daemon thread, which Python cannot stop (its output then
     reaches the real stdout again, and the module it imports stays half-imported until it
     ends). Only with a timeout does ``run`` leave the calling thread (so without one, an
@@ -145,7 +134,7 @@ def guarded(run: Callable[[], T], label: str, timeout: float | None = None, *, f
     if getattr(_local, "active", False):
         return run()
     if timeout is None and from_env:
-        timeout = load_timeout()
+        timeout = load_timeout_from()
     _redirect_stdout()
     token = _watch.start(label)
     try:
@@ -278,10 +267,12 @@ class _Watch:
 
 
 def _notice(line: str) -> None:
+    from .._text import terminal_safe  # the label names a sibling or plugin: its own text
+
     stream = sys.__stderr__ if sys.stderr is None else sys.stderr
     try:
         if stream is not None:
-            print(line, file=stream, flush=True)
+            print(terminal_safe(line), file=stream, flush=True)
     except (OSError, ValueError):  # a closed or broken stderr: the notice is only a courtesy
         return
 

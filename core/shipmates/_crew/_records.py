@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ._sibling import Provenance, SiblingSpec
 
 Status = Literal["ok", "failed", "conflict", "excluded", "unavailable"]
+
+
+def status_line(name: str, where: str, entry_point: str | None, status: str, reason: str | None) -> str:
+    """``name (where, entry point name = mod:attr): status: reason``, the one-line form of a
+    sibling's or plugin's record for logs, banners and errors (whoever prints it: names and
+    reasons come from package metadata and errors, so terminal control sequences are removed)."""
+    from .._text import terminal_safe
+
+    if entry_point:
+        where += f", entry point {name} = {entry_point}"
+    line = f"{name} ({where}): {status}"
+    return terminal_safe(f"{line}: {reason}" if reason else line)
 
 
 @dataclass
@@ -30,18 +42,15 @@ class AgentRecord:
 
     def one_line(self) -> str:
         """``name (dist version, entry point): status: reason`` for logs and banners."""
-        where = self.provenance.describe()
-        if self.provenance.entry_point:
-            where += f", entry point {self.name} = {self.provenance.entry_point}"
-        line = f"{self.name} ({where}): {self.status}"
-        return f"{line}: {self.reason}" if self.reason else line
+        prov = self.provenance
+        return status_line(self.name, prov.describe(), prov.entry_point, self.status, self.reason)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "status": self.status,
             "reason": self.reason,
-            **self.provenance.as_dict(),
+            **asdict(self.provenance),
             "load_seconds": self.load_seconds,
             "instances": list(self.instances),
         }

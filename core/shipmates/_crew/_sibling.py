@@ -25,12 +25,12 @@ interprets a sibling (tool building, listings, the REPL, plugins serving sibling
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 from .._errors import NotASiblingError
+from .._settings import tool_timeout_from
 from ._loader import exception_line
 
 T = TypeVar("T")
@@ -40,12 +40,23 @@ DEFAULT_TOOL_TIMEOUT = 120.0
 
 
 def default_tool_timeout() -> float:
-    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`."""
-    raw = os.environ.get("SHIPMATES_TOOL_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_TOOL_TIMEOUT
-    except ValueError:
-        return DEFAULT_TOOL_TIMEOUT
+    """``SHIPMATES_TOOL_TIMEOUT`` when set, else :data:`DEFAULT_TOOL_TIMEOUT`.
+
+    Raises :class:`~shipmates.SettingsError` for a value that is not a finite number of
+    seconds above 0 (``nan``, ``inf``, ``0``, ``-1``): it would make every call time out.
+    """
+    configured = tool_timeout_from()
+    return DEFAULT_TOOL_TIMEOUT if configured is None else configured
+
+
+def tool_timeout(value: float | None = None) -> float:
+    """``value`` checked (a finite number of seconds > 0, else ``ValueError``), or
+    :func:`default_tool_timeout` when None."""
+    if value is None:
+        return default_tool_timeout()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"tool_timeout must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 class SiblingAttributeError(NotASiblingError):
@@ -142,13 +153,7 @@ class Provenance:
         return self.origin
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "location": self.location,
-        }
+        return asdict(self)
 
 
 CODE = Provenance()

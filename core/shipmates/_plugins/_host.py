@@ -18,25 +18,30 @@ Environment:
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pluggy
 
 from .._crew._entrypoints import PLUGINS_GROUP, EntryPointInfo, entry_points, normalize_dist
-from .._crew._loader import EntryPointError, exception_line, is_strict
+from .._crew._loader import EntryPointError, exception_line
+from .._crew._records import status_line
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
+from .._settings import strict_from
+from .._text import terminal_safe
 from ._hookspecs import PROJECT, ShipmatesSpec
 
 if TYPE_CHECKING:
     from pluggy import HookImpl
 
 T = TypeVar("T")
+log = logging.getLogger("shipmates")
 
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("shipmates.builtin", "shipmates._plugins._builtin_models"),
@@ -71,25 +76,11 @@ class PluginRecord:
         return "registered from code"
 
     def one_line(self) -> str:
-        """``name (dist version, entry point name = mod:attr): status: reason``."""
-        where = self.describe()
-        if self.entry_point:
-            where += f", entry point {self.name} = {self.entry_point}"
-        line = f"plugin {self.name} ({where}): {self.status}"
-        return f"{line}: {self.reason}" if self.reason else line
+        """``plugin name (dist version, entry point name = mod:attr): status: reason``."""
+        return "plugin " + status_line(self.name, self.describe(), self.entry_point, self.status, self.reason)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "entry_point": self.entry_point,
-            "status": self.status,
-            "reason": self.reason,
-            "hooks": list(self.hooks),
-            "load_seconds": self.load_seconds,
-            "builtin": self.builtin,
-        }
+        return asdict(self)
 
 
 HookKwargs = Callable[[PluginRecord], Mapping[str, Any]]
@@ -146,6 +137,8 @@ class PluginHost:
         self.manager = manager
         self.records = list(records)
         self._memo: dict[str, tuple[object, Any]] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._reported_lock = threading.Lock()  # hooks fail in worker threads too
 
     @classmethod
     def load(
@@ -173,7 +166,7 @@ class PluginHost:
             allow_label=env.allow_label,
             deny_label=env.deny_label,
         )
-        strict = is_strict() if strict is None else strict
+        strict = strict_from() if strict is None else strict
         # Sorted, so load order (and pluggy's call order) does not depend on the file system.
         for ep in sorted(
             entry_points(PLUGINS_GROUP, path), key=lambda e: (e.name, normalize_dist(e.distribution))
@@ -248,6 +241,31 @@ class PluginHost:
             else:
                 wrapper.close()
         return outcome
+
+    def report(self, failures: Iterable[HookFailure], warn: Callable[[str], None] | None = None) -> None:
+        """Say each failure once per (plugin, hook), in one line naming the plugin, its
+        distribution and version, and the hook; a hook called on every tool call does not
+        repeat it. ``warn`` prints the line (default: the ``shipmates`` logger, on stderr).
+
+        The traceback follows only with ``SHIPMATES_STRICT=1`` or ``-v`` (the ``shipmates``
+        logger at DEBUG).
+        """
+        for failure in failures:
+            key = (failure.plugin.name, failure.hook)
+            with self._reported_lock:
+                if key in self._reported:
+                    continue
+                self._reported.add(key)
+            verbose = strict_from() or log.isEnabledFor(logging.DEBUG)
+            line = terminal_safe(f"{failure} (said once; -v or SHIPMATES_STRICT=1 shows the traceback)")
+            if warn is None:
+                log.warning("%s", line, exc_info=failure.error if verbose else None)
+                continue
+            warn(line)
+            if verbose:
+                import traceback
+
+                warn("".join(traceback.format_exception(failure.error)).rstrip())
 
     def memo(self, name: str, key: object, build: Callable[[], T]) -> T:
         """``build()``, kept for this host until ``key`` changes (the model registry's cache)."""

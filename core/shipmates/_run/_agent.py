@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._crew._sibling import CODE, Provenance, default_tool_timeout, is_sibling, sibling_spec, why_not_sibling
+from .._crew._sibling import CODE, Provenance, is_sibling, sibling_spec, why_not_sibling
+from .._crew._sibling import tool_timeout as checked_tool_timeout
 from .._errors import MaxTurnsExceeded, NameConflictError, NotASiblingError, SelfAbsorptionError
 from .._models._model import Model
 from .._models._registry import get_model
@@ -14,6 +15,7 @@ from .._runtime import run_sync
 from ._run_loop import RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
+from ._tool_calls import max_result_chars as result_limit
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -42,6 +44,7 @@ class Agent:
         max_turns: int = 10,
         tool_timeout: float | None = None,
         max_depth: int = 8,
+        max_result_chars: int | None = None,
         input_model: type[BaseModel] | None = None,
         model_settings: dict[str, Any] | None = None,
         plugin_manager: Any = None,
@@ -53,11 +56,14 @@ class Agent:
         self.instructions = instructions
         self.model = model
         self.max_turns = max_turns
-        self.tool_timeout = default_tool_timeout() if tool_timeout is None else float(tool_timeout)
+        self.tool_timeout = checked_tool_timeout(tool_timeout)
         """Seconds each tool call may take unless the tool or sibling sets its own timeout."""
         self.max_depth = max_depth
         """The deepest delegation allowed (the top-level agent is depth 0); a sibling call that
         would go deeper, or back to an agent already on the stack, gets an error result."""
+        self.max_result_chars = result_limit(max_result_chars)
+        """The longest tool or sibling result the model sees; longer ones are cut with a note
+        (default ``SHIPMATES_MAX_RESULT_CHARS``, else 100,000)."""
         self.input_model = input_model
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         """Extra keyword arguments for the model backend (litellm: temperature, api_base, ...)."""

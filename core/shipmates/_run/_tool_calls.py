@@ -6,8 +6,6 @@ import asyncio
 import contextvars
 import inspect
 import json
-import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
+from .._settings import SettingsError, max_result_chars_from
 from ._context import delegation_stack
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
@@ -23,12 +22,36 @@ if TYPE_CHECKING:
     from .._plugins._host import PluginHost
     from ._agent import Agent
 
-log = logging.getLogger("shipmates")
 T = TypeVar("T")
 
 Approver = Callable[[ToolCallEvent], bool | Awaitable[bool]]
 
 REFUSED = "the user refused this call; do not retry it, answer without it or ask the user"
+DEFAULT_MAX_RESULT_CHARS = 100_000
+"""The longest tool or sibling result the model sees (``Agent(max_result_chars=)``,
+``SHIPMATES_MAX_RESULT_CHARS``); longer ones are cut, with a note saying so."""
+ERROR_DETAIL_CHARS = 2_000
+"""The most of an exception's message an error result quotes."""
+
+
+def max_result_chars(value: int | None = None) -> int:
+    """``value`` (checked), else ``SHIPMATES_MAX_RESULT_CHARS``, else :data:`DEFAULT_MAX_RESULT_CHARS`."""
+    if value is None:
+        return max_result_chars_from() or DEFAULT_MAX_RESULT_CHARS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_result_chars must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def cap_result(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a note telling the model how much was cut."""
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return (
+        f"{text[:limit]}\n[shipmates: result truncated: {cut:,} of {len(text):,} characters cut, "
+        f"over the limit of {limit:,} (max_result_chars, SHIPMATES_MAX_RESULT_CHARS)]"
+    )
 
 
 def to_text(value: Any) -> str:
@@ -70,15 +93,20 @@ def _failure(tool: Tool, exc: BaseException) -> str:
             f"isolated from the captain's process can run under `shipmates serve`.{_exclude_hint(tool)}"
         )
     return (
-        f"error: {_who(tool)} failed with {type(exc).__name__}: {exc}. "
+        f"error: {_who(tool)} failed with {type(exc).__name__}: {_detail(exc)}. "
         f"The {'captain' if tool.sibling is not None else 'agent'} carries on: answer without it "
         f"or call it again with different arguments.{_exclude_hint(tool)}"
     )
 
 
+def _detail(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= ERROR_DETAIL_CHARS else text[:ERROR_DETAIL_CHARS] + "..."
+
+
 class _Hooks:
     """The two tool-call hooks, each plugin's implementation called on its own: a failing
-    observer is logged (plugin, distribution, hook, fix) and the others still see the call."""
+    observer is reported once (plugin, distribution, hook, fix) and the others still see the call."""
 
     __slots__ = ("finished", "host", "started")
 
@@ -89,24 +117,17 @@ class _Hooks:
 
     def start(self, event: ToolCallEvent) -> None:
         if self.started:
-            for failure in self.host.call_each("tool_call_started", event=event).failures:
-                log.warning("%s", failure)
+            self.host.report(self.host.call_each("tool_call_started", event=event).failures)
 
     def finish(self, event: ToolCallEvent) -> None:
         if self.finished:
-            for failure in self.host.call_each("tool_call_finished", event=event).failures:
-                log.warning("%s", failure)
+            self.host.report(self.host.call_each("tool_call_finished", event=event).failures)
 
 
-if sys.version_info >= (3, 11):
-
-    async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
-        # Runs in the calling task: cheaper than wait_for, which wraps coroutines in a new task.
-        async with asyncio.timeout(timeout):
-            return await awaitable
-
-else:  # pragma: no cover - Python 3.10
-    _within = asyncio.wait_for
+async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
+    # Runs in the calling task: cheaper than wait_for, which wraps coroutines in a new task.
+    async with asyncio.timeout(timeout):
+        return await awaitable
 
 
 async def _execute(tool: Tool, bound: tuple[tuple[Any, ...], dict[str, Any]], timeout: float) -> Any:
@@ -196,15 +217,18 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
         finally:
             if token is not None:
                 delegation_stack.reset(token)
-        text = to_text(value)
+        text = cap_result(to_text(value), agent.max_result_chars)
         event.status, event.result = "ok", text
     except EndSession:
         event.status, event.result = "ok", "session ended"
         raise
+    except SettingsError as exc:  # a bad SHIPMATES_* value is the caller's to fix, not the tool's
+        event.status, event.error = "error", str(exc)
+        raise
     except asyncio.CancelledError:
         event.status, event.error = "cancelled", "cancelled"
         raise
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         if time.monotonic() - begun < timeout:  # the tool's own TimeoutError, not ours
             text = _failure(tool, exc)
             event.status, event.error = "error", text

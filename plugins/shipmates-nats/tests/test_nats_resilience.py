@@ -127,18 +127,22 @@ def test_server_restart_clients_reconnect(serve: Any) -> None:
         wait_for(works, 20, step=0.2)
 
 
-def test_wrong_credentials(serve: Any) -> None:
+def test_wrong_credentials(serve: Any, tmp_path: Path) -> None:
     from shipmates_nats import NatsConnectError, NatsServer, get_crew
+
+    for name, token in (("wrong", "wrong"), ("right", "s3cret")):
+        (tmp_path / name).write_text(f"{token}\n")
+        (tmp_path / name).chmod(0o600)
 
     with NatsServer(extra_args=["--auth", "s3cret"]) as server:
         started = time.monotonic()
         with pytest.raises(NatsConnectError, match="rejected the credentials"):
             get_crew(settings(server.url, token="wrong"))
         assert time.monotonic() - started < 3
-        bad = serve(server.url, "--token", "wrong", wait=False)
+        bad = serve(server.url, "--token-file", str(tmp_path / "wrong"), wait=False)
         assert bad.proc.wait(20) == 1
         assert "rejected the credentials" in bad.text()
-        serve(server.url, "--namespace", "r4", "--token", "s3cret", agents="echo")
+        serve(server.url, "--namespace", "r4", "--token-file", str(tmp_path / "right"), agents="echo")
         assert _proxy(server.url, "r4", "echo", token="s3cret").invoke("hi").endswith("hi")
     with NatsServer(extra_args=["--user", "ann", "--pass", "pw"]) as server:
         with pytest.raises(NatsConnectError, match="rejected the credentials"):

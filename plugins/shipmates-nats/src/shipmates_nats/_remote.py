@@ -21,6 +21,7 @@ from shipmates.plugin import (
     background_loop,
     delegation_path,
     on_background_loop,
+    plugin_host,
     report_tool_call,
     run_sync,
     submit,
@@ -30,7 +31,6 @@ from . import _protocol as p
 from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
-from ._plugin import warn
 from ._schema import model_from_schema
 
 log = logging.getLogger("shipmates_nats")
@@ -286,7 +286,7 @@ class RemoteCrew:
                 wait = max(SCAN_MIN - elapsed, SCAN_QUIET - (time.monotonic() - last), 0.005)
                 try:
                     msg = await asyncio.wait_for(replies.get(), min(wait, max_wait - elapsed))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if time.monotonic() - start >= SCAN_MIN and time.monotonic() - last >= SCAN_QUIET:
                         break
                     continue
@@ -445,8 +445,8 @@ def _replay(proxy: RemoteSibling, raw: str) -> None:
                 duration=duration,
                 extra={"remote": proxy.name},
             )
-            for failure in report_tool_call(event):  # said once per plugin and hook, in one line
-                warn(str(failure), key=f"hook {failure.plugin.name} {failure.hook}")
+            # said once per plugin and hook, in one line, as shipmates says its own hook failures
+            plugin_host().report(report_tool_call(event))
     except Exception as exc:  # the trace is a courtesy: never fail a call over it
         log.debug("could not replay remote events of %s: %s", proxy.name, exc)
 

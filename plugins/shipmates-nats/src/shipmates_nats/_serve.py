@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -26,7 +27,7 @@ from shipmates import Provenance
 from shipmates.plugin import reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
-from ._config import NatsSettings, connect
+from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
 from ._durable import DurableWorker, ensure_streams
 from ._invoke import (
     CallFailedError,
@@ -70,6 +71,18 @@ async def _resume(coro: Any, first: Any) -> Any:
     return await _drive(coro, first)
 
 
+def capped_timeout(asked: str | None, own: float, cap: float) -> float:
+    """How long a call may run: the caller's ``Shipmates-Timeout`` when it is a positive finite
+    number of seconds, else the sibling's own timeout; never more than ``cap``."""
+    limit = own
+    if asked:
+        with contextlib.suppress(ValueError):
+            value = float(asked)
+            if math.isfinite(value) and value > 0:
+                limit = value
+    return min(limit, cap)
+
+
 class SiblingServer:
     """Serves ``siblings`` (pairs of sibling and provenance) on NATS until stopped."""
 
@@ -79,6 +92,7 @@ class SiblingServer:
         settings: NatsSettings,
         *,
         max_inflight: int = 64,
+        max_timeout: float | None = None,
         drain_timeout: float = 30.0,
         durable: bool = True,
         ack_wait: float = 30.0,
@@ -87,6 +101,8 @@ class SiblingServer:
         self.settings = settings
         self.ns = settings.namespace
         self.max_inflight = max_inflight
+        self.max_timeout = max_timeout
+        """Longest run of any call, whatever the caller asks (None: see :meth:`cap`)."""
         self.drain_timeout = drain_timeout
         self.want_durable = durable
         self.ack_wait = ack_wait
@@ -107,6 +123,11 @@ class SiblingServer:
         self.collect_events = False
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
+
+    def cap(self, h: Hosted) -> float:
+        """Longest run of a call to ``h``: ``max_timeout``, by default the longer of the sibling's own
+        timeout and :data:`DEFAULT_MAX_TIMEOUT`."""
+        return self.max_timeout if self.max_timeout is not None else max(h.timeout, DEFAULT_MAX_TIMEOUT)
 
     @property
     def max_bytes(self) -> int:
@@ -146,7 +167,7 @@ class SiblingServer:
                 h.spec,
                 distribution=prov.distribution,
                 version=prov.version,
-                timeout=h.default_timeout(),
+                timeout=min(h.default_timeout(), self.cap(h)),
                 durable=self.durable and bool(getattr(h.sibling, "durable", False)),
             )
             h.card["durableWorker"] = self.durable
@@ -219,14 +240,22 @@ class SiblingServer:
 
     def _handler(self, h: Hosted) -> Any:
         loop = asyncio.get_running_loop()
+        cap = self.cap(h)
 
         async def handle(request: Any) -> None:
-            await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
             headers = request.headers
-            limit = h.timeout
-            if headers and p.H_TIMEOUT in headers:
-                with contextlib.suppress(ValueError):
-                    limit = float(headers[p.H_TIMEOUT]) or limit
+            limit = capped_timeout(headers.get(p.H_TIMEOUT) if headers else None, h.timeout, cap)
+            deadline = loop.time() + limit
+            await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
+            if loop.time() >= deadline:  # its caller has given up while it waited for a slot
+                self.slots.release()
+                with contextlib.suppress(Exception):
+                    await request.respond_error(
+                        p.E_TIMEOUT,
+                        f"{h.label} did not start within {limit:g}s: all {self.max_inflight} call slots "
+                        "of this replica stayed busy (serve --max-inflight, --max-timeout)",
+                    )
+                return
             coro = self._respond(h, request, limit)
             if EAGER:
                 ctx = contextvars.copy_context()
@@ -235,10 +264,10 @@ class SiblingServer:
                 except StopIteration:
                     self.slots.release()
                     return
-                task = loop.create_task(_resume(coro, first), context=ctx)  # type: ignore[call-arg]
+                task = loop.create_task(_resume(coro, first), context=ctx)
             else:
                 task = loop.create_task(coro)
-            self.inflight[task] = loop.time() + limit
+            self.inflight[task] = deadline
             task.add_done_callback(self._done)
 
         return handle
@@ -296,10 +325,13 @@ class SiblingServer:
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task in self.expired:  # our reaper: a timeout, not a shutdown
+                capped = (
+                    " (the longest this replica allows: serve --max-timeout)" if limit >= self.cap(h) else ""
+                )
                 with contextlib.suppress(Exception):
                     await request.respond_error(
                         p.E_TIMEOUT,
-                        f"{h.label} did not answer within {limit:g}s",
+                        f"{h.label} did not answer within {limit:g}s{capped}",
                         headers={p.H_TRACEPARENT: span},
                     )
                 return

@@ -1,0 +1,152 @@
+"""The user's config file: a default model and named model aliases, in TOML.
+
+``$SHIPMATES_HOME/config.toml`` when ``SHIPMATES_HOME`` is set, else
+``$XDG_CONFIG_HOME/shipmates/config.toml`` (``~/.config/shipmates/config.toml``)::
+
+    default_model = "local"
+
+    [models.local]
+    model = "openai/qwen-1.5b"                # any litellm model string
+    api_base = "http://127.0.0.1:18081/v1"
+    api_key_env = "LOCAL_LLM_KEY"             # the variable that holds the key (never the key)
+    timeout = 60                              # seconds per model call
+    options = { temperature = 0 }             # any litellm option
+
+A missing file is an empty config, read at no cost; a file that does not parse, or a key with
+the wrong type, is a :class:`ConfigError` naming the file, the key and what it accepts. Keys
+are never stored here: ``api_key_env`` names the environment variable that holds one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._settings import SettingsError
+
+CONFIG_FILE = "config.toml"
+_ALIAS_KEYS = {"model", "api_base", "api_key_env", "timeout", "options"}
+
+
+class ConfigError(SettingsError):
+    """The config file cannot be used; the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """A named model: the litellm model string and the settings that go with it."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """What the config file says (empty when there is none)."""
+
+    path: Path | None = None
+    default_model: str | None = None
+    models: dict[str, ModelAlias] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    """Where the config file is (whether or not it exists)."""
+    home = os.environ.get("SHIPMATES_HOME")
+    if home:
+        return Path(os.path.expanduser(home)) / CONFIG_FILE
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if not xdg or not os.path.isabs(xdg):
+        xdg = os.path.join(os.path.expanduser("~"), ".config")
+    return Path(xdg) / "shipmates" / CONFIG_FILE
+
+
+def read_config(path: Path | None = None) -> UserConfig:
+    """The config at ``path`` (default :func:`config_path`); raises :class:`ConfigError`."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return UserConfig()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}; fix or remove it") from None
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: dict[str, Any]) -> UserConfig:
+    default = data.get("default_model")
+    if default is not None and (not isinstance(default, str) or not default.strip()):
+        raise ConfigError(f"{path}: default_model must be a model name (a string), got {default!r}")
+    tables = data.get("models", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: [models] must be a table of aliases, e.g. [models.local]")
+    models = {name: _alias(path, name, table) for name, table in tables.items()}
+    return UserConfig(path, default.strip() if default else None, models)
+
+
+def _alias(path: Path, name: str, table: Any) -> ModelAlias:
+    where = f"{path}: [models.{name}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where} must be a table with at least model = "provider/model"')
+    unknown = sorted(set(table) - _ALIAS_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; accepted: {', '.join(sorted(_ALIAS_KEYS))}")
+    model = table.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f'{where}: model must be a litellm model string, e.g. "openai/qwen-1.5b"')
+    for key in ("api_base", "api_key_env"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"{where}: {key} must be a string, got {table[key]!r}")
+    timeout = table.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6
+    ):
+        raise ConfigError(f"{where}: timeout must be a number of seconds above 0, got {timeout!r}")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: options must be a table, e.g. options = {{ temperature = 0 }}")
+    return ModelAlias(
+        name,
+        model.strip(),
+        table.get("api_base"),
+        table.get("api_key_env"),
+        None if timeout is None else float(timeout),
+        dict(options),
+    )
+
+
+_DEFAULT_LINE = re.compile(r"^\s*default_model\s*=.*$", re.MULTILINE)
+
+
+def set_default_model(name: str, path: Path | None = None) -> Path:
+    """Make ``name`` the default model in the config file (created user-only if missing)."""
+    import json
+
+    from ._paths import private_dir, private_file
+
+    path = path or config_path()
+    read_config(path)  # refuse to edit a file that does not parse
+    private_dir(str(path.parent))
+    private_file(str(path))
+    text = path.read_text(encoding="utf-8")
+    line = f"default_model = {json.dumps(name)}"  # a JSON string is a valid TOML basic string
+    # Top-level keys come before the first table.
+    head, sep, tail = ("", "", text) if text.startswith("[") else text.partition("\n[")
+    if _DEFAULT_LINE.search(head):
+        head = _DEFAULT_LINE.sub(line, head, count=1)
+    else:
+        head = f"{line}\n{head}" if head else line + "\n"
+    path.write_text(head + sep + tail, encoding="utf-8")
+    return path
