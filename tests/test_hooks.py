@@ -257,8 +257,9 @@ def test_hook_register_chat_options(capsys: pytest.CaptureFixture[str]) -> None:
             register("--surf", apply=refuse)
 
     use(Refuses())
-    status, _, err = run(capsys, "chat", "--surf", "x", "--once", "hi")
-    assert status == 2 and "--surf x" in err and "no such wave" in err
+    status, _, err = run(capsys, "chat", "--surf", "s3cret", "--once", "hi")
+    assert status == 2 and "--surf" in err and "no such wave" in err
+    assert "s3cret" not in err  # an option's value may be a secret: never echoed
 
 
 def test_hook_refresh_agents(capsys: pytest.CaptureFixture[str]) -> None:
