@@ -24,7 +24,7 @@ suite checks that first-party plugins do not import it)::
   :func:`reset_delegation_path` (a served call continues its caller's path).
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
   shipmates reads ``SHIPMATES_AGENTS`` and the like), :func:`selector_matches`,
-  :func:`local_agent_names`.
+  :func:`agent_selector` (the session's lists), :func:`local_agent_names`.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
 - **Tests**: :func:`reset_plugins`.
 - **Cheap imports**: :func:`lazy_exports` gives a plugin package's ``__init__`` names that are
@@ -60,6 +60,7 @@ __all__ = [
     "Selector",
     "SiblingSpec",
     "ToolCallEvent",
+    "agent_selector",
     "background_loop",
     "cache_dir",
     "delegation_path",
@@ -152,6 +153,15 @@ def reset_delegation_path(token: Token[tuple[str, ...]]) -> None:
     delegation_stack.reset(token)
 
 
+def agent_selector() -> Selector:
+    """The allow/deny lists of this session's siblings: ``chat --only/--exclude`` merged with
+    ``SHIPMATES_AGENTS`` / ``SHIPMATES_EXCLUDE_AGENTS`` (those alone before a crew is assembled),
+    so a plugin adding siblings later (``refresh_agents``) chooses as discovery did."""
+    from ._crew._discovery import session_selector
+
+    return session_selector()
+
+
 def local_agent_names() -> set[str]:
     """The names of the siblings installed here (``shipmates.agents`` entry points), unloaded."""
     from ._crew._entrypoints import AGENTS_GROUP, entry_points
@@ -177,13 +187,16 @@ def report_tool_call(
 
 
 def reset_plugins() -> None:
-    """Forget the loaded plugins, the cached entry points and the models they registered, so the
-    next use loads them again (a plugin's tests, or after changing ``SHIPMATES_PLUGINS``)."""
+    """Forget the loaded plugins, the cached entry points, the models they registered and the
+    session's :func:`agent_selector`, so the next use loads them again (a plugin's tests, or
+    after changing ``SHIPMATES_PLUGINS``)."""
+    from ._crew._discovery import _session_selector
     from ._crew._entrypoints import clear_cache
     from ._models._registry import reset_models
     from ._plugins._host import reset_plugin_manager
 
     clear_cache()
+    _session_selector.clear()
     reset_plugin_manager()
     reset_models()
 

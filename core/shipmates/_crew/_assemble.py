@@ -68,10 +68,11 @@ def assemble(
     """
     from .._run._agent import Agent
     from ._absorb import absorb_crew
-    from ._discovery import discover
+    from ._discovery import discover, remember_selector
 
     if captain and only is not None and captain not in only:
         only = [*only, captain]  # the captain is never filtered out by its own --only
+    remember_selector(only, exclude)
     discovery = discover(only=only, exclude=exclude)
     if captain:
         record = next((r for r in discovery.records if r.name == captain), None)

@@ -139,6 +139,20 @@ def _agent_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -
     )
 
 
+_session_selector: list[Selector] = []
+"""The lists the session's crew was assembled with (:func:`remember_selector`)."""
+
+
+def remember_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -> None:
+    """Keep the session's ``only``/``exclude`` so siblings added later are chosen the same way."""
+    _session_selector[:] = [_agent_selector(only, exclude)]
+
+
+def session_selector() -> Selector:
+    """The session's allow/deny lists, else (no crew assembled) the environment's."""
+    return _session_selector[-1] if _session_selector else _agent_selector(None, None)
+
+
 def _provenance(ep: EntryPointInfo) -> Provenance:
     return Provenance("entry-point", ep.distribution, ep.version, ep.value)
 

@@ -42,7 +42,8 @@ def test_two_replicas_share_the_load(nats_server: Any, serve: Any) -> None:
 def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, journal: Path) -> None:
     """Plain calls complete on the survivor or fail clearly; durable jobs all complete exactly once."""
     from shipmates_nats import RemoteCallError
-    from shipmates_nats._durable import existing_result
+    from shipmates_nats._durable import existing_result, job_secret, signed
+    from shipmates_nats._protocol import result_tag
 
     env = {"NATSCREW_JOB_SECONDS": "0.4"}  # the siblings note their steps in `journal`
     flags = ("--namespace", "r2", "--ack-wait", "1")
@@ -84,7 +85,9 @@ def test_sigkill_one_replica_mid_stream(nats_server: Any, serve: Any, journal: P
 
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
-        found = [await existing_result(js, "r2", k) for k in keys]
+        secrets = {k: job_secret("r2", "jobber", "shipmates-natscrew", k) for k in keys}
+        found = [await existing_result(js, "r2", k, result_tag(secrets[k])) for k in keys]
+        assert all(signed(m, secrets[k], k) for m, k in zip(found, keys, strict=True) if m is not None)
         info = await js.stream_info("SHIPMATES_R2_RESULTS")
         await nc.close()
         return [found, info.state.messages]

@@ -43,7 +43,7 @@ def test_huge_timeouts_are_cut_and_the_replica_answers_on(
     from shipmates_nats import _protocol as p
 
     serve(nats_server.url, "--namespace", "cap", "--max-inflight", "4", "--max-timeout", "2", agents="echo")
-    subject = p.invoke_subject("cap", "echo")
+    subject = p.invoke_subject("cap", "echo", "shipmates-natscrew")
 
     async def scenario() -> None:
         nc = await nats.connect(nats_server.url)
@@ -74,7 +74,7 @@ def test_a_call_whose_caller_gave_up_waiting_for_a_slot_is_not_run(
     from shipmates_nats import _protocol as p
 
     serve(nats_server.url, "--namespace", "cap1", "--max-inflight", "1", "--max-timeout", "2", agents="echo")
-    subject = p.invoke_subject("cap1", "echo")
+    subject = p.invoke_subject("cap1", "echo", "shipmates-natscrew")
 
     async def scenario() -> None:
         nc = await nats.connect(nats_server.url)

@@ -1,20 +1,33 @@
 """Durable delegation through JetStream: a work-queue stream of jobs and a results stream.
 
-The caller publishes a job with ``Nats-Msg-Id = key`` (JetStream drops duplicates inside the
-dedupe window), then waits for ``NS.results.<key>``. Every ``serve`` replica pulls jobs of its
-siblings from one shared durable consumer; while a job runs the worker keeps telling JetStream
-it is in progress, so a worker that dies stops doing so and the job is redelivered to another
-replica after ``ack_wait``. The result is published with the same ``Nats-Msg-Id`` into a stream
-that dedupes it too, and a worker skips a job whose result already exists: the caller gets
-exactly one result per key. (The sibling itself may run twice when a worker dies mid-task.)
+The caller publishes a job with ``Nats-Msg-Id = <key>.<tag>`` (JetStream drops duplicates inside
+the dedupe window), then waits for ``NS.results.<key>.<tag>``. Every ``serve`` replica pulls jobs
+of its siblings from one shared durable consumer; while a job runs the worker keeps telling
+JetStream it is in progress, so a worker that dies stops doing so and the job is redelivered to
+another replica after ``ack_wait``. The result is stored once per subject, and a worker skips a
+job whose signed result already exists: the caller gets exactly one result per key. (The
+sibling itself may run twice when a worker dies mid-task.)
+
+Results cannot be forged: the job carries a secret derived from the caller's own secret (a
+user-only file in the state directory) and the key; the worker signs the result with it (HMAC)
+and the result subject's ``tag`` derives from it, so the caller accepts, and a re-call with the
+same key returns, only what a worker that took the job published. The same secret for the same
+key makes a re-call (from any process of this user) find the stored result; another user's job
+with the same key is a job of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
+import os
+import secrets
 import time
+import uuid
 from typing import Any
 
 from . import _protocol as p
@@ -56,14 +69,74 @@ async def ensure_streams(js: Any, ns: str) -> None:
                 raise
 
 
-async def existing_result(js: Any, ns: str, key: str) -> Any | None:
-    """The stored result message for ``key``, or None."""
+SECRET_FILE = "nats-caller.secret"
+_secrets: dict[str, bytes] = {}
+
+
+def caller_secret() -> bytes:
+    """This user's secret for durable calls: made on first use in a user-only (0600) file of the
+    state directory (``<state dir>/nats-caller.secret``), the same for every process of the user."""
+    from shipmates.plugin import state_dir
+
+    path = os.path.join(state_dir(), SECRET_FILE)
+    known = _secrets.get(path)
+    if known is not None:
+        return known
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # atomic: of processes racing here, one secret wins
+        os.unlink(tmp)
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)
+    try:
+        with open(path) as f:
+            secret = bytes.fromhex(f.read().strip())
+    except ValueError:
+        secret = b""
+    if len(secret) < 16:
+        raise RemoteCallError(
+            f"the durable-call secret {path} is not 32+ hex bytes; delete it and a new one is made "
+            "(results stored under the old one can no longer be collected)"
+        )
+    _secrets[path] = secret
+    return secret
+
+
+def job_secret(ns: str, name: str, distribution: str | None, key: str) -> bytes:
+    """The secret of one durable job: the same for a re-call with the same key by the same user."""
+    job = json.dumps([ns, name, p.dist_token(distribution), key]).encode()
+    return hmac.new(caller_secret(), job, hashlib.sha256).digest()
+
+
+def signed(msg: Any, secret: bytes, key: str) -> bool:
+    """True when ``msg`` is a result signed with the job's ``secret``: a worker that took the job sent it."""
+    headers = msg.headers or {}
+    mac = headers.get(p.H_MAC)
+    return isinstance(mac, str) and hmac.compare_digest(mac, p.result_mac(secret, key, headers, msg.data))
+
+
+async def existing_result(js: Any, ns: str, key: str, tag: str) -> Any | None:
+    """The stored result message for ``key`` under ``tag``, or None."""
     from nats.js.errors import NotFoundError
 
     try:
-        return await js.get_last_msg(p.stream_name(ns, "RESULTS"), p.results_subject(ns, key))
+        return await js.get_last_msg(p.stream_name(ns, "RESULTS"), p.results_subject(ns, key, tag))
     except NotFoundError:
         return None
+
+
+def _discarded(name: str, key: str) -> None:
+    from ._plugin import warn
+
+    warn(
+        f"discarded a durable result for sibling '{name}' (key {key}) that no worker of the job "
+        "signed: forged or corrupted by someone who can publish into this namespace (see the "
+        "permission recipe in the shipmates-nats README)"
+    )
 
 
 def _result_text(headers: dict[str, str] | None, data: bytes, name: str) -> str:
@@ -79,12 +152,23 @@ def _result_text(headers: dict[str, str] | None, data: bytes, name: str) -> str:
 
 
 async def submit(
-    nc: Any, js: Any, ns: str, name: str, body: bytes, key: str, *, timeout: float, headers: dict[str, str]
+    nc: Any,
+    js: Any,
+    ns: str,
+    name: str,
+    distribution: str | None,
+    body: bytes,
+    key: str,
+    *,
+    timeout: float,
+    headers: dict[str, str],
 ) -> str:
-    """Submit a durable job (idempotent on ``key``) and wait for its single result."""
+    """Submit a durable job (idempotent on ``key``) and wait for its single, signed result."""
     from nats.js.errors import NotFoundError
 
     p.check_key(key)
+    secret = job_secret(ns, name, distribution, key)
+    tag = p.result_tag(secret)
     try:
         await ensure_streams(js, ns)
     except Exception as exc:
@@ -93,19 +177,25 @@ async def submit(
             f"({type(exc).__name__}: {exc}); start the server with JetStream (`shipmates nats up` does)"
         ) from None
     try:
-        await js.consumer_info(p.stream_name(ns, "JOBS"), name)
+        await js.consumer_info(p.stream_name(ns, "JOBS"), p.consumer_name(name, distribution))
     except NotFoundError:
         raise RemoteCallError(
             f"no durable worker for sibling '{name}' in namespace '{ns}': start `shipmates serve` "
             "with JetStream enabled on the NATS server (shipmates nats up enables it)"
         ) from None
-    sub = await nc.subscribe(p.results_subject(ns, key), max_msgs=1)
+    sub = await nc.subscribe(p.results_subject(ns, key, tag))
     try:
-        found = await existing_result(js, ns, key)
+        msg_id = f"{key}.{tag}"
+        found = await existing_result(js, ns, key, tag)
         if found is not None:
-            return _result_text(found.headers, found.data, name)
-        hdrs = {**headers, p.H_MSG_ID: key}
-        await js.publish(p.jobs_subject(ns, name), body, headers=hdrs, timeout=min(timeout, 10.0))
+            if signed(found, secret, key):
+                return _result_text(found.headers, found.data, name)
+            _discarded(name, key)
+            msg_id += f".{uuid.uuid4().hex[:8]}"  # what is stored is not the job's: run it again
+        hdrs = {**headers, p.H_MSG_ID: msg_id, p.H_KEY: key, p.H_SECRET: secret.hex()}
+        await js.publish(
+            p.jobs_subject(ns, name, distribution), body, headers=hdrs, timeout=min(timeout, 10.0)
+        )
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -116,14 +206,18 @@ async def submit(
                 )
             try:
                 msg = await sub.next_msg(timeout=min(left, 2.0))
-                return _result_text(msg.headers, msg.data, name)
             except TimeoutError:
                 pass
             except Exception as exc:  # nats TimeoutError is not asyncio's on every version
                 if type(exc).__name__ != "TimeoutError":
                     raise
-            found = await existing_result(js, ns, key)  # a result missed across a reconnect
-            if found is not None:
+            else:
+                if signed(msg, secret, key):
+                    return _result_text(msg.headers, msg.data, name)
+                _discarded(name, key)
+                continue
+            found = await existing_result(js, ns, key, tag)  # a result missed across a reconnect
+            if found is not None and signed(found, secret, key):
                 return _result_text(found.headers, found.data, name)
     finally:
         with contextlib.suppress(Exception):
@@ -153,19 +247,21 @@ class DurableWorker:
     async def start(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig
 
+        dist = self.hosted.provenance.distribution
+        durable = p.consumer_name(self.hosted.name, dist)
         config = ConsumerConfig(
-            durable_name=self.hosted.name,
+            durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
             max_deliver=20,
-            filter_subject=p.jobs_subject(self.ns, self.hosted.name),
+            filter_subject=p.jobs_subject(self.ns, self.hosted.name, dist),
         )
         stream = p.stream_name(self.ns, "JOBS")
         try:
             await self.js.add_consumer(stream, config)
         except Exception as exc:  # exists with another config: bind to it as it is
-            log.debug("durable consumer %s: %s", self.hosted.name, exc)
-        self.sub = await self.js.pull_subscribe_bind(durable=self.hosted.name, stream=stream)
+            log.debug("durable consumer %s: %s", durable, exc)
+        self.sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
         self.tasks = [asyncio.ensure_future(self._loop()) for _ in range(self.concurrency)]
 
     async def _loop(self) -> None:
@@ -192,14 +288,29 @@ class DurableWorker:
 
     async def _handle(self, msg: Any) -> None:
         headers = msg.headers or {}
-        key = headers.get(p.H_MSG_ID) or f"seq-{msg.metadata.sequence.stream}"
+        key = headers.get(p.H_KEY) or ""
+        try:
+            secret = bytes.fromhex(headers.get(p.H_SECRET) or "")
+            p.check_key(key)
+        except ValueError:
+            secret = b""
+        if len(secret) < 16:
+            log.warning(
+                "durable job for %s without a valid key and secret (from a caller older than %s?): dropped",
+                self.hosted.label,
+                p.PROTOCOL,
+            )
+            await msg.term()
+            return
+        tag = p.result_tag(secret)
         log.debug("durable job %s for %s: delivery %s", key, self.hosted.name, msg.metadata.num_delivered)
-        if await existing_result(self.js, self.ns, key) is not None:
+        found = await existing_result(self.js, self.ns, key, tag)
+        if found is not None and signed(found, secret, key):
             await msg.ack()  # done by a replica that died before acking
             return
         beat = asyncio.ensure_future(self._heartbeat(msg))
         token = current_traceparent.set(p.new_traceparent(headers.get(p.H_TRACEPARENT)))
-        out: dict[str, str] = {p.H_MSG_ID: key}
+        out: dict[str, str] = {}
         try:
             timeout = float(headers.get(p.H_TIMEOUT, "0") or 0) or None
             data = await call_hosted(
@@ -208,11 +319,13 @@ class DurableWorker:
             out[p.H_STATUS] = "ok"
         except CallFailedError as failure:
             data = b""
-            out.update({p.H_STATUS: "error", p.H_ERROR: failure.description, p.H_ERROR_CODE: failure.code})
+            error = " ".join(failure.description.splitlines()).strip()  # as a header carries it
+            out.update({p.H_STATUS: "error", p.H_ERROR: error, p.H_ERROR_CODE: failure.code})
         finally:
             beat.cancel()
             current_traceparent.reset(token)
-        await self.js.publish(p.results_subject(self.ns, key), data, headers=out)
+        out[p.H_MAC] = p.result_mac(secret, key, out, data)
+        await self.js.publish(p.results_subject(self.ns, key, tag), data, headers=out)
         await msg.ack()
         log.info(
             "durable job %s for %s done (delivery %s)", key, self.hosted.name, msg.metadata.num_delivered

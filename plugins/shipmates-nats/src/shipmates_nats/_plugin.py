@@ -8,16 +8,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shipmates.plugin import Selector, hookimpl, local_agent_names
+from shipmates.plugin import Selector, agent_selector, hookimpl, local_agent_names
 
 if TYPE_CHECKING:
     from shipmates import Agent
     from shipmates.plugin import RegisterAgent, RegisterChatOption, RegisterCli
 
     from ._config import NatsSettings
-    from ._remote import RemoteCrew
+    from ._remote import RemoteCrew, RemoteSibling
 
 URL_ENV = "SHIPMATES_NATS_URL"
 chat_url: dict[str, str | None] = {"url": None}
@@ -27,11 +27,14 @@ _serving: list[bool] = []
 _warned: set[str] = set()
 _decided: set[str] = set()
 """Remote names the last discovery already ruled on (absorbed, conflicting or excluded)."""
-_ours: set[str] = set()
-"""Remote names whose proxy a captain absorbed (so they may leave and come back)."""
+_ours: dict[str, RemoteSibling] = {}
+"""Remote names whose proxy a captain absorbed: that proxy (its distribution) may leave and come
+back; no other distribution ever takes the name."""
 
 
-def _warn(text: str) -> None:
+def warn(text: str) -> None:
+    """One line on stderr, once per text: the plugin's warnings, never a traceback, never
+    repeated on every call."""
     if text not in _warned:
         _warned.add(text)
         print(f"warning: shipmates-nats: {text}", file=sys.stderr)
@@ -49,7 +52,7 @@ def _use_url(url: str) -> None:
     from ._config import CREDENTIALS_IN_URL, url_has_credentials
 
     if url_has_credentials(url):
-        _warn(CREDENTIALS_IN_URL)  # not refused: core would echo the URL, secret included
+        warn(CREDENTIALS_IN_URL)  # not refused: core would echo the URL, secret included
     chat_url["url"] = url
 
 
@@ -98,7 +101,7 @@ def register_agents(register: RegisterAgent) -> None:
     try:
         crew = _crew()
     except Exception as exc:  # recorded by discovery as this plugin's failure; said at once too
-        _warn(f"remote siblings unavailable: {exc}")
+        warn(f"remote siblings unavailable: {exc}")
         raise
     if crew is None:
         return
@@ -122,10 +125,17 @@ def _remote_allowed(name: str, distribution: str | None) -> bool:
     return selector.allows(name, distribution, "remote")
 
 
-def _allowed(name: str, distribution: str | None) -> bool:
-    """The general allow/deny lists, for a remote sibling that appeared after discovery."""
-    selector = Selector.from_env("SHIPMATES_AGENTS", "SHIPMATES_EXCLUDE_AGENTS")
-    return selector.allows(name, distribution, "remote")
+def _wanted(selector: Selector, proxy: RemoteSibling) -> bool:
+    """The session's lists (``--only``/``--exclude`` and the environment) and the remote-only ones."""
+    return selector.allows(proxy.name, proxy.distribution, "remote") and _remote_allowed(
+        proxy.name, proxy.distribution
+    )
+
+
+def _local_rival(name: str, selector: Selector) -> bool:
+    """True when a sibling installed here is named ``name`` and the session's lists keep it
+    (``--exclude 'local:*'`` or ``--only 'remote:*'`` leave the name to the served one)."""
+    return name in local_agent_names() and selector.allows(name, None, "entry-point")
 
 
 _retry = {"at": 0.0, "busy": False}
@@ -144,7 +154,7 @@ def _connect_in_background() -> None:
                 crew.scan()
                 crew.start_polling()
         except Exception as exc:
-            _warn(f"NATS still unavailable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
+            warn(f"NATS still unavailable ({exc}); retrying every {RETRY_SECONDS:.0f}s")
         finally:
             _retry["busy"] = False
 
@@ -155,12 +165,14 @@ def _connect_in_background() -> None:
 def refresh_agents(captain: Agent) -> None:
     """Absorb siblings that appeared since discovery; drop those whose replicas all vanished.
 
-    Uses the background poller's latest scan, so it costs nothing when nothing changed.
+    Uses the background poller's latest scan, so it costs nothing when nothing changed. A name
+    stays with the distribution the captain absorbed: another one serving it is reported as a
+    conflict and never called.
     """
     settings = _settings()
     if settings is None or not hasattr(captain, "absorb"):
         return
-    from ._remote import POLL_INTERVAL, find_crew
+    from ._remote import POLL_INTERVAL, RemoteSibling, find_crew
 
     crew = find_crew(settings)
     if crew is None:
@@ -168,50 +180,74 @@ def refresh_agents(captain: Agent) -> None:
         return
     if time.monotonic() - crew.scanned_at > 3 * POLL_INTERVAL:
         crew.scan()  # the poller is behind (or was never started): look now
-    served: dict[str, list[Any]] = {}
+    served: dict[str, list[RemoteSibling]] = {}
     for proxy, _view, _dist, _insts in crew.siblings():
         served.setdefault(proxy.name, []).append(proxy)
-    local: set[str] | None = None
+    for name, sibling in captain.siblings.items():
+        if isinstance(sibling, RemoteSibling) and sibling.crew is crew:
+            _ours.setdefault(name, sibling)  # absorbed by discovery
+    selector = agent_selector()
     for name, proxies in served.items():
-        proxy = proxies[0]
+        if name != captain.name:
+            _refresh_name(captain, crew.ns, name, proxies, selector)
+    for name, proxy in list(_ours.items()):  # every replica gone: unavailable, off the captain's tools
+        if proxy in served.get(name, ()):
+            continue
+        proxy.available = False
         tool = captain.get_tool(name)
-        if len(proxies) > 1 or name == captain.name:
-            continue  # same name from two distributions: discovery reports it, nobody absorbs it
-        if tool is not None:
-            if tool.sibling is proxy:
-                proxy.available = True
-                _ours.add(name)
-            elif name not in _decided:
-                _warn(
-                    f"remote {proxy.label} not absorbed: captain '{captain.name}' already has '{name}' "
-                    f"({tool.provenance.describe() if tool.provenance else 'a tool'})"
-                )
-            continue
-        if name in _decided and name not in _ours:
-            continue  # discovery refused it (conflict, exclusion, rejection): its report stands
-        local = local_agent_names() if local is None else local
-        if name in local:
-            _warn(
-                f"remote {proxy.label} not absorbed: a local sibling is also named '{name}'; "
-                "choose one with SHIPMATES_AGENTS or SHIPMATES_EXCLUDE_AGENTS"
-            )
-            continue
-        dist = proxy.provenance.distribution
-        if not (_allowed(name, dist) and _remote_allowed(name, dist)):
-            continue
-        try:
-            captain.absorb(proxy, provenance=proxy.provenance)
-        except Exception as exc:
-            _warn(f"remote {proxy.label} not absorbed: {exc}")
-            continue
-        proxy.available = True
-        _ours.add(name)
-    for name in list(_ours):  # every replica gone: unavailable, off the captain's tools
-        if name in served:
-            continue
-        gone = crew.proxies.get(name)
-        if gone is not None:
-            gone.available = False
-        tool = captain.get_tool(name)
-        if tool is not None and gone is not None and tool.sibling is gone:
+        if tool is not None and tool.sibling is proxy:
             captain.remove(name)
+
+
+def _refresh_name(
+    captain: Agent, ns: str, name: str, proxies: list[RemoteSibling], selector: Selector
+) -> None:
+    """Settle one served name: keep (or take back) the captain's own distribution, absorb a new one."""
+    ours = _ours.get(name)
+    tool = captain.get_tool(name)
+    if ours is not None:
+        for rival in proxies:
+            if rival is not ours:
+                warn(
+                    f"conflict: the name '{name}' is also served by {rival.where} in namespace {ns}; "
+                    f"captain '{captain.name}' keeps {ours.where} and sends the other no calls: stop "
+                    "that `shipmates serve` or serve it under another name"
+                )
+        if tool is None and ours in proxies:
+            _take(captain, ours)  # its replicas are back
+        elif tool is not None and tool.sibling is ours:
+            ours.available = True
+        return
+    if tool is not None:
+        if name not in _decided:
+            warn(
+                f"remote {proxies[0].label} not absorbed: captain '{captain.name}' already has "
+                f"'{name}' ({tool.provenance.describe() if tool.provenance else 'a tool'})"
+            )
+        return
+    if name in _decided:
+        return  # discovery refused it (conflict, exclusion, rejection): its report stands
+    wanted = [x for x in proxies if _wanted(selector, x)]  # the lists first: they may rule out the local one
+    if len(wanted) > 1:
+        warn(
+            f"conflict: the name '{name}' is served by {' and by '.join(x.where for x in wanted)} in "
+            f"namespace {ns}; none is absorbed: pick one with SHIPMATES_NATS_AGENTS or "
+            "SHIPMATES_NATS_EXCLUDE (by distribution)"
+        )
+    elif wanted and _local_rival(name, selector):
+        warn(
+            f"remote {wanted[0].label} not absorbed: a local sibling is also named '{name}'; choose "
+            "one with --only/--exclude (local:NAME, remote:NAME) or SHIPMATES_EXCLUDE_AGENTS"
+        )
+    elif wanted:
+        _take(captain, wanted[0])
+
+
+def _take(captain: Agent, proxy: RemoteSibling) -> None:
+    try:
+        captain.absorb(proxy, provenance=proxy.provenance)
+    except Exception as exc:
+        warn(f"remote {proxy.label} not absorbed: {exc}")
+        return
+    proxy.available = True
+    _ours[proxy.name] = proxy

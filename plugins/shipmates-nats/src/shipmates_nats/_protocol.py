@@ -1,11 +1,18 @@
 """Wire protocol shared by ``serve`` and the remote proxy: subjects, headers, the sibling card.
 
-Everything a crew uses lives under its namespace ``NS`` (a subject prefix), so NATS permissions
-on ``NS.>`` (plus ``_INBOX.>`` and, for durable jobs, ``$JS.API.>``) isolate one crew:
+Everything a crew uses lives under its namespace ``NS`` (a subject prefix), replies included,
+so NATS permissions on ``NS.>`` (plus the crew's two JetStream streams for durable jobs: the
+plugin README has the exact configuration) isolate one crew:
 
 - ``NS.$SRV.INFO|PING|STATS[.name[.id]]``: micro discovery subjects (the micro protocol, prefixed);
-- ``NS.agents.<name>.invoke``: the sibling's invoke endpoint (queue group ``shipmates``);
-- ``NS.jobs.<name>`` / ``NS.results.<key>``: durable delegation (JetStream).
+- ``NS.agents.<name>.<dist>.invoke``: the invoke endpoint of the sibling ``name`` from the
+  distribution ``dist`` (queue group ``shipmates``): a captain calls only the distribution it
+  absorbed, never a rival serving the same name;
+- ``NS._INBOX.>``: every reply (connections use this inbox prefix);
+- ``NS.jobs.<name>.<dist>`` / ``NS.results.<key>.<tag>``: durable delegation (JetStream). The
+  job carries a secret only its caller and the worker that takes it know; the result subject's
+  ``tag`` and the result's MAC (header ``Shipmates-Mac``) derive from it, so nobody else can
+  make the caller accept a result.
 
 Request body: the query as plain text for untyped siblings (as ``{"query": "..."}`` when it is
 empty or starts with ``{``), the JSON input object for typed ones; so ``nats req`` works too.
@@ -14,9 +21,12 @@ Response body: the sibling's text; errors use the micro error headers.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,7 +34,8 @@ if TYPE_CHECKING:
 
 QUEUE_GROUP = "shipmates"
 CARD_KEY = "shipmates.card"
-PROTOCOL = "shipmates/1"
+PROTOCOL = "shipmates/2"
+"""2: per-distribution invoke and job subjects, inboxes under the namespace, signed durable results."""
 
 H_TRACEPARENT = "traceparent"
 H_TIMEOUT = "Shipmates-Timeout"
@@ -33,6 +44,10 @@ H_ERROR = "Nats-Service-Error"
 H_ERROR_CODE = "Nats-Service-Error-Code"
 H_MSG_ID = "Nats-Msg-Id"
 H_STATUS = "Shipmates-Status"
+H_KEY = "Shipmates-Key"
+H_SECRET = "Shipmates-Secret"
+"""The durable job's secret (hex): the worker signs the result with it."""
+H_MAC = "Shipmates-Mac"
 H_EVENTS = "Shipmates-Events"
 """The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
 EVENTS_MAX = 50
@@ -51,16 +66,32 @@ def srv_prefix(ns: str) -> str:
     return f"{ns}.$SRV"
 
 
-def invoke_subject(ns: str, name: str) -> str:
-    return f"{ns}.agents.{name}.invoke"
+def inbox_prefix(ns: str) -> str:
+    """Replies of a crew's connections travel under ``NS._INBOX``: other crews cannot read them."""
+    return f"{ns}._INBOX"
 
 
-def jobs_subject(ns: str, name: str) -> str:
-    return f"{ns}.jobs.{name}"
+def dist_token(distribution: str | None) -> str:
+    """A distribution as one subject token: PEP 503 normalised (``Foo_Bar`` -> ``foo-bar``)."""
+    token = re.sub(r"[^a-z0-9-]", "-", re.sub(r"[-_.]+", "-", (distribution or "").lower())).strip("-")
+    return token or "unknown"
 
 
-def results_subject(ns: str, key: str) -> str:
-    return f"{ns}.results.{key}"
+def invoke_subject(ns: str, name: str, distribution: str | None) -> str:
+    return f"{ns}.agents.{name}.{dist_token(distribution)}.invoke"
+
+
+def jobs_subject(ns: str, name: str, distribution: str | None) -> str:
+    return f"{ns}.jobs.{name}.{dist_token(distribution)}"
+
+
+def consumer_name(name: str, distribution: str | None) -> str:
+    """The durable consumer of one sibling's jobs (no dots allowed; the token has no ``_``)."""
+    return f"{name}_{dist_token(distribution)}"
+
+
+def results_subject(ns: str, key: str, tag: str) -> str:
+    return f"{ns}.results.{key}.{tag}"
 
 
 def stream_name(ns: str, kind: str) -> str:
@@ -76,6 +107,18 @@ def check_key(key: str) -> str:
     if not _KEY_RE.match(key):
         raise ValueError(f"invalid idempotency key {key!r}: use 1-128 letters, digits, '_' or '-'")
     return key
+
+
+def result_tag(secret: bytes) -> str:
+    """The last token of a durable job's result subject: unguessable without the job's secret."""
+    return hmac.new(secret, b"shipmates result subject", hashlib.sha256).hexdigest()[:32]
+
+
+def result_mac(secret: bytes, key: str, headers: dict[str, str], data: bytes) -> str:
+    """What a worker signs a durable result with: key, status, error and body under the job's secret."""
+    fields = [key, headers.get(H_STATUS, ""), headers.get(H_ERROR_CODE, ""), headers.get(H_ERROR, "")]
+    signed = json.dumps(fields).encode() + b"\0" + data
+    return hmac.new(secret, signed, hashlib.sha256).hexdigest()
 
 
 def semver(version: str | None) -> str:
@@ -113,6 +156,7 @@ def build_card(
     schema = spec.input_model.model_json_schema() if spec.input_model is not None else None
     return {
         "protocol": PROTOCOL,
+        "host": socket.gethostname(),
         "name": spec.name,
         "description": spec.description,
         "distribution": distribution,

@@ -21,6 +21,7 @@ from shipmates.plugin import (
     background_loop,
     delegation_path,
     on_background_loop,
+    plugin_host,
     report_tool_call,
     run_sync,
     submit,
@@ -63,25 +64,33 @@ class RemoteView:
     instances: dict[str, Instance] = field(default_factory=dict)
 
     def by_distribution(self) -> dict[str, list[Instance]]:
+        """Instances by distribution (its subject token: what a call is addressed to)."""
         groups: dict[str, list[Instance]] = {}
         for inst in sorted(self.instances.values(), key=lambda i: i.id):
-            groups.setdefault(inst.card.get("distribution") or "", []).append(inst)
+            groups.setdefault(p.dist_token(inst.card.get("distribution")), []).append(inst)
         return groups
 
 
 class RemoteSibling:
-    """A proxy sibling: absorbed like a local one, each call is a NATS request to a replica."""
+    """A proxy sibling: absorbed like a local one, each call is a NATS request to a replica.
 
-    def __init__(self, crew: RemoteCrew, card: dict[str, Any], instances: list[str]) -> None:
+    It is bound to one distribution for good: calls go to that distribution's replicas only,
+    whatever else comes to serve the same name.
+    """
+
+    def __init__(
+        self, crew: RemoteCrew, card: dict[str, Any], instances: list[str], hosts: list[str] | None = None
+    ) -> None:
         self.crew = crew
         self.name: str = card["name"]
-        self.subject = p.invoke_subject(crew.ns, self.name)
+        self.distribution: str | None = card.get("distribution")
+        self.subject = p.invoke_subject(crew.ns, self.name, self.distribution)
         self.available = True
         self.instances: list[str] = []
-        self.update(card, instances)
+        self.update(card, instances, hosts)
 
-    def update(self, card: dict[str, Any], instances: list[str]) -> None:
-        """Take the newest card and instance list (cheap; keeps the same object)."""
+    def update(self, card: dict[str, Any], instances: list[str], hosts: list[str] | None = None) -> None:
+        """Take the newest card and instance list of this distribution (cheap; keeps the same object)."""
         self.card = card
         self.description: str = str(card.get("description") or "")
         schema = card.get("inputSchema")
@@ -95,17 +104,23 @@ class RemoteSibling:
         self.tools = [t.get("name") for t in card.get("tools") or () if isinstance(t, dict)]
         self.skills = [str(s) for s in card.get("skills") or ()]
         self.instances = sorted(instances)
+        self.hosts = sorted(hosts) if hosts else [str(card.get("host") or "unknown host")]
         self.provenance = Provenance(
             "remote",
-            card.get("distribution"),
+            self.distribution,
             card.get("version"),
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
-            f"instances {','.join(self.instances) or 'none'}",
+            f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}",
         )
 
     @property
     def label(self) -> str:
         return f"remote sibling '{self.name}' ({self.provenance.describe()})"
+
+    @property
+    def where(self) -> str:
+        """``"dist version on host(s) h1,h2"``: the provenance a conflict names."""
+        return f"{self.provenance.describe()} on host(s) {','.join(self.hosts)}"
 
     def _headers(self, timeout: float | None = None) -> dict[str, str]:
         """traceparent always; the delegation path and a timeout only when there is one to pass."""
@@ -187,6 +202,9 @@ class RemoteCrew:
         self.views: dict[str, RemoteView] = {}
         self.scanned_at = 0.0
         self.proxies: dict[str, RemoteSibling] = {}
+        """Name -> the proxy of the distribution first seen serving it (:func:`delegate`, tests)."""
+        self.bound: dict[tuple[str, str], RemoteSibling] = {}
+        """(name, distribution token) -> its proxy, one per distribution, kept across scans."""
         self._poller: Any = None
         self._local: dict[Any, tuple[Any, Any]] = {}
         self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -199,7 +217,9 @@ class RemoteCrew:
 
     async def _connected(self) -> Any:
         if self.nc is None or self.nc.is_closed:
-            self.nc = await connect(self.settings, name="shipmates-captain")
+            self.nc = await connect(
+                self.settings, name="shipmates-captain", inbox_prefix=p.inbox_prefix(self.ns)
+            )
             self.js = self.nc.jetstream()
         return self.nc
 
@@ -229,7 +249,7 @@ class RemoteCrew:
             entry = self._local.get(loop)
             if entry is not None and not entry[0].is_closed:
                 return entry[0]
-            nc = await connect(self.settings, name="shipmates-captain")
+            nc = await connect(self.settings, name="shipmates-captain", inbox_prefix=p.inbox_prefix(self.ns))
             closer = _closer(nc, lambda: (self._local.pop(loop, None), self._local_locks.pop(loop, None)))
             await closer.__anext__()
             self._local[loop] = (nc, closer)
@@ -316,26 +336,23 @@ class RemoteCrew:
         self._poller = submit(poll())
 
     def siblings(self) -> list[tuple[RemoteSibling, RemoteView, str, list[Instance]]]:
-        """One entry per (name, distribution) served now; proxies are reused across scans.
+        """One entry per (name, distribution) served now, each with its own proxy (reused across scans).
 
-        When one name is served by several distributions, each gets its own proxy-less entry
-        so that discovery reports the conflict with every provenance.
+        When one name is served by several distributions, each has an entry, so that discovery
+        reports the conflict with every provenance; a proxy never changes distribution.
         """
         out: list[tuple[RemoteSibling, RemoteView, str, list[Instance]]] = []
         for name, view in sorted(self.views.items()):
-            groups = view.by_distribution()
-            if not groups:
-                continue
-            for dist, insts in groups.items():
+            for dist, insts in view.by_distribution().items():
                 card = max(insts, key=lambda i: i.seen).card
                 ids = [i.id for i in insts]
-                proxy = self.proxies.get(name)
+                hosts = sorted({str(i.card.get("host") or "unknown host") for i in insts})
+                proxy = self.bound.get((name, dist))
                 if proxy is None:
-                    proxy = self.proxies[name] = RemoteSibling(self, card, ids)
-                elif len(groups) == 1:
-                    proxy.update(card, ids)
-                if len(groups) > 1:
-                    proxy = RemoteSibling(self, card, ids)  # a conflict record: never absorbed
+                    proxy = self.bound[(name, dist)] = RemoteSibling(self, card, ids, hosts)
+                    self.proxies.setdefault(name, proxy)
+                else:
+                    proxy.update(card, ids, hosts)
                 out.append((proxy, view, dist, insts))
         return out
 
@@ -385,7 +402,15 @@ class RemoteCrew:
 
         await self._connected()
         return await submit(
-            self.nc, self.js, self.ns, proxy.name, body, key, timeout=timeout, headers=headers
+            self.nc,
+            self.js,
+            self.ns,
+            proxy.name,
+            proxy.distribution,
+            body,
+            key,
+            timeout=timeout,
+            headers=headers,
         )
 
 
@@ -420,8 +445,8 @@ def _replay(proxy: RemoteSibling, raw: str) -> None:
                 duration=duration,
                 extra={"remote": proxy.name},
             )
-            for failure in report_tool_call(event):
-                log.warning("%s", failure)
+            # said once per plugin and hook, in one line, as shipmates says its own hook failures
+            plugin_host().report(report_tool_call(event))
     except Exception as exc:  # the trace is a courtesy: never fail a call over it
         log.debug("could not replay remote events of %s: %s", proxy.name, exc)
 

@@ -1,9 +1,10 @@
 """``shipmates serve``: host local siblings as NATS micro services (one per sibling).
 
 Each service answers the micro discovery verbs under ``NS.$SRV`` with metadata carrying the
-sibling's card, and has one ``invoke`` endpoint on ``NS.agents.<name>.invoke`` in a queue group,
-so any number of ``serve`` processes are load-balanced replicas. On SIGTERM/SIGINT the server
-leaves discovery, stops taking requests, finishes in-flight ones until the drain deadline, and exits.
+sibling's card, and has one ``invoke`` endpoint on ``NS.agents.<name>.<dist>.invoke`` in a queue
+group, so any number of ``serve`` processes of one distribution are load-balanced replicas. On
+SIGTERM/SIGINT the server leaves discovery, stops taking requests, finishes in-flight ones until
+the drain deadline, and exits.
 """
 
 from __future__ import annotations
@@ -144,7 +145,11 @@ class SiblingServer:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=self.max_inflight, thread_name_prefix="sibling")
         )
-        self.nc = await connect(self.settings, name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}")
+        self.nc = await connect(
+            self.settings,
+            name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}",
+            inbox_prefix=p.inbox_prefix(self.ns),
+        )
         self.limit_bytes = self.max_bytes
         js = None
         if self.want_durable:
@@ -177,7 +182,7 @@ class SiblingServer:
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
             await service.add_endpoint(
                 name="invoke",
-                subject=p.invoke_subject(self.ns, h.name),
+                subject=p.invoke_subject(self.ns, h.name, prov.distribution),
                 handler=self._handler(h),
                 metadata={"format": "json"},
             )
@@ -218,7 +223,10 @@ class SiblingServer:
         await sub.unsubscribe()
         for line in sorted(rivals):
             log.warning(
-                "%s in namespace %s: captains will report a name conflict and use neither", line, self.ns
+                "%s in namespace %s: a captain that absorbed one keeps calling only that one, "
+                "the others report a name conflict and use neither",
+                line,
+                self.ns,
             )
 
     def _collect_events(self) -> None:
