@@ -26,6 +26,7 @@ suite checks that first-party plugins do not import it)::
   shipmates reads ``SHIPMATES_AGENTS`` and the like), :func:`selector_matches`,
   :func:`agent_selector` (the session's lists), :func:`local_agent_names`.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
+- **Output**: :func:`table` (rows as aligned columns, as ``shipmates agents`` prints them).
 - **Tests**: :func:`reset_plugins`.
 - **Cheap imports**: :func:`lazy_exports` gives a plugin package's ``__init__`` names that are
   imported on first use, as ``shipmates`` itself does (``shipmates serve`` and listings stay fast).
@@ -78,6 +79,7 @@ __all__ = [
     "sibling_spec",
     "state_dir",
     "submit",
+    "table",
 ]
 
 # name -> private module that defines it; imported on first attribute access.
@@ -107,6 +109,7 @@ _LAZY = {
     "Selector": "_crew._selector",
     "selector_matches": "_crew._selector",
     "GcPause": "_startup",
+    "table": "_cli._views",
 }
 
 if TYPE_CHECKING:
@@ -129,6 +132,7 @@ if TYPE_CHECKING:
     from ._run._events import ToolCallEvent
     from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
+    from ._cli._views import table
     from ._startup import GcPause
 
 
