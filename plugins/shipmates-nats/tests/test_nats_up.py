@@ -31,7 +31,9 @@ kill_after = 5
 """
 
 
-def crew_text(url: str, ns: str, siblings: dict[str, int], *, backoff: float = 0.3, max_restarts: int = 5) -> str:
+def crew_text(
+    url: str, ns: str, siblings: dict[str, int], *, backoff: float = 0.3, max_restarts: int = 5
+) -> str:
     lines = [f'[crew]\nname = "{ns}"\nnats = "{url}"\nnamespace = "{ns}"\n']
     lines.append(FAST.format(backoff=backoff, max_restarts=max_restarts))
     for name, n in siblings.items():
@@ -69,7 +71,11 @@ class Up:
 
     def cli(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "shipmates", *argv], env=self.env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-m", "shipmates", *argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
 

@@ -184,7 +184,7 @@ def configure_down(parser: argparse.ArgumentParser) -> None:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from ._supervisor import pid_alive
+    from ._supervisor import running_pid
 
     found = _running(args)
     if found is None:
@@ -193,9 +193,10 @@ def run_down(args: argparse.Namespace) -> int:
     os.kill(pid, signal.SIGTERM)  # the supervisor drains its workers, then SIGKILLs stragglers
     print(f"stopping crew {name} (PID {pid}): draining its workers", file=sys.stderr)
     deadline = time.monotonic() + args.timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
+    # Stopped once it lets go of its pidfile (it may linger as a zombie of whoever started it).
+    while running_pid(name) == pid and time.monotonic() < deadline:
         time.sleep(0.05)
-    if pid_alive(pid):
+    if running_pid(name) == pid:
         print(f"error: crew '{name}' (PID {pid}) still running after {args.timeout:g}s", file=sys.stderr)
         return 1
     print(f"crew {name} stopped", file=sys.stderr)
@@ -255,7 +256,7 @@ def _targets(args: argparse.Namespace, crews: list[dict[str, Any]]) -> list[Any]
 
     if args.no_nats:
         return []
-    if args.nats or os.environ.get("SHIPMATES_NATS_URL"):
+    if args.url or os.environ.get("SHIPMATES_NATS_URL"):
         return [NatsSettings.from_args(args)]
     from ._crewfile import CREDENTIAL_KEYS
 
