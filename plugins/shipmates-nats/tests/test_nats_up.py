@@ -84,13 +84,15 @@ def up(crew_site: Path, tmp_path: Path, journal: Path) -> Iterator[Callable[...,
     """``up(crew_file, *flags)`` -> a running `shipmates up` (its crew's state dir is this test's)."""
     started: list[Up] = []
 
-    def start(crew_file: Path, *flags: str, name: str | None = None) -> Up:
+    def start(crew_file: Path, *flags: str, name: str | None = None, path: tuple[Path, ...] = ()) -> Up:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
         env.update(
-            PYTHONPATH=os.pathsep.join([str(crew_site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            PYTHONPATH=os.pathsep.join([*map(str, path), str(crew_site), env.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep
+            ),
             SHIPMATES_HOME=os.environ["SHIPMATES_HOME"],
             SHIPMATES_PLUGINS="nats",
-            SHIPMATES_AGENTS="echo,square,ghost",
+            SHIPMATES_AGENTS="echo,square,ghost,spender",
             PYTHONUNBUFFERED="1",
             NATSCREW_JOURNAL=str(journal),
         )
@@ -273,6 +275,69 @@ def test_scale_down_drains_an_idle_worker_never_the_busy_one(
     call.join(10)
     assert answer and answer[0].startswith(f"echo {busy}:")
     assert [r["pid"] for r in crew.replicas("echo")] == [busy]
+
+
+# -- budget ---------------------------------------------------------------------------------
+
+SPENDER = """
+def spender():
+    from shipmates import Agent
+
+    return Agent("spender", "Spends model tokens.", model="openai/gpt-4o-mini",
+                 model_settings={"mock_response": "spent"})
+"""
+
+
+@pytest.fixture(scope="module")
+def spend_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from support import PackageSpec, write_dist_info
+
+    site = tmp_path_factory.mktemp("spender-site")
+    spec = PackageSpec("shipmates-spender", "shipmates_spender", "0.1.0", SPENDER,
+                       {"shipmates.agents": {"spender": "shipmates_spender:spender"}})  # fmt: skip
+    write_dist_info(spec, site)
+    return site
+
+
+@pytest.mark.slow
+def test_a_spent_budget_pauses_new_work_until_the_crew_file_raises_it(
+    nats_server: Any, up: Any, tmp_path: Path, spend_site: Path
+) -> None:
+    from shipmates_nats import RemoteCallError, get_crew
+
+    f = tmp_path / "u6.toml"
+    budget = "[crew]\nbudget_tokens = {}\n"
+    body = crew_text(nats_server.url, "u6", {"spender": 1}).replace("[crew]\n", "")
+    f.write_text(budget.format(25) + body)  # litellm's mock answer: ~10 tokens a call
+    crew = up(f, path=(spend_site,))
+    wait_for(lambda: crew.serving("spender"), 60)
+    remote = get_crew(settings(nats_server.url, "u6"))
+    wait_for(lambda: "spender" in remote.scan(), 20)
+    spender = remote.proxies["spender"]
+    assert spender.invoke("spend") == "spent"
+    each = wait_for(lambda: crew.state()["budget"]["spent_tokens"], 10)  # 10 or so tokens a call
+    assert 25 / 3 <= each < 25 * 0.8
+    assert spender.invoke("spend") == "spent"
+    wait_for(lambda: crew.state()["budget"]["spent_tokens"] == 2 * each, 10)
+    assert any(f"spent {2 * each / 25:.0%} of its budget" in e for e in crew.state()["events"])
+    assert spender.invoke("spend") == "spent"  # over budget now: no new work from here on
+    wait_for(lambda: crew.state()["budget"]["paused"], 10)
+
+    def refused() -> str | None:
+        try:
+            spender.invoke("spend")
+        except RemoteCallError as exc:
+            return str(exc)
+        return None
+
+    message = wait_for(refused, 10, what="the worker pauses")
+    assert "budget spent" in message and f"{3 * each} of 25 tokens" in message and "budget_tokens" in message
+    f.write_text(budget.format(1000) + body)
+    crew.proc.send_signal(signal.SIGHUP)
+    wait_for(
+        lambda: crew.state()["budget"]["paused"] is None and crew.state()["budget"]["tokens"] == 1000, 10
+    )
+    assert wait_for(lambda: refused() is None, 10, what="work resumes")
 
 
 # -- circuit breakers -------------------------------------------------------------------------

@@ -5,7 +5,8 @@ replica, a replica's error) the breaker opens: calls fail at once with a "circui
 ``SHIPMATES_NATS_BREAKER_COOLDOWN`` seconds (default 30). Then one probe call goes through (the
 breaker is half-open; others still fail fast): its success closes the breaker, its failure opens it
 for another cool-down. Bad input and a sibling ending the session are the caller's doing and do not
-count. States are kept in ``<state dir>/nats-breakers.json`` for ``shipmates status``.
+count, nor does a crew pausing on its spent budget. States are kept in
+``<state dir>/nats-breakers.json`` for ``shipmates status``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def counts(error: BaseException) -> bool:
 
     if isinstance(error, (EndSession, PayloadTooLargeError, CircuitOpenError)):
         return False
-    return "invalid input" not in str(error)
+    text = str(error)
+    return "invalid input" not in text and "budget spent" not in text
 
 
 def states() -> dict[str, dict[str, Any]]:
