@@ -770,6 +770,36 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+# ================================================================================ 7. recovery
+def bench_recovery(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("recovery", "7. Recovery under `shipmates up` (bench/bench_recovery.py)")
+    cmd = [sys.executable, str(HERE / "bench_recovery.py"), "--json", "--rounds", "2" if args.quick else "3"]
+    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / "recovery")})
+    proc = subprocess.run(cmd, cwd=str(HERE), env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        sec.add(
+            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
+        )
+        sec.goal("recovery benchmark runs", False, f"exit {proc.returncode}", "exit 0")
+        return sec
+    data = json.loads(proc.stdout[proc.stdout.index("{") :])
+    sec.add(
+        "SIGKILL of the only serving worker of a sibling under `shipmates up` (backoff 0.5 s doubling per "
+        "crash) until a call is answered again; the restart includes starting a new `serve` process.",
+        "",
+    )
+    rows = [
+        [str(n), f"{b:g} s", f"{r:.3f} s", f"{o:.3f} s"]
+        for n, (b, r, o) in enumerate(
+            zip(data["backoff_s"], data["recovery_s"], data["over_backoff_s"], strict=True), 1
+        )
+    ]
+    sec.table(["kill", "backoff", "answering again after", "over the backoff"], rows)
+    worst = data["max_over_backoff_s"]
+    sec.goal("recovery <= backoff + 1 s (worst kill)", worst <= 1.0, f"+{worst:.3f} s", "<= +1 s")
+    return sec
+
+
 # ================================================================================ profile
 def bench_profile(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("profile", "What dominates (profiles)")
@@ -1043,6 +1073,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "delegation": bench_delegation,
     "fanout": bench_fanout,
     "nats": bench_nats,
+    "recovery": bench_recovery,
     "profile": bench_profile,
 }
 
