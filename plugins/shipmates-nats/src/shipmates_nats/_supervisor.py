@@ -190,6 +190,8 @@ class Supervisor:
         self.scale: dict[str, int] = dict(scale or {})
         self.workers: list[Worker] = []
         self.nc: Any = None
+        self.nats_since: float | None = None
+        """Since when the supervisor's NATS connection is up (heartbeats can be heard)."""
         self.stop = asyncio.Event()
         self.reload = False
         self.rescale = False
@@ -329,12 +331,18 @@ class Supervisor:
 
     def check_health(self, now: float) -> None:
         policy = self.crew.restart
+        if self.nc is None or not self.nc.is_connected:
+            self.nats_since = None  # NATS away: heartbeats cannot arrive, so silence means nothing
+        elif self.nats_since is None:
+            self.nats_since = now
         for worker in self.live():
             if worker.last_beat is None:
                 silent = now - worker.started > max(START_TIMEOUT, policy.silent_after)
             else:
                 silent = now - worker.last_beat > policy.silent_after
-            if silent and self.nc is not None:
+            if self.nats_since is None or now - self.nats_since < policy.silent_after:
+                silent = False
+            if silent:
                 worker.last_line = f"no heartbeat for {policy.silent_after:g}s on NATS"
                 self.signal_worker(worker, signal.SIGKILL)  # reaped as a crash, then restarted
             if worker.serving_since is not None and now - worker.serving_since >= policy.healthy_reset:
