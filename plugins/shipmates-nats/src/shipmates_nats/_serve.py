@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -40,6 +39,7 @@ from ._invoke import (
     current_traceparent,
     events_header,
 )
+from ._protocol import capped_timeout
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
@@ -69,18 +69,6 @@ def _drive(coro: Any, yielded: Any) -> Any:
 
 async def _resume(coro: Any, first: Any) -> Any:
     return await _drive(coro, first)
-
-
-def capped_timeout(asked: str | None, own: float, cap: float) -> float:
-    """How long a call may run: the caller's ``Shipmates-Timeout`` when it is a positive finite
-    number of seconds, else the sibling's own timeout; never more than ``cap``."""
-    limit = own
-    if asked:
-        with contextlib.suppress(ValueError):
-            value = float(asked)
-            if math.isfinite(value) and value > 0:
-                limit = value
-    return min(limit, cap)
 
 
 class SiblingServer:
@@ -196,6 +184,7 @@ class SiblingServer:
                     max_bytes=self.max_bytes,
                     ack_wait=self.ack_wait,
                     concurrency=self.durable_concurrency,
+                    max_timeout=self.cap(h),
                 )
                 await worker.start()
                 self.workers.append(worker)
