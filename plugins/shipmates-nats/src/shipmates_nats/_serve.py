@@ -23,7 +23,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates.plugin import reset_delegation_path, set_delegation_path
+from shipmates.plugin import GcPause, reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
@@ -371,18 +371,19 @@ class SiblingServer:
             await self.nc.drain()
         self.stopped.set()
 
-    async def run(self, ready: Any = None) -> None:
-        """Start, report ready, serve until SIGTERM/SIGINT, then drain."""
+    async def run(self, ready: Any = None, *, startup: GcPause | None = None) -> None:
+        """Start, report ready, serve until SIGTERM/SIGINT, then drain.
+
+        ``startup``: the collector pause the command began with; it ends here, once everything
+        is served, with a collection and a freeze (by default a fresh one does just that)."""
         await self.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        import gc
-
-        gc.collect()
-        gc.freeze()  # the startup heap (pydantic, plugins) never needs collecting: no long GC pauses
+        # The start-up heap (pydantic, plugins) never needs collecting again: no long GC pauses.
+        (startup or GcPause()).end(collect=True)
         if ready is not None:
             ready(self)
         await stop.wait()
