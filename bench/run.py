@@ -706,6 +706,19 @@ def bench_fanout(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+def _script_output(sec: Section, cmd: list[str], home: str, what: str) -> str | None:
+    """Run a benchmark script with its own SHIPMATES_HOME; its stdout, or None (and a failed goal)."""
+    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / home)})
+    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        sec.add(
+            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
+        )
+        sec.goal(f"{what} runs", False, f"exit {proc.returncode}", "exit 0")
+        return None
+    return proc.stdout
+
+
 # ================================================================================ 6. NATS
 def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("nats", "6. NATS: remote sibling invoke vs raw nats-py (bench/bench_nats.py)")
@@ -717,15 +730,9 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     cmd = [sys.executable, str(script), "--json"]
     if args.quick:
         cmd += ["--rounds", "1", "--seq", "100", "--conc", "500"]
-    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / "nats")})
-    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        sec.add(
-            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
-        )
-        sec.goal("NATS benchmark runs", False, f"exit {proc.returncode}", "exit 0")
+    out = _script_output(sec, cmd, "nats", "NATS benchmark")
+    if out is None:
         return sec
-    out = proc.stdout
     try:
         data = json.loads(out[out.index("{") :])
     except ValueError:
@@ -774,15 +781,10 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
 def bench_recovery(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("recovery", "7. Recovery under `shipmates up` (bench/bench_recovery.py)")
     cmd = [sys.executable, str(HERE / "bench_recovery.py"), "--json", "--rounds", "2" if args.quick else "3"]
-    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / "recovery")})
-    proc = subprocess.run(cmd, cwd=str(HERE), env=env, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        sec.add(
-            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
-        )
-        sec.goal("recovery benchmark runs", False, f"exit {proc.returncode}", "exit 0")
+    out = _script_output(sec, cmd, "recovery", "recovery benchmark")
+    if out is None:
         return sec
-    data = json.loads(proc.stdout[proc.stdout.index("{") :])
+    data = json.loads(out[out.index("{") :])
     sec.add(
         "SIGKILL of the only serving worker of a sibling under `shipmates up` (backoff 0.5 s doubling per "
         "crash) until a call is answered again; the restart includes starting a new `serve` process.",

@@ -115,6 +115,7 @@ _LAZY = {
 if TYPE_CHECKING:
     import pluggy
 
+    from ._cli._views import table
     from ._crew._selector import Selector, selector_matches
     from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
     from ._paths import cache_dir, state_dir
@@ -132,7 +133,6 @@ if TYPE_CHECKING:
     from ._run._events import ToolCallEvent
     from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
-    from ._cli._views import table
     from ._startup import GcPause
 
 

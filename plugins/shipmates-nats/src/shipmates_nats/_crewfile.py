@@ -40,19 +40,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._config import _ENV as ENV_VARIABLES
 from ._errors import NatsSetupError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_KEYS = (
+    "token_file",
+    "user",
+    "password_file",
+    "nkey_file",
+    "creds",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+    "tls_hostname",
+)
 CREDENTIAL_KEYS = {
-    "token_file": "SHIPMATES_NATS_TOKEN_FILE",
-    "user": "SHIPMATES_NATS_USER",
-    "password_file": "SHIPMATES_NATS_PASSWORD_FILE",
-    "nkey_file": "SHIPMATES_NATS_NKEY",
-    "creds": "SHIPMATES_NATS_CREDS",
-    "tls_ca": "SHIPMATES_NATS_TLS_CA",
-    "tls_cert": "SHIPMATES_NATS_TLS_CERT",
-    "tls_key": "SHIPMATES_NATS_TLS_KEY",
-    "tls_hostname": "SHIPMATES_NATS_TLS_HOSTNAME",
+    key: ENV_VARIABLES[key.removesuffix("_file") if key == "nkey_file" else key] for key in _KEYS
 }
 """Crew-file credential keys and the worker environment variable each becomes (paths and names only)."""
 _SECRETS = ("token", "password", "nkey", "seed")
