@@ -277,6 +277,29 @@ def test_scale_down_drains_an_idle_worker_never_the_busy_one(
     assert [r["pid"] for r in crew.replicas("echo")] == [busy]
 
 
+@pytest.mark.slow
+def test_detach_runs_in_the_background_within_max_active_until_down(
+    nats_server: Any, up: Any, tmp_path: Path
+) -> None:
+    from shipmates_nats._supervisor import running_pid
+
+    f = tmp_path / "u7.toml"
+    f.write_text(
+        crew_text(nats_server.url, "u7", {"echo": 3}).replace("[crew]\n", "[crew]\nmax_active = 2\n")
+    )
+    crew = up(f, "--detach")  # returns once the background supervisor holds the pidfile
+    assert crew.proc.wait(60) == 0, crew.err
+    pid = running_pid("u7")
+    assert pid is not None and pid != crew.proc.pid
+    wait_for(lambda: len(crew.serving("echo")) == 2, 30, what="two workers serving")
+    assert len(crew.replicas("echo")) == 2 and crew.sibling("echo")["wanted"] == 3
+    workers = crew.serving("echo")
+    down = crew.cli("down", "--crew", "u7")
+    assert down.returncode == 0, down.stderr
+    assert running_pid("u7") is None
+    wait_for(lambda: all(_gone(p) for p in [pid, *workers]), 10, what="supervisor and workers gone")
+
+
 # -- budget ---------------------------------------------------------------------------------
 
 SPENDER = """
