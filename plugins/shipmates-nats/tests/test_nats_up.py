@@ -215,6 +215,8 @@ def test_a_crash_looping_sibling_becomes_degraded(nats_server: Any, up: Any, tmp
 
     assert [s["state"] for s in collect([], 0)["siblings"]] == ["degraded"]
     assert crew.proc.poll() is None  # the other siblings (none here) go on
+    crew.proc.send_signal(signal.SIGHUP)  # a reload retries a degraded sibling
+    wait_for(lambda: crew.sibling("ghost")["restarts"] > 3, 30, what="restarted after the reload")
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ and environment, and logs each worker's output to ``logs/<worker>.log`` (rotated
 Health is the process and its heartbeat on NATS: a worker that exits, or whose heartbeat is
 silent for ``silent_after``, is restarted after an exponential backoff (``backoff`` doubling up to
 ``backoff_max``; reset after ``healthy_reset`` of serving); more than ``max_restarts`` restarts in
-``window`` mark the sibling ``degraded`` and it is not restarted again (until ``up`` restarts).
+``window`` mark the sibling ``degraded`` and it is not restarted again (until a reload or a new ``up``).
 
 Control (all user-only, in the crew directory): the supervisor writes ``state.json`` (what
 ``shipmates status`` shows) several times a second; ``shipmates scale`` writes ``scale.json`` and
@@ -33,7 +33,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +182,16 @@ class SiblingState:
 
 
 class Supervisor:
-    def __init__(self, crew: Crew, *, scale: dict[str, int] | None = None) -> None:
+    def __init__(self, crew: Crew, *, overrides: dict[str, Any] | None = None) -> None:
         self.crew = crew
+        self.overrides = dict(overrides or {})
+        """Crew fields given as flags to ``up`` (``nats``, ``namespace``): they outlive reloads."""
         self.dir = crew_dir(crew.name)
+        (self.dir / "scale.json").unlink(missing_ok=True)  # a previous run's
         (self.dir / "logs").mkdir(mode=0o700, exist_ok=True)
         self.siblings = {n: SiblingState(plan) for n, plan in crew.siblings.items()}
-        self.scale: dict[str, int] = dict(scale or {})
+        self.scale: dict[str, int] = {}
+        """``shipmates scale`` overrides of the crew file's replica counts (until a reload)."""
         self.workers: list[Worker] = []
         self.nc: Any = None
         self.nats_since: float | None = None
@@ -322,7 +326,7 @@ class Supervisor:
                 self.note(
                     f"sibling '{sib.plan.name}' degraded: {len(sib.restarts)} restarts within "
                     f"{self.crew.restart.window:g}s; not restarted again (see logs in {self.dir / 'logs'}; "
-                    "fix it, then `shipmates down` and `shipmates up`)"
+                    f"fix it, then reload the crew file: kill -HUP {os.getpid()})"
                 )
                 continue
             delay = self.crew.restart.delay(sib.crashes)
@@ -485,7 +489,7 @@ class Supervisor:
             return
         if crew.name != self.crew.name:
             self.note(f"SIGHUP: the crew file now names crew '{crew.name}'; kept '{self.crew.name}'")
-            crew = Crew(**{**crew.__dict__, "name": self.crew.name})
+        crew = replace(crew, name=self.crew.name, **self.overrides)
         crew_env_changed = crew.worker_env() != self.crew.worker_env()
         for name in list(self.siblings):
             if name not in crew.siblings:
@@ -497,8 +501,12 @@ class Supervisor:
             if crew_env_changed or plan.environment() != sib.plan.environment():
                 sib.generation += 1  # new workers first, then the old ones drain
             sib.plan = plan
+            if sib.degraded:  # a reload is the fix deployed: try it again
+                sib.degraded, sib.crashes, sib.next_start = False, 0, 0.0
+                sib.restarts.clear()
         self.crew = crew
         self.scale.clear()
+        (self.dir / "scale.json").unlink(missing_ok=True)
         self.note(
             f"reloaded {crew.path}: " + ", ".join(f"{n}={p.replicas}" for n, p in crew.siblings.items())
         )

@@ -95,7 +95,9 @@ def run_up(args: argparse.Namespace) -> int:
         print(
             f"took over the stale pidfile of crew '{crew.name}' (PID {lock.stale} is gone)", file=sys.stderr
         )
-    supervisor = Supervisor(crew)
+    supervisor = Supervisor(
+        crew, overrides={k: v for k, v in (("nats", args.nats), ("namespace", args.namespace)) if v}
+    )
 
     def ready(s: Supervisor) -> None:
         plan = ", ".join(f"{n}={p.replicas}" for n, p in crew.siblings.items())
