@@ -227,6 +227,11 @@ def _add_new_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
     parser.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="into an existing package: rewrite the generated files, keep the rest",
+    )
 
 
 def build_parser(
@@ -428,7 +433,7 @@ def _run_new(args: argparse.Namespace) -> int:
     from ._scaffold import next_steps, scaffold
 
     try:
-        path = scaffold(args.name, args.dir)
+        path = scaffold(args.name, args.dir, force=args.force)
     except (ShipmatesError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
