@@ -257,6 +257,29 @@ def test_sighup_scales_one_to_three_visible_in_status_json(nats_server: Any, up:
 
 
 @pytest.mark.slow
+def test_sighup_with_a_new_environment_replaces_workers_without_dropping_a_call(
+    nats_server: Any, up: Any, tmp_path: Path, journal: Path
+) -> None:
+    f = tmp_path / "u8.toml"
+    f.write_text(crew_text(nats_server.url, "u8", {"echo": 1}))
+    crew = up(f)
+    old = wait_for(lambda: crew.serving("echo"), 30)[0]
+    echo = _echo(nats_server.url, "u8")
+    answer: list[str] = []
+    call = threading.Thread(target=lambda: answer.append(echo.invoke("sleep 2")))
+    call.start()
+    wait_for(lambda: noted(journal, "sleeping"), 10)
+    f.write_text(crew_text(nats_server.url, "u8", {"echo": 1}) + 'env = { ECHO_FLAVOUR = "new" }\n')
+    crew.proc.send_signal(signal.SIGHUP)
+    new = wait_for(lambda: [p for p in crew.serving("echo") if p != old], 30, what="a new worker")[0]
+    call.join(15)
+    assert answer == [f"echo {old}: sleep 2"]  # the old worker drained: its call finished
+    wait_for(lambda: _gone(old), 30, what="the old worker gone")
+    assert "ECHO_FLAVOUR=new" in Path(f"/proc/{new}/environ").read_bytes().decode(errors="replace")
+    assert [r["pid"] for r in crew.replicas("echo")] == [new]
+
+
+@pytest.mark.slow
 def test_scale_down_drains_an_idle_worker_never_the_busy_one(
     nats_server: Any, up: Any, tmp_path: Path, journal: Path
 ) -> None:
