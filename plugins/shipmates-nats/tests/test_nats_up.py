@@ -276,7 +276,7 @@ def test_sighup_with_a_new_environment_replaces_workers_without_dropping_a_call(
     assert answer == [f"echo {old}: sleep 2"]  # the old worker drained: its call finished
     wait_for(lambda: _gone(old), 30, what="the old worker gone")
     assert "ECHO_FLAVOUR=new" in Path(f"/proc/{new}/environ").read_bytes().decode(errors="replace")
-    assert [r["pid"] for r in crew.replicas("echo")] == [new]
+    wait_for(lambda: [r["pid"] for r in crew.replicas("echo")] == [new], 10, what="only the new worker")
 
 
 @pytest.mark.slow
@@ -299,7 +299,7 @@ def test_scale_down_drains_an_idle_worker_never_the_busy_one(
     wait_for(lambda: _gone(idle), 30, what="the idle worker drained")
     call.join(10)
     assert answer and answer[0].startswith(f"echo {busy}:")
-    assert [r["pid"] for r in crew.replicas("echo")] == [busy]
+    wait_for(lambda: [r["pid"] for r in crew.replicas("echo")] == [busy], 10, what="only the busy worker")
 
 
 @pytest.mark.slow
