@@ -17,7 +17,7 @@ from support import until, wait_for
 
 Body = Callable[[Client], Awaitable[None]]
 
-SLOW = '''
+SLOW = """
 import asyncio, pathlib
 
 class Slow:
@@ -39,7 +39,7 @@ class Slow:
 
 def build_agent():
     return Slow()
-'''
+"""
 
 BROKEN = "raise ImportError('the broken sibling cannot import')\n"
 
@@ -47,14 +47,11 @@ BROKEN = "raise ImportError('the broken sibling cannot import')\n"
 @pytest.fixture
 def served_env(fake_site: Any) -> dict[str, str]:
     """The environment of a ``shipmates mcp serve`` child: the dev venv's fib plus fake siblings."""
-    from support import sibling_spec
-
     fake_site.sibling("slow", code=SLOW)
     fake_site.sibling("broken", code=BROKEN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_AGENTS")}
     env["PYTHONPATH"] = os.pathsep.join([str(fake_site.path), env.get("PYTHONPATH", "")])
     env["SHIPMATES_AGENTS"] = "fib,slow,broken"
-    del sibling_spec
     return env
 
 

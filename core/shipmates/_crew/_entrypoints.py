@@ -51,7 +51,9 @@ AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
 PYDANTIC_GROUP = "pydantic"
 """pydantic's plugin group: scanned too, so shipmates knows cheaply whether pydantic has plugins."""
-GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP)
+MCP_SERVERS_GROUP = "shipmates.mcp_servers"
+"""MCP servers that join the crew as siblings (see :mod:`shipmates._mcp._servers`)."""
+GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, MCP_SERVERS_GROUP)
 
 _FORMAT = 3
 _MAX_CACHE_BYTES = 16 * 1024 * 1024

@@ -29,7 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve this agent as the captain of the crew, alone, as one tool "
         "(without NAME: the general captain)",
     )
-    serve.add_argument("--model", metavar="NAME", help="session model (default SHIPMATES_MODEL, else offline)")
+    serve.add_argument(
+        "--model", metavar="NAME", help="session model (default SHIPMATES_MODEL, else offline)"
+    )
     serve.add_argument("--only", action="append", metavar="NAMES", help="like chat --only")
     serve.add_argument("--exclude", action="append", metavar="NAMES", help="like chat --exclude")
 

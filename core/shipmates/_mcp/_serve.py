@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -76,13 +76,20 @@ def build_server(settings: Settings, captain: bool) -> Server[Any]:
     """The MCP server over the crew ``settings`` select (failures reported on stderr)."""
     tools = {tool.name: tool for tool in (_captain_tools(settings) if captain else _crew_tools(settings))}
     listing = types.ListToolsResult(
-        tools=[types.Tool(name=t.name, description=t.description, input_schema=t.parameters) for t in tools.values()]
+        tools=[
+            types.Tool(name=t.name, description=t.description, input_schema=t.parameters)
+            for t in tools.values()
+        ]
     )
 
-    async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return listing
 
-    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         tool = tools.get(params.name)
         if tool is None:
             return _error(f"error: no tool named {params.name!r}; tools: {', '.join(tools) or 'none'}")
@@ -164,7 +171,9 @@ def describe_event(event: RunEvent) -> str | None:
     """One line for a progress notification; None for text deltas (the answer carries the text)."""
     if isinstance(event, TextDelta):
         return None
-    where = "/".join(event.call.path if isinstance(event, (ToolCallStarted, ToolCallFinished)) else event.path)
+    where = "/".join(
+        event.call.path if isinstance(event, (ToolCallStarted, ToolCallFinished)) else event.path
+    )
     if isinstance(event, ToolCallStarted):
         return f"{where}: calling {event.call.tool}"
     if isinstance(event, ToolCallFinished):
@@ -199,7 +208,7 @@ async def answer(tool: Tool, arguments: dict[str, Any], progress: Progress) -> s
 _specs: dict[Tool, SiblingSpec] = {}
 
 
-def _events(spec: SiblingSpec, query: Any) -> AsyncIterator[RunEvent] | None:
+def _events(spec: SiblingSpec, query: Any) -> AsyncGenerator[RunEvent, None] | None:
     """The sibling's run as events: an Agent's ``stream``, else its ``astream``; None without."""
     from .._run._agent import Agent
 
