@@ -164,3 +164,47 @@ def test_captain_alone_is_one_tool(served_env: dict[str, str]) -> None:
         assert "144" in result.content[0].text
 
     run(stdio(served_env, "--captain", "--only", "fib"), body)
+
+
+NOISY = """
+print("noise on stdout at import")
+
+
+class Noisy:
+    name = "noisy"
+    description = "Prints on stdout, which must not reach the protocol channel."
+
+    def invoke(self, query):
+        print("noise on stdout while answering")
+        return "quiet answer"
+
+
+def build_agent():
+    return Noisy()
+"""
+
+
+def test_an_installed_wheel_is_served_over_stdio(
+    wheel_builder: Any, make_sibling_package: Any, throwaway_venv: Any
+) -> None:
+    from support import sibling_spec
+
+    noisy = wheel_builder.build(make_sibling_package(sibling_spec("noisy", code=NOISY)))
+    venv = throwaway_venv(*wheel_builder.demo("fib"), *noisy)
+    garbage: list[Exception] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception):
+            garbage.append(message)
+
+    async def main() -> None:
+        server = StdioServerParameters(
+            command=str(venv.bin / "shipmates"), args=["mcp", "serve"], env=venv.env()
+        )
+        async with Client(server, read_timeout_seconds=60, message_handler=on_message) as client:
+            assert sorted(t.name for t in (await client.list_tools()).tools) == ["fib", "noisy"]
+            assert "6765" in (await client.call_tool("fib", {"query": "fib 20"})).content[0].text
+            assert (await client.call_tool("noisy", {"query": "hi"})).content[0].text == "quiet answer"
+
+    asyncio.run(main())
+    assert garbage == []  # nothing but the protocol was written on stdout

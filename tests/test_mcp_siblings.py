@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import PackageSpec
+from support import PackageSpec, wait_for
 
 TIDES = '''
-import pathlib, sys
+import os, pathlib, sys
 from mcp.server.mcpserver import MCPServer
 
-pathlib.Path(sys.argv[1]).write_text("started")
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
 server = MCPServer("tides")
 
 
@@ -136,3 +136,22 @@ def test_a_bad_declaration_names_the_table() -> None:
     write_config('[mcp_servers.tides]\nargs = ["x"]\n')
     proc = cli("agents", "--json")
     assert "[mcp_servers.tides]" in proc.stderr + proc.stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_server_process_stops_with_the_captain(
+    tides: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare(tides)
+    monkeypatch.setenv("SHIPMATES_AGENTS", "tides")
+    proc = cli("chat", "--once", "next high tide at Brest")
+    assert "06:12" in proc.stdout, proc.stderr
+    pid = int(tides[1].read_text())
+    wait_for(lambda: not _alive(pid), 10, what=f"the MCP server process {pid} to stop")
