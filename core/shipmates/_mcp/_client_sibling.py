@@ -105,12 +105,12 @@ class McpConnection:
         server = self.server
         if server.url:
             return server.url
-        import os
-
         from mcp import StdioServerParameters
 
+        # The SDK's minimal environment (PATH, HOME, ...) plus the declared one: the server does
+        # not see the captain's keys unless its declaration passes them.
         return StdioServerParameters(
-            command=server.command or "", args=list(server.args), env={**os.environ, **server.env}
+            command=server.command or "", args=list(server.args), env=dict(server.env) or None
         )
 
     def _failed(self, reason: str) -> McpServerStartError:

@@ -37,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._cli._main import _csv
     from .._settings import read_settings
 
     address = None
@@ -52,9 +53,3 @@ def run(args: argparse.Namespace) -> int:
     from ._serve import serve
 
     return serve(settings, captain=args.captain is not None, http=address)
-
-
-def _csv(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]

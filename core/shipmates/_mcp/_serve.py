@@ -21,7 +21,14 @@ from .. import __version__
 from .._crew._sibling import SiblingSpec, sibling_spec
 from .._errors import ShipmatesError
 from .._run._sibling_tool import sibling_tool
-from .._run._stream_events import RunEvent, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
+from .._run._stream_events import (
+    ModelCallFinished,
+    RunEvent,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from .._run._tool import Tool, ToolArgumentsError
 
 if TYPE_CHECKING:
@@ -74,11 +81,11 @@ async def _serve_http(settings: Settings, captain: bool, host: str, port: int) -
 
 def build_server(settings: Settings, captain: bool) -> Server[Any]:
     """The MCP server over the crew ``settings`` select (failures reported on stderr)."""
-    tools = {tool.name: tool for tool in (_captain_tools(settings) if captain else _crew_tools(settings))}
+    tools = {tool.name: (tool, spec) for tool, spec in (_captain(settings) if captain else _crew(settings))}
     listing = types.ListToolsResult(
         tools=[
             types.Tool(name=t.name, description=t.description, input_schema=t.parameters)
-            for t in tools.values()
+            for t, _ in tools.values()
         ]
     )
 
@@ -90,11 +97,11 @@ def build_server(settings: Settings, captain: bool) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        tool = tools.get(params.name)
-        if tool is None:
+        if params.name not in tools:
             return _error(f"error: no tool named {params.name!r}; tools: {', '.join(tools) or 'none'}")
+        tool, spec = tools[params.name]
         try:
-            text = await answer(tool, params.arguments or {}, _progress(ctx))
+            text = await answer(tool, spec, params.arguments or {}, _progress(ctx))
         except ToolArgumentsError as exc:
             return _error(str(exc))
         except Exception as exc:
@@ -116,7 +123,7 @@ def _report(line: str) -> None:
     print_safe(f"shipmates mcp: {line}", sys.stderr)
 
 
-def _crew_tools(settings: Settings) -> list[Tool]:
+def _crew(settings: Settings) -> list[tuple[Tool, SiblingSpec]]:
     """A tool per sibling that loaded; the others are reported and left out."""
     from .._crew._discovery import discover, remember_selector
 
@@ -130,14 +137,13 @@ def _crew_tools(settings: Settings) -> list[Tool]:
         if record.status != "ok" or record.spec is None:
             continue
         try:
-            tools.append(sibling_tool(record.spec, provenance=record.provenance))
-            _specs[tools[-1]] = record.spec
+            tools.append((sibling_tool(record.spec, provenance=record.provenance), record.spec))
         except ShipmatesError as exc:
             _report(f"left out {record.name}: {exc}")
     return tools
 
 
-def _captain_tools(settings: Settings) -> list[Tool]:
+def _captain(settings: Settings) -> list[tuple[Tool, SiblingSpec]]:
     """The captain (``settings.captain``, else the general one) with the crew absorbed, alone."""
     from .._crew._assemble import assemble
 
@@ -150,7 +156,10 @@ def _captain_tools(settings: Settings) -> list[Tool]:
     for record in crew.discovery.records:
         if record.status in ("failed", "conflict"):
             _report(f"left out {record.one_line()}")
-    return [sibling_tool(crew.captain)]
+    for line in crew.report.lines():
+        _report(line)
+    spec = sibling_spec(crew.captain)
+    return [(sibling_tool(spec), spec)]
 
 
 def _progress(ctx: ServerRequestContext[Any]) -> Progress:
@@ -180,13 +189,14 @@ def describe_event(event: RunEvent) -> str | None:
         return f"{where}: {event.call.tool} {event.call.status}"
     if isinstance(event, RunFinished):
         return f"{where or event.agent}: run {event.status}"
-    return f"{where or event.agent}: {type(event).__name__}"
+    if isinstance(event, ModelCallFinished):
+        return f"{where or event.agent}: model call to {event.model} finished"
+    return f"{where or event.agent}: started"
 
 
-async def answer(tool: Tool, arguments: dict[str, Any], progress: Progress) -> str:
+async def answer(tool: Tool, spec: SiblingSpec, arguments: dict[str, Any], progress: Progress) -> str:
     """Ask the sibling behind ``tool``; its run's events go to ``progress``. Raises on failure."""
     args, kwargs = tool.bind(arguments)
-    spec = _specs.get(tool) or sibling_spec(tool.sibling)
     events = _events(spec, args[0])
     if events is None:
         if spec.is_async:
@@ -203,9 +213,6 @@ async def answer(tool: Tool, arguments: dict[str, Any], progress: Progress) -> s
     if finished.status != "ok":
         raise RuntimeError(finished.error or f"the run ended with status {finished.status}")
     return finished.output
-
-
-_specs: dict[Tool, SiblingSpec] = {}
 
 
 def _events(spec: SiblingSpec, query: Any) -> AsyncGenerator[RunEvent, None] | None:
