@@ -51,7 +51,9 @@ def servers(minimal: Path) -> dict[str, Any]:
     env = dict(os.environ)
     shipmates = Path(sys.executable).with_name("shipmates")
     return {
-        "shipmates": StdioServerParameters(command=str(shipmates), args=["mcp", "serve", "--only", "fib"], env=env),
+        "shipmates": StdioServerParameters(
+            command=str(shipmates), args=["mcp", "serve", "--only", "fib"], env=env
+        ),
         "minimal": StdioServerParameters(command=sys.executable, args=[str(minimal)], env=env),
     }
 
