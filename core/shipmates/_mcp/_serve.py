@@ -19,7 +19,7 @@ from mcp.server.lowlevel import Server
 
 from .. import __version__
 from .._crew._sibling import SiblingSpec, sibling_spec
-from .._errors import ShipmatesError
+from .._errors import EndSession, ShipmatesError
 from .._run._sibling_tool import sibling_tool
 from .._run._stream_events import (
     ModelCallFinished,
@@ -104,7 +104,9 @@ def build_server(settings: Settings, captain: bool) -> Server[Any]:
             text = await answer(tool, spec, params.arguments or {}, _progress(ctx))
         except ToolArgumentsError as exc:
             return _error(str(exc))
-        except Exception as exc:
+        except EndSession as exc:  # an MCP call has no session to end: its farewell is the answer
+            text = str(exc)
+        except (Exception, SystemExit) as exc:
             from .._crew._loader import exception_line
 
             return _error(f"error: sibling '{tool.name}' failed: {exception_line(exc)}")
