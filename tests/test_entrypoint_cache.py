@@ -13,6 +13,7 @@ from shipmates._crew import _entrypoints
 from shipmates._crew._entrypoints import (
     AGENTS_GROUP,
     MCP_SERVERS_GROUP,
+    MISSPELLED,
     PLUGINS_GROUP,
     PYDANTIC_GROUP,
     entry_points,
@@ -191,6 +192,7 @@ def test_distributions_without_shipmates_groups_are_skipped(tmp_path: Path) -> N
         PLUGINS_GROUP: (),
         PYDANTIC_GROUP: (),
         MCP_SERVERS_GROUP: (),
+        MISSPELLED: (),
     }
 
 
