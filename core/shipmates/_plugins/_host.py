@@ -49,6 +49,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("shipmates.builtin.commands", "shipmates._plugins._builtin_commands"),
     ("shipmates.builtin.cli", "shipmates._plugins._builtin_cli"),
     ("shipmates.builtin.trace", "shipmates._plugins._builtin_trace"),
+    ("shipmates.builtin.mcp", "shipmates._plugins._builtin_mcp"),
 )
 """The built-in plugins, (name, module): shipmates' own behaviour goes through the same hooks."""
 PluginStatus = Literal["ok", "failed", "excluded"]
