@@ -20,6 +20,10 @@ suite checks that first-party plugins do not import it)::
   (hand a call made elsewhere, on a remote replica, to this process's observers);
   :data:`RunEvent`, what the ``run_event`` hook receives (a sibling whose ``astream(query)``
   yields these joins the captain's stream).
+- **Budgets**: :class:`Budget` (its header form: :meth:`Budget.to_header`,
+  :meth:`Budget.from_header`), :func:`current_budget` (what the running call may still spend, to
+  send with a remote request), :func:`set_budget` / :func:`reset_budget` (run a served call under
+  its caller's).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
   :func:`reset_delegation_path` (a served call continues its caller's path).
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
@@ -45,6 +49,7 @@ from ._lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
+    "Budget",
     "CommandContext",
     "CommandHandler",
     "GcPause",
@@ -63,6 +68,7 @@ __all__ = [
     "agent_selector",
     "background_loop",
     "cache_dir",
+    "current_budget",
     "delegation_path",
     "hookimpl",
     "lazy_exports",
@@ -70,10 +76,12 @@ __all__ = [
     "on_background_loop",
     "plugin_host",
     "report_tool_call",
+    "reset_budget",
     "reset_delegation_path",
     "reset_plugins",
     "run_sync",
     "selector_matches",
+    "set_budget",
     "set_delegation_path",
     "sibling_spec",
     "state_dir",
@@ -97,6 +105,9 @@ _LAZY = {
     "HookOutcome": "_plugins._host",
     "PluginHost": "_plugins._host",
     "ToolCallEvent": "_run._events",
+    "Budget": "_run._budget",
+    "set_budget": "_run._budget",
+    "reset_budget": "_run._budget",
     "RunEvent": "_run._stream_events",
     "background_loop": "_runtime",
     "on_background_loop": "_runtime",
@@ -126,6 +137,7 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
+    from ._run._budget import Budget, reset_budget, set_budget
     from ._run._events import ToolCallEvent
     from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
@@ -151,6 +163,19 @@ def reset_delegation_path(token: Token[tuple[str, ...]]) -> None:
     from ._run._context import delegation_stack
 
     delegation_stack.reset(token)
+
+
+def current_budget() -> Budget | None:
+    """What the running call's run tree may still spend (the tightest of the budgets in force),
+    or None when it runs under no budget."""
+    from ._run._budget import ambient
+    from ._run._context import parent_call
+
+    link = parent_call.get()
+    spend = getattr(link[1], "spend", None) if link is not None else None
+    if spend is None:
+        spend = ambient.get()
+    return spend.remaining() if spend is not None else None
 
 
 def agent_selector() -> Selector:

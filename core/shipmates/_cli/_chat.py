@@ -68,6 +68,7 @@ def _verbose(on: bool) -> Iterator[None]:
 def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool, usage: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from .._run._budget import budget_of
         from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
@@ -79,7 +80,9 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         except CaptainError as exc:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
-        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
+        chat = ChatSession(
+            crew, approve=settings.approve, memory=settings.memory_turns, budget=budget_of(settings)
+        )
         repl = Repl(chat, trace=settings.trace, usage=usage)
         if start_up.active and once is not None:
             # What the turn's first step builds anyway; a failure is reported by the turn.

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .._crew._sibling import Provenance
     from .._plugins._host import PluginRecord
     from .._run._agent import Agent
+    from .._run._budget import Budget
     from .._run._events import ToolCallEvent
     from .._run._run_loop import RunResult
     from .._run._stream_events import RunEvent
@@ -59,8 +60,11 @@ class ChatSession:
         memory: int | None = None,
         pm: Any = None,
         on_warning: Callable[[str], None] = _ignore,
+        budget: Budget | None = None,
     ) -> None:
         self.crew = crew
+        self.budget = budget
+        """The limits of each turn's whole tree (``--max-tokens`` and the like); None: none."""
         self.approve = approve
         self.memory: Session | None = None
         if memory != 0:
@@ -170,13 +174,17 @@ class ChatSession:
 
         approve = approver if self.approve and approver is not None else None
         if on_event is None:
-            result = await self.captain.arun(text, session=self.memory, approve=approve)
+            result = await self.captain.arun(text, session=self.memory, approve=approve, budget=self.budget)
         else:
-            result = await run_streamed(self.captain, text, on_event, session=self.memory, approve=approve)
+            result = await run_streamed(
+                self.captain, text, on_event, session=self.memory, approve=approve, budget=self.budget
+            )
         self.last_result = result
         self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":
             raise ShipmatesError(max_turns_text(self.captain.max_turns, result.output))
+        if result.status == "budget_exhausted":
+            raise ShipmatesError(f"stopped: {result.reason}")
         return result.output
 
     async def turn(

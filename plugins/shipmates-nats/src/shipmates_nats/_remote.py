@@ -19,6 +19,7 @@ from shipmates.plugin import (
     DEFAULT_TOOL_TIMEOUT,
     ToolCallEvent,
     background_loop,
+    current_budget,
     delegation_path,
     on_background_loop,
     plugin_host,
@@ -130,6 +131,9 @@ class RemoteSibling:
         stack = delegation_path()
         if stack:
             headers[p.H_CALLER] = ",".join(stack)
+        budget = current_budget()
+        if budget is not None:  # the replica runs under what is left, so it cannot overspend
+            headers[p.H_BUDGET] = budget.to_header()
         return headers
 
     def _body(self, query: Any) -> bytes:
