@@ -101,6 +101,7 @@ class Spend:
         self.exhausted: str | None = None
         """Why it is spent (what, spent against the limit), or None while some is left."""
         self._lock = threading.Lock()
+        self._check()  # a remote caller may pass a budget that is already spent
 
     def charge(self, tokens: int, cost_usd: float | None) -> None:
         """Count one model call's (or a remote call's) tokens and cost, here and in the parents."""

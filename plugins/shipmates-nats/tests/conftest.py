@@ -54,6 +54,9 @@ class Echo:
             return str(current_traceparent.get())
         if query == "stack":
             return ",".join(delegation_path())
+        if query.endswith("budget"):
+            from shipmates.plugin import current_budget
+            return str(current_budget())
         if query.startswith("big "):
             return "x" * int(query.split()[1])
         if query == "boom":
