@@ -191,6 +191,16 @@ def discovery_cache_from(environ: Mapping[str, str] | None = None) -> bool:
     return _flag(os.environ if environ is None else environ, "SHIPMATES_DISCOVERY_CACHE", default=True)
 
 
+def otel_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """OpenTelemetry on: ``SHIPMATES_OTEL`` a yes (or ``console``), else any ``OTEL_EXPORTER_OTLP_*``
+    variable set; ``SHIPMATES_OTEL`` a no turns it off. A bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    raw = env_text(env, "SHIPMATES_OTEL")
+    if raw is None:
+        return any(key.startswith("OTEL_EXPORTER_OTLP_") for key in env)
+    return raw.lower() == "console" or _flag(env, "SHIPMATES_OTEL", default=False)
+
+
 def env_text(environ: Mapping[str, str], name: str) -> str | None:
     """The variable's value, stripped; None when unset or blank."""
     return environ.get(name, "").strip() or None

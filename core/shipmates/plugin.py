@@ -24,6 +24,8 @@ suite checks that first-party plugins do not import it)::
   :meth:`Budget.from_header`), :func:`current_budget` (what the running call may still spend, to
   send with a remote request), :func:`set_budget` / :func:`reset_budget` (run a served call under
   its caller's).
+- **Tracing**: :func:`inject_trace_context` / :func:`attach_trace_context` carry the
+  OpenTelemetry trace across a remote call when ``shipmates[otel]`` is on (no-ops otherwise).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
   :func:`reset_delegation_path` (a served call continues its caller's path).
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
@@ -42,6 +44,8 @@ suite checks that first-party plugins do not import it)::
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import Token
 from typing import TYPE_CHECKING
 
@@ -66,11 +70,13 @@ __all__ = [
     "SiblingSpec",
     "ToolCallEvent",
     "agent_selector",
+    "attach_trace_context",
     "background_loop",
     "cache_dir",
     "current_budget",
     "delegation_path",
     "hookimpl",
+    "inject_trace_context",
     "lazy_exports",
     "local_agent_names",
     "on_background_loop",
@@ -176,6 +182,26 @@ def current_budget() -> Budget | None:
     if spend is None:
         spend = ambient.get()
     return spend.remaining() if spend is not None else None
+
+
+_OTEL = "shipmates._plugins._builtin_otel"
+
+
+def inject_trace_context(headers: MutableMapping[str, str]) -> bool:
+    """With OpenTelemetry on, put the running call's trace context in ``headers`` (the standard
+    propagator: ``traceparent``, ``tracestate``, baggage) and return True; False when it is off."""
+    otel = sys.modules.get(_OTEL)  # imported only by a plugin host that enabled it
+    if otel is None:
+        return False
+    otel.inject(headers)
+    return True
+
+
+def attach_trace_context(headers: Mapping[str, str]) -> Callable[[], None] | None:
+    """With OpenTelemetry on, continue the trace of ``headers`` (a remote caller's) in this context
+    and return the function that ends it; None when it is off."""
+    otel = sys.modules.get(_OTEL)
+    return otel.attach(headers) if otel is not None else None
 
 
 def agent_selector() -> Selector:
