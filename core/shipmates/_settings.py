@@ -201,6 +201,15 @@ def otel_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return raw.lower() == "console" or _flag(env, "SHIPMATES_OTEL", default=False)
 
 
+def otel_exporter(environ: Mapping[str, str] | None = None) -> str | None:
+    """Where shipmates' own tracer provider sends spans: ``"console"`` (``SHIPMATES_OTEL=console``),
+    ``"otlp"`` (an ``OTEL_EXPORTER_OTLP_*`` variable is set), or None (nowhere)."""
+    env = os.environ if environ is None else environ
+    if (env_text(env, "SHIPMATES_OTEL") or "").lower() == "console":
+        return "console"
+    return "otlp" if any(key.startswith("OTEL_EXPORTER_OTLP_") for key in env) else None
+
+
 def env_text(environ: Mapping[str, str], name: str) -> str | None:
     """The variable's value, stripped; None when unset or blank."""
     return environ.get(name, "").strip() or None

@@ -17,7 +17,6 @@ machines.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -35,6 +34,7 @@ from .._run._stream_events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from .._settings import otel_exporter
 from ._hookspecs import hookimpl
 
 Key = tuple[tuple[str, ...], str | None]
@@ -56,9 +56,10 @@ def _setup() -> None:
 
     provider = TracerProvider(resource=Resource.create({"service.name": "shipmates"}))
     exporter: SpanExporter | None = None
-    if os.environ.get("SHIPMATES_OTEL", "").strip().lower() == "console":
+    where = otel_exporter()
+    if where == "console":
         exporter = ConsoleSpanExporter()
-    elif any(k.startswith("OTEL_EXPORTER_OTLP_") for k in os.environ):
+    elif where == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
