@@ -12,7 +12,7 @@ from shipmates import Agent, Budget, BudgetExhausted, RunFinished
 from shipmates._run._budget import Spend, reset_budget, set_budget
 from shipmates.plugin import current_budget
 from support import litellm_offline
-from support.litellm_offline import custom_provider
+from support.litellm_offline import custom_provider, delegating_handler
 
 _no_openai_settings = litellm_offline._no_openai_settings
 litellm_lib = litellm_offline.litellm_lib
@@ -28,36 +28,15 @@ def priced(litellm_lib: Any) -> Iterator[list[str]]:
     """litellm provider 'budgettest': model ``budgettest/NAME`` calls its first tool, then answers
     with the result; every call reports ``TOKENS[NAME]`` and is priced through litellm's cost map
     (``litellm.register_model``). Yields the names of the models called, in order."""
-    from litellm.llms.custom_llm import CustomLLM
-
     calls: list[str] = []
-
-    class Delegating(CustomLLM):
-        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-            name = model.rsplit("/", 1)[-1]
-            calls.append(name)
-            tools = (kwargs.get("optional_params") or {}).get("tools") or []
-            prompt, completion = TOKENS[name]
-            usage = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
-            if messages[-1]["role"] == "tool" or not tools:
-                text = messages[-1]["content"] if messages[-1]["role"] == "tool" else f"{name} says hi"
-                message: dict[str, Any] = {"role": "assistant", "content": f"[{text}]"}
-            else:
-                fn = tools[0]["function"]["name"]
-                call = {"id": f"call-{name}-{len(calls)}", "type": "function"}
-                call["function"] = {"name": fn, "arguments": '{"query": "go"}'}
-                message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            return litellm_lib.ModelResponse(choices=[{"message": message}], usage=usage)
-
     price = {"input_cost_per_token": PRICE_IN, "output_cost_per_token": PRICE_OUT, "mode": "chat"}
     litellm_lib.register_model(
         {f"budgettest/{n}": {**price, "litellm_provider": "budgettest"} for n in TOKENS}
     )
-    yield from (calls for _ in custom_provider(litellm_lib, "budgettest", Delegating()))
+    yield from (
+        calls
+        for _ in custom_provider(litellm_lib, "budgettest", delegating_handler(litellm_lib, TOKENS, calls))
+    )
 
 
 def _tree(**captain: Any) -> Agent:

@@ -93,22 +93,25 @@ def run_event(event: RunEvent) -> None:
         _run_finished(event)
 
 
+def _start(into: dict[Key, Span], key: Key, under: Key, name: str, attributes: dict[str, Any]) -> None:
+    """Start span ``name`` under the span at ``under`` (a run's or a call's; none: the current
+    context) and keep it at ``key`` until its end event."""
+    with _lock:
+        parent = (_calls if into is _runs else _runs).get(under)
+    span = _tracer().start_span(name, context=_parent(parent), kind=SpanKind.INTERNAL, attributes=attributes)
+    with _lock:
+        into[key] = span
+
+
 def _run_started(event: RunStarted) -> None:
-    with _lock:
-        caller = _calls.get((event.path[:-1], event.parent_call_id))
     # A top-level run continues the current context: the application's span, or a remote caller's.
-    span = _tracer().start_span(
-        f"invoke_agent {event.agent}",
-        context=_parent(caller),
-        kind=SpanKind.INTERNAL,
-        attributes={
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": event.agent,
-            "gen_ai.request.model": event.model,
-        },
-    )
-    with _lock:
-        _runs[(event.path, event.parent_call_id)] = span
+    attributes = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": event.agent,
+        "gen_ai.request.model": event.model,
+    }
+    under = (event.path[:-1], event.parent_call_id)
+    _start(_runs, (event.path, event.parent_call_id), under, f"invoke_agent {event.agent}", attributes)
 
 
 def _run_finished(event: RunFinished) -> None:
@@ -129,22 +132,15 @@ def _run_finished(event: RunFinished) -> None:
 
 def _call_started(event: ToolCallStarted) -> None:
     call = event.call
-    with _lock:
-        run = _runs.get((call.path, call.parent_call_id))
-    span = _tracer().start_span(
-        f"execute_tool {call.tool}",
-        context=_parent(run),
-        kind=SpanKind.INTERNAL,
-        attributes={
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.agent.name": call.agent,
-            "gen_ai.tool.name": call.tool,
-            "gen_ai.tool.call.id": call.call_id,
-            "gen_ai.tool.type": "agent" if call.is_delegation else "function",
-        },
-    )
-    with _lock:
-        _calls[(call.path, call.call_id)] = span
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.agent.name": call.agent,
+        "gen_ai.tool.name": call.tool,
+        "gen_ai.tool.call.id": call.call_id,
+        "gen_ai.tool.type": "agent" if call.is_delegation else "function",
+    }
+    under = (call.path, call.parent_call_id)
+    _start(_calls, (call.path, call.call_id), under, f"execute_tool {call.tool}", attributes)
 
 
 def _call_finished(event: ToolCallFinished) -> None:
