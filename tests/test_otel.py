@@ -97,3 +97,17 @@ def test_a_bad_shipmates_otel_value_is_a_settings_error() -> None:
     assert not otel_enabled({"SHIPMATES_OTEL": "0", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"})
     with pytest.raises(SettingsError, match="SHIPMATES_OTEL='maybe'"):
         otel_enabled({"SHIPMATES_OTEL": "maybe"})
+
+
+def test_concurrent_runs_of_the_same_agents_make_separate_traces(delegating: None, spans: Any) -> None:
+    async def both() -> None:
+        await asyncio.gather(_tree().arun("go"), _tree().arun("go"))
+
+    asyncio.run(both())
+    finished = spans.get_finished_spans()
+    traces: dict[int, list[str]] = {}
+    for span in finished:
+        traces.setdefault(span.context.trace_id, []).append(span.name)
+    assert len(traces) == 2 and all(len(names) == 10 for names in traces.values()), traces
+    ids = {s.context.span_id for s in finished}
+    assert all(s.parent is None or s.parent.span_id in ids for s in finished)  # no dangling parent

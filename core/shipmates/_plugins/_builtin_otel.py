@@ -17,15 +17,17 @@ machines.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from .._run._context import current_stack, parent_call_id
+from .._run._context import parent_call_id
 from .._run._stream_events import (
     ModelCallFinished,
     RunEvent,
@@ -37,12 +39,12 @@ from .._run._stream_events import (
 from .._settings import otel_exporter
 from ._hookspecs import hookimpl
 
-Key = tuple[tuple[str, ...], str | None]
-"""A span's place: the agent's delegation path and the id of the call it works for (a run), or
-the path of the agent that made a call and the call's id (a tool call)."""
-
-_runs: dict[Key, Span] = {}
-_calls: dict[Key, Span] = {}
+_run_span: ContextVar[Span | None] = ContextVar("shipmates_otel_run_span", default=None)
+"""The span of the agent run whose events are being emitted: the run loop emits them all in the
+run's own context (its calls' tasks and threads copy it), so concurrent runs never mix."""
+_tokens: dict[int, Token[Span | None]] = {}
+_calls: dict[tuple[int, str | None], Span] = {}
+"""Tool-call spans by (their run's span, call id), until the call finishes."""
 _lock = threading.Lock()
 
 
@@ -54,7 +56,10 @@ def _setup() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": "shipmates"}))
+    resource = Resource.create()  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "shipmates"}))
+    provider = TracerProvider(resource=resource)
     exporter: SpanExporter | None = None
     where = otel_exporter()
     if where == "console":
@@ -93,32 +98,33 @@ def run_event(event: RunEvent) -> None:
         _run_finished(event)
 
 
-def _start(into: dict[Key, Span], key: Key, under: Key, name: str, attributes: dict[str, Any]) -> None:
-    """Start span ``name`` under the span at ``under`` (a run's or a call's; none: the current
-    context) and keep it at ``key`` until its end event."""
-    with _lock:
-        parent = (_calls if into is _runs else _runs).get(under)
-    span = _tracer().start_span(name, context=_parent(parent), kind=SpanKind.INTERNAL, attributes=attributes)
-    with _lock:
-        into[key] = span
-
-
 def _run_started(event: RunStarted) -> None:
-    # A top-level run continues the current context: the application's span, or a remote caller's.
-    attributes = {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": event.agent,
-        "gen_ai.request.model": event.model,
-    }
-    under = (event.path[:-1], event.parent_call_id)
-    _start(_runs, (event.path, event.parent_call_id), under, f"invoke_agent {event.agent}", attributes)
+    # A sibling's run goes under the call that delegated; a top-level run continues the current
+    # context (the application's span, or a remote caller's).
+    caller = _call_span(event.parent_call_id) if event.parent_call_id is not None else None
+    span = _tracer().start_span(
+        f"invoke_agent {event.agent}",
+        context=_parent(caller),
+        kind=SpanKind.INTERNAL,
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": event.agent,
+            "gen_ai.request.model": event.model,
+        },
+    )
+    with _lock:
+        _tokens[id(span)] = _run_span.set(span)
 
 
 def _run_finished(event: RunFinished) -> None:
-    with _lock:
-        span = _runs.pop((event.path, event.parent_call_id), None)
+    span = _run_span.get()
     if span is None:
         return
+    with _lock:
+        token = _tokens.pop(id(span), None)
+    if token is not None:
+        with contextlib.suppress(ValueError):  # not the context it was set in: nothing to undo
+            _run_span.reset(token)
     span.set_attribute("gen_ai.usage.input_tokens", event.usage.input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", event.usage.output_tokens)
     span.set_attribute("shipmates.run.status", event.status)
@@ -130,23 +136,33 @@ def _run_finished(event: RunFinished) -> None:
     span.end()
 
 
+def _call_span(call_id: str | None) -> Span | None:
+    with _lock:
+        return _calls.get((id(_run_span.get()), call_id))
+
+
 def _call_started(event: ToolCallStarted) -> None:
     call = event.call
-    attributes = {
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.agent.name": call.agent,
-        "gen_ai.tool.name": call.tool,
-        "gen_ai.tool.call.id": call.call_id,
-        "gen_ai.tool.type": "agent" if call.is_delegation else "function",
-    }
-    under = (call.path, call.parent_call_id)
-    _start(_calls, (call.path, call.call_id), under, f"execute_tool {call.tool}", attributes)
+    span = _tracer().start_span(
+        f"execute_tool {call.tool}",
+        context=_parent(_run_span.get()),
+        kind=SpanKind.INTERNAL,
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.agent.name": call.agent,
+            "gen_ai.tool.name": call.tool,
+            "gen_ai.tool.call.id": call.call_id,
+            "gen_ai.tool.type": "agent" if call.is_delegation else "function",
+        },
+    )
+    with _lock:
+        _calls[(id(_run_span.get()), call.call_id)] = span
 
 
 def _call_finished(event: ToolCallFinished) -> None:
     call = event.call
     with _lock:
-        span = _calls.pop((call.path, call.call_id), None)
+        span = _calls.pop((id(_run_span.get()), call.call_id), None)
     if span is None:
         return
     if call.status != "ok":
@@ -156,8 +172,7 @@ def _call_finished(event: ToolCallFinished) -> None:
 
 
 def _model_call(event: ModelCallFinished) -> None:
-    with _lock:
-        run = _runs.get((event.path, event.parent_call_id))
+    run = _run_span.get()
     end = time.time_ns()
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
@@ -186,10 +201,7 @@ def _model_call(event: ModelCallFinished) -> None:
 def inject(headers: MutableMapping[str, str]) -> None:
     """Put the running call's trace context in ``headers`` (the standard propagator: W3C
     ``traceparent``, ``tracestate``, baggage)."""
-    stack = current_stack()
-    with _lock:
-        span = _calls.get((stack[:-1], parent_call_id())) if stack else None
-    propagate.inject(headers, context=_parent(span))
+    propagate.inject(headers, context=_parent(_call_span(parent_call_id())))
 
 
 def attach(headers: Mapping[str, str]) -> Callable[[], None]:
