@@ -3,14 +3,13 @@ shared by every sibling the run reaches, and the distinct status ``budget_exhaus
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from shipmates import Agent, Budget, BudgetExhausted, RunFinished
 from shipmates._run._budget import Spend, reset_budget, set_budget
-from shipmates.plugin import current_budget
+from shipmates.plugin import current_budget, run_sync
 from support import litellm_offline
 from support.litellm_offline import custom_provider, delegating_handler
 
@@ -19,6 +18,8 @@ litellm_lib = litellm_offline.litellm_lib
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
+# Runs go on shipmates' background loop (run_sync), as Agent.invoke does: litellm's logging worker
+# stays on one loop, so the tests after these see no "event loop changed" warning on stderr.
 TOKENS = {"captain": (1000, 100), "middle": (1000, 100), "leaf": (1000, 100)}
 PRICE_IN, PRICE_OUT = 1e-6, 4e-6  # USD per token: each call above costs $0.0014
 
@@ -47,7 +48,7 @@ def _tree(**captain: Any) -> Agent:
 
 
 def test_the_tree_without_a_budget_answers_and_is_priced(priced: list[str]) -> None:
-    result = asyncio.run(_tree().arun("go"))
+    result = run_sync(_tree().arun("go"))
     assert result.status == "ok" and result.output == "[[[leaf says hi]]]"
     assert priced == ["captain", "middle", "leaf", "middle", "captain"]
     assert result.usage.cost_usd == pytest.approx(5 * 0.0014)
@@ -56,7 +57,7 @@ def test_the_tree_without_a_budget_answers_and_is_priced(priced: list[str]) -> N
 def test_a_cost_budget_spent_halfway_stops_the_whole_tree(priced: list[str]) -> None:
     # $0.0014 per call: the budget is spent by the second call (middle's first), so the leaf is
     # never called, middle stops, and the captain's model is not called again.
-    result = asyncio.run(_tree().arun("go", budget=Budget(max_cost_usd=0.0025)))
+    result = run_sync(_tree().arun("go", budget=Budget(max_cost_usd=0.0025)))
     assert priced == ["captain", "middle"]
     assert result.status == "budget_exhausted"
     assert result.reason is not None and result.reason.startswith(
@@ -73,7 +74,7 @@ def test_the_stream_ends_with_budget_exhausted(priced: list[str]) -> None:
     async def events() -> list[Any]:
         return [e async for e in _tree().stream("go", budget=Budget(max_cost_usd=0.0025))]
 
-    finished = [e for e in asyncio.run(events()) if isinstance(e, RunFinished)]
+    finished = [e for e in run_sync(events()) if isinstance(e, RunFinished)]
     assert [(e.agent, e.status) for e in finished] == [
         ("middle", "budget_exhausted"),
         ("captain", "budget_exhausted"),
@@ -83,7 +84,7 @@ def test_the_stream_ends_with_budget_exhausted(priced: list[str]) -> None:
 
 def test_a_token_budget_counts_every_sibling(priced: list[str]) -> None:
     # 1,100 tokens a call: three calls reach 3,300 >= 3,000; the leaf's answer was in flight and finished.
-    result = asyncio.run(_tree().arun("go", budget=Budget(max_tokens=3000)))
+    result = run_sync(_tree().arun("go", budget=Budget(max_tokens=3000)))
     assert priced == ["captain", "middle", "leaf"]
     assert result.status == "budget_exhausted"
     assert result.reason == (
@@ -92,7 +93,7 @@ def test_a_token_budget_counts_every_sibling(priced: list[str]) -> None:
 
 
 def test_a_delegation_budget_refuses_the_delegation_over_the_limit(priced: list[str]) -> None:
-    result = asyncio.run(_tree(budget=Budget(max_delegations=1)).arun("go"))  # Agent(budget=)
+    result = run_sync(_tree(budget=Budget(max_delegations=1)).arun("go"))  # Agent(budget=)
     assert priced == ["captain", "middle"]  # middle's delegation to leaf was refused
     assert result.status == "budget_exhausted"
     assert result.reason is not None and result.reason.startswith("delegation budget exhausted: 1 of 1")
@@ -100,7 +101,7 @@ def test_a_delegation_budget_refuses_the_delegation_over_the_limit(priced: list[
 
 def test_an_agent_sibling_raises_budget_exhausted_from_ainvoke(priced: list[str]) -> None:
     with pytest.raises(BudgetExhausted, match="agent 'captain': token budget exhausted"):
-        asyncio.run(_tree(budget=Budget(max_tokens=1)).ainvoke("go"))
+        run_sync(_tree(budget=Budget(max_tokens=1)).ainvoke("go"))
     assert priced == ["captain"]
 
 
@@ -125,14 +126,14 @@ def test_the_remaining_budget_is_what_a_remote_call_sends(priced: list[str]) -> 
 
     assert current_budget() is None
     captain = Agent("captain", model="budgettest/captain", tools=[probe], model_settings={"stream": False})
-    asyncio.run(captain.arun("go", budget=Budget(max_tokens=5000, max_cost_usd=0.01, max_delegations=3)))
+    run_sync(captain.arun("go", budget=Budget(max_tokens=5000, max_cost_usd=0.01, max_delegations=3)))
     (left,) = seen  # one model call ($0.0014, 1,100 tokens) before the tool ran; not a delegation
     assert (left.max_tokens, left.max_delegations) == (3900, 3) if left is not None else False
     assert left is not None and left.max_cost_usd == pytest.approx(0.0086)
     # and the replica's side: a run started under a caller's budget draws from it
     token = set_budget(Budget(max_tokens=1))
     try:
-        result = asyncio.run(_tree().arun("go"))
+        result = run_sync(_tree().arun("go"))
     finally:
         reset_budget(token)
     assert result.status == "budget_exhausted" and priced[-1] == "captain"
