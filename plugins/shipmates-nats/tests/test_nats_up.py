@@ -41,6 +41,12 @@ def crew_text(
     return "\n".join(lines)
 
 
+def _crew_file(tmp_path: Path, url: str, name: str, siblings: dict[str, int], **kw: Any) -> Path:
+    f = tmp_path / f"{name}.toml"
+    f.write_text(crew_text(url, name, siblings, **kw))
+    return f
+
+
 class Up:
     """A `shipmates up` process of one crew; ``state()`` is its state.json."""
 
@@ -137,6 +143,15 @@ def _answers(echo: Any, pid: int) -> bool:
         return False
 
 
+def _sleeping_call(echo: Any, journal: Path) -> tuple[threading.Thread, list[str]]:
+    """A 2 s call to ``echo`` in a thread, once it is running on a worker; its answer lands in the list."""
+    answer: list[str] = []
+    call = threading.Thread(target=lambda: answer.append(echo.invoke("sleep 2")))
+    call.start()
+    wait_for(lambda: noted(journal, "sleeping"), 10)
+    return call, answer
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -179,8 +194,7 @@ def test_crew_file_refuses_inline_secrets_and_names_the_fix(tmp_path: Path) -> N
 def test_killed_worker_is_restarted_a_second_up_refused_and_down_stops_all(
     nats_server: Any, up: Any, tmp_path: Path
 ) -> None:
-    f = tmp_path / "u1.toml"
-    f.write_text(crew_text(nats_server.url, "u1", {"echo": 1}, backoff=0.5))
+    f = _crew_file(tmp_path, nats_server.url, "u1", {"echo": 1}, backoff=0.5)
     crew = up(f)
     first = wait_for(lambda: crew.serving("echo"), 30, what="echo serving")[0]
     echo = _echo(nats_server.url, "u1")
@@ -204,8 +218,7 @@ def test_killed_worker_is_restarted_a_second_up_refused_and_down_stops_all(
 
 @pytest.mark.slow
 def test_a_crash_looping_sibling_becomes_degraded(nats_server: Any, up: Any, tmp_path: Path) -> None:
-    f = tmp_path / "u2.toml"
-    f.write_text(crew_text(nats_server.url, "u2", {"ghost": 1}, backoff=0.05, max_restarts=2))
+    f = _crew_file(tmp_path, nats_server.url, "u2", {"ghost": 1}, backoff=0.05, max_restarts=2)
     crew = up(f)  # `ghost` is not installed: every worker exits at once
     wait_for(lambda: crew.state()["siblings"] and crew.sibling("ghost")["degraded"], 60, what="degraded")
     ghost = crew.sibling("ghost")
@@ -226,8 +239,7 @@ def test_a_stale_pidfile_is_taken_over(nats_server: Any, up: Any, tmp_path: Path
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (crew_dir("u3") / "up.pid").write_text(f"{dead.pid}\n")
-    f = tmp_path / "u3.toml"
-    f.write_text(crew_text(nats_server.url, "u3", {"echo": 1}))
+    f = _crew_file(tmp_path, nats_server.url, "u3", {"echo": 1})
     crew = up(f)
     wait_for(lambda: running_pid("u3") == crew.proc.pid, 30, what="the new supervisor holds the pidfile")
     wait_for(lambda: any(f"PID {dead.pid} is gone" in line for line in crew.err), 10)
@@ -235,8 +247,7 @@ def test_a_stale_pidfile_is_taken_over(nats_server: Any, up: Any, tmp_path: Path
 
 @pytest.mark.slow
 def test_sighup_scales_one_to_three_visible_in_status_json(nats_server: Any, up: Any, tmp_path: Path) -> None:
-    f = tmp_path / "u4.toml"
-    f.write_text(crew_text(nats_server.url, "u4", {"echo": 1}))
+    f = _crew_file(tmp_path, nats_server.url, "u4", {"echo": 1})
     crew = up(f)
     wait_for(lambda: crew.serving("echo"), 30)
     f.write_text(crew_text(nats_server.url, "u4", {"echo": 3}))
@@ -260,15 +271,10 @@ def test_sighup_scales_one_to_three_visible_in_status_json(nats_server: Any, up:
 def test_sighup_with_a_new_environment_replaces_workers_without_dropping_a_call(
     nats_server: Any, up: Any, tmp_path: Path, journal: Path
 ) -> None:
-    f = tmp_path / "u8.toml"
-    f.write_text(crew_text(nats_server.url, "u8", {"echo": 1}))
+    f = _crew_file(tmp_path, nats_server.url, "u8", {"echo": 1})
     crew = up(f)
     old = wait_for(lambda: crew.serving("echo"), 30)[0]
-    echo = _echo(nats_server.url, "u8")
-    answer: list[str] = []
-    call = threading.Thread(target=lambda: answer.append(echo.invoke("sleep 2")))
-    call.start()
-    wait_for(lambda: noted(journal, "sleeping"), 10)
+    call, answer = _sleeping_call(_echo(nats_server.url, "u8"), journal)
     f.write_text(crew_text(nats_server.url, "u8", {"echo": 1}) + 'env = { ECHO_FLAVOUR = "new" }\n')
     crew.proc.send_signal(signal.SIGHUP)
     new = wait_for(lambda: [p for p in crew.serving("echo") if p != old], 30, what="a new worker")[0]
@@ -283,15 +289,11 @@ def test_sighup_with_a_new_environment_replaces_workers_without_dropping_a_call(
 def test_scale_down_drains_an_idle_worker_never_the_busy_one(
     nats_server: Any, up: Any, tmp_path: Path, journal: Path
 ) -> None:
-    f = tmp_path / "u5.toml"
-    f.write_text(crew_text(nats_server.url, "u5", {"echo": 2}))
+    f = _crew_file(tmp_path, nats_server.url, "u5", {"echo": 2})
     crew = up(f)
     pids = wait_for(lambda: len(crew.serving("echo")) == 2 and crew.serving("echo"), 30)
-    echo = _echo(nats_server.url, "u5")
-    answer: list[str] = []
-    call = threading.Thread(target=lambda: answer.append(echo.invoke("sleep 2")))
-    call.start()
-    busy = int(wait_for(lambda: noted(journal, "sleeping"), 10)[0].split()[1])
+    call, answer = _sleeping_call(_echo(nats_server.url, "u5"), journal)
+    busy = int(noted(journal, "sleeping")[0].split()[1])
     wait_for(lambda: any(r["pid"] == busy and r["state"] == "busy" for r in crew.replicas("echo")), 10)
     scaled = crew.cli("scale", "echo", "1")
     assert scaled.returncode == 0, scaled.stderr
