@@ -5,7 +5,7 @@ replica, a replica's error) the breaker opens: calls fail at once with a "circui
 ``SHIPMATES_NATS_BREAKER_COOLDOWN`` seconds (default 30). Then one probe call goes through (the
 breaker is half-open; others still fail fast): its success closes the breaker, its failure opens it
 for another cool-down. Bad input and a sibling ending the session are the caller's doing and do not
-count, nor does a crew pausing on its spent budget. States are kept in
+count, nor do a run's spent budget and a crew pausing on its own. States are kept in
 ``<state dir>/nats-breakers.json`` for ``shipmates status``.
 """
 
@@ -99,11 +99,11 @@ def breaker_for(key: tuple[str, ...], label: str) -> Breaker:
 
 def counts(error: BaseException) -> bool:
     """Whether ``error`` is the sibling's or its replicas' failure (not the caller's own)."""
-    from shipmates import EndSession
+    from shipmates import BudgetExhausted, EndSession
 
     from ._errors import PayloadTooLargeError
 
-    if isinstance(error, (EndSession, PayloadTooLargeError, CircuitOpenError)):
+    if isinstance(error, (BudgetExhausted, EndSession, PayloadTooLargeError, CircuitOpenError)):
         return False
     text = str(error)
     return "invalid input" not in text and "budget spent" not in text
