@@ -172,7 +172,7 @@ def test_slash_commands() -> None:
 def test_model_command_switches_the_captains_model() -> None:
     repl, out, _ = make_repl(lines="/model offline\n/model\n")
     repl.run()
-    assert repl.captain.model == "offline"
+    assert repl.captain.model is None and repl.chat.model_name == "offline"  # the session's model
     assert out.getvalue().splitlines() == ["model: offline", "model: offline"]
 
 
