@@ -100,11 +100,11 @@ class ChatSession:
         own switch to it from the next turn; litellm starts loading if it needs it."""
         self._model = name
         self.captain.model = None
-        with self._session_model():
+        with self.using_model():
             start_litellm_import(None)  # the prompt is already up: nothing to delay
 
     @contextlib.contextmanager
-    def _session_model(self) -> Iterator[None]:
+    def using_model(self) -> Iterator[None]:
         """The session's model (as ``/model`` last set it) for the block."""
         from .._models._session import session_model
 
@@ -189,7 +189,7 @@ class ChatSession:
         from .._run._usage import add_by_agent
 
         approve = approver if self.approve and approver is not None else None
-        with self._session_model():
+        with self.using_model():
             if on_event is None:
                 result = await self.captain.arun(text, session=self.memory, approve=approve)
             else:
@@ -231,7 +231,7 @@ class ChatSession:
         loading: Callable[[bool], None] | None,
         on_event: Callable[[RunEvent], None] | None,
     ) -> str:
-        with self._session_model():
+        with self.using_model():
             await wait_for_litellm(self.captain.model, loading)
         return await self.ask(text, approver, on_event)
 

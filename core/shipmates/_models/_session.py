@@ -135,6 +135,8 @@ def litellm_model(name: str, *, session: bool) -> Model:
 def model_label(sibling: Any) -> str | None:
     """Which model a sibling uses: its own, ``session default (NAME)``, or what a remote one's
     card says; None for a sibling that is no agent."""
+    if sibling is None:  # not loaded: nothing to import to say
+        return None
     from .._run._agent import Agent
 
     if isinstance(sibling, Agent):
