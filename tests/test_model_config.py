@@ -13,17 +13,19 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from shipmates._cli._main import main
 from shipmates._settings import SettingsError, read_settings
+from support.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
-HELPER = "from shipmates import Agent\n\ndef build_agent():\n    return Agent('helper', 'Helps with anything.')\n"
+HELPER = (
+    "from shipmates import Agent\n\ndef build_agent():\n    return Agent('helper', 'Helps with anything.')\n"
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -39,79 +41,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def _no_openai_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         monkeypatch.delenv(key, raising=False)
-
-
-class FakeOpenAI:
-    """An OpenAI-compatible chat server on loopback: the captain (it has a ``helper`` tool) is
-    told to delegate, the helper answers, the captain passes the answer on. Records each request.
-    ``status``: answer every request with this HTTP error instead."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.requests: list[tuple[dict[str, Any], dict[str, str]]] = []
-        self.status = status
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                if server.status != 200:
-                    self._send(server.status, {"error": {"message": "nope", "type": "invalid_request_error"}})
-                    return
-                message = server.reply(body)
-                if body.get("stream"):
-                    self._stream(message)
-                else:
-                    choice = {"index": 0, "message": message, "finish_reason": "stop"}
-                    self._send(200, {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
-                                     "choices": [choice]})
-
-            def _send(self, status: int, document: dict[str, Any]) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _stream(self, message: dict[str, Any]) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                delta = dict(message)
-                if "tool_calls" in delta:
-                    delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(delta["tool_calls"])]
-                for choice in ({"index": 0, "delta": delta}, {"index": 0, "delta": {}, "finish_reason": "stop"}):
-                    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                             "choices": [choice]}
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.write(b"data: [DONE]\n\n")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def reply(body: dict[str, Any]) -> dict[str, Any]:
-        last = body["messages"][-1]
-        if last["role"] == "tool":
-            return {"role": "assistant", "content": f"the helper said: {last['content']}"}
-        if any(t["function"]["name"] == "helper" for t in body.get("tools") or ()):
-            call = {"id": "c1", "type": "function",
-                    "function": {"name": "helper", "arguments": json.dumps({"query": last["content"]})}}
-            return {"role": "assistant", "content": None, "tool_calls": [call]}
-        return {"role": "assistant", "content": "helper here"}
-
-    def who(self) -> list[str]:
-        """Who sent each request: the captain (it has tools) or the helper."""
-        return ["captain" if body.get("tools") else "helper" for body, _ in self.requests]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -131,16 +60,16 @@ def helper(fake_site: Any) -> None:
 
 def test_options_parse_as_json_else_strings_and_flags_win_over_the_environment() -> None:
     env = {"SHIPMATES_MODEL_OPTIONS": "temperature=0.5,max_tokens=200", "SHIPMATES_MODEL_TIMEOUT": "30"}
-    s = read_settings(env, options=["temperature=0", "stop=[\"x\"]", "user=alice"], model_timeout=5)
+    s = read_settings(env, options=["temperature=0", 'stop=["x"]', "user=alice"], model_timeout=5)
     assert s.model_options == {"temperature": 0, "max_tokens": 200, "stop": ["x"], "user": "alice"}
     assert s.model_timeout == 5
     as_json = read_settings({"SHIPMATES_MODEL_OPTIONS": '{"temperature": 0, "seed": 1}'})
     assert as_json.model_options == {"temperature": 0, "seed": 1}
     both = read_settings({"SHIPMATES_API_BASE": "http://h/v1", "SHIPMATES_API_KEY_ENV": "MY_KEY"})
     assert (both.api_base, both.api_key_env) == ("http://h/v1", "MY_KEY")
-    assert read_settings(both_env := {"SHIPMATES_API_BASE": "http://h/v1"}, api_base="http://x/v1").api_base == (
-        "http://x/v1"
-    ), both_env
+    assert read_settings(
+        both_env := {"SHIPMATES_API_BASE": "http://h/v1"}, api_base="http://x/v1"
+    ).api_base == ("http://x/v1"), both_env
 
 
 @pytest.mark.parametrize(
@@ -155,7 +84,9 @@ def test_options_parse_as_json_else_strings_and_flags_win_over_the_environment()
         ({"model_timeout": -1.0}, {}, "--model-timeout"),
     ],
 )
-def test_bad_model_settings_are_refused_by_name(kwargs: dict[str, Any], env: dict[str, str], named: str) -> None:
+def test_bad_model_settings_are_refused_by_name(
+    kwargs: dict[str, Any], env: dict[str, str], named: str
+) -> None:
     with pytest.raises(SettingsError, match=named) as info:
         read_settings(env, **kwargs)
     assert "sk-" not in str(info.value)  # a key given by mistake is never echoed
@@ -203,7 +134,9 @@ def test_a_config_alias_is_the_default_and_model_switches_the_whole_crew(
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'[models.local]\nmodel = "openai/fake"\napi_base = "{server.url}"\noptions = {{ seed = 7 }}\n')
+    path.write_text(
+        f'[models.local]\nmodel = "openai/fake"\napi_base = "{server.url}"\noptions = {{ seed = 7 }}\n'
+    )
     # Offline first, then /model switches the captain and the helper to the alias.
     monkeypatch.setattr(sys, "stdin", io.StringIO("/model local\nhi\n/agents\n"))
     status, out, err = run(capsys, "chat", "--only", "helper")
@@ -268,7 +201,16 @@ def test_a_silent_server_ends_the_turn_within_the_timeout(
     monkeypatch.setenv("SHIPMATES_MODEL_RETRIES", "3")  # retries never stretch the one timeout
     begun = time.monotonic()
     status, out, err = run(
-        capsys, "chat", "--model", "openai/fake", "--api-base", silent_url, "--model-timeout", "1", "--once", "hi"
+        capsys,
+        "chat",
+        "--model",
+        "openai/fake",
+        "--api-base",
+        silent_url,
+        "--model-timeout",
+        "1",
+        "--once",
+        "hi",
     )
     elapsed = time.monotonic() - begun
     assert status == 2 and out == ""
@@ -281,8 +223,8 @@ def test_a_silent_server_ends_the_turn_within_the_timeout(
 @pytest.mark.parametrize(
     ("status", "says"),
     [
-        (401, "{url} refused the API key for openai (model 'openai/fake'): set the right key in OPENAI_API_KEY, "
-         "or name the variable that holds it with --api-key-env VAR"),
+        (401, "{url} refused the API key for openai (model 'openai/fake'): set the right key in "
+         "OPENAI_API_KEY, or name the variable that holds it with --api-key-env VAR"),
         (404, "{url} does not know the model 'openai/fake' (not found): check --model"),
         (500, "model 'openai/fake' at {url} failed with status 500: check --model, --api-base"),
     ],
@@ -293,7 +235,9 @@ def test_provider_errors_say_what_where_and_which_setting_first(
     server = FakeOpenAI(status)
     monkeypatch.setenv("SHIPMATES_MODEL_RETRIES", "0")
     try:
-        code, out, err = run(capsys, "chat", "--model", "openai/fake", "--api-base", server.url, "--once", "hi")
+        code, out, err = run(
+            capsys, "chat", "--model", "openai/fake", "--api-base", server.url, "--once", "hi"
+        )
     finally:
         server.close()
     assert code == 2 and out == ""
@@ -330,7 +274,7 @@ def test_the_session_timeout_reaches_agents_with_their_own_model(
     token = session_config.set(ModelConfig(timeout=0.5, retries=0))
     try:
         begun = time.monotonic()
-        with pytest.raises(ModelError, match="did not answer within 0.5 s"):
+        with pytest.raises(ModelError, match=r"did not answer within 0\.5 s"):
             asyncio.run(agent.arun("hi"))
         assert time.monotonic() - begun < 3
     finally:

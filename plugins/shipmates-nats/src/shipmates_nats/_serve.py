@@ -24,7 +24,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates.plugin import reset_delegation_path, set_delegation_path
+from shipmates.plugin import model_label, reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
@@ -171,6 +171,7 @@ class SiblingServer:
                 durable=self.durable and bool(getattr(h.sibling, "durable", False)),
             )
             h.card["durableWorker"] = self.durable
+            h.card["model"] = model_label(h.sibling)  # own model, or "session default (NAME)"
             config = ServiceConfig(
                 name=h.name,
                 version=p.semver(prov.version),
