@@ -127,7 +127,7 @@ def test_missing_api_key_becomes_a_model_error(litellm: Any) -> None:
 
 
 def test_unknown_model_becomes_a_model_error(litellm: Any) -> None:
-    with pytest.raises(ModelError, match="litellm does not know the model 'no-such-model-xyz': use --model provider/model"):
+    with pytest.raises(ModelError, match="litellm does not know the model 'no-such-model-xyz': use --model"):
         asyncio.run(LiteLLMModel("no-such-model-xyz").complete([{"role": "user", "content": "x"}], []))
 
 

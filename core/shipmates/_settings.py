@@ -120,7 +120,9 @@ def read_settings(
         api_key_env=_key_variable(api_key_env, "--api-key-env")
         or _key_variable(env_text(env, "SHIPMATES_API_KEY_ENV"), "SHIPMATES_API_KEY_ENV"),
         model_options={**model_options_from(env), **parse_options(options or (), "-o")},
-        model_timeout=model_timeout if model_timeout is not None else _positive_number(env, "SHIPMATES_MODEL_TIMEOUT"),
+        model_timeout=model_timeout
+        if model_timeout is not None
+        else _positive_number(env, "SHIPMATES_MODEL_TIMEOUT"),
         model_retries=model_retries_from(env),
     )
 

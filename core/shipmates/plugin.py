@@ -125,8 +125,8 @@ if TYPE_CHECKING:
 
     from ._cli._models_command import add_model_arguments, model_session
     from ._crew._selector import Selector, selector_matches
-    from ._models._session import model_label
     from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
+    from ._models._session import model_label
     from ._paths import cache_dir, state_dir
     from ._plugins._hookspecs import (
         CommandContext,

@@ -193,7 +193,9 @@ class ChatSession:
             if on_event is None:
                 result = await self.captain.arun(text, session=self.memory, approve=approve)
             else:
-                result = await run_streamed(self.captain, text, on_event, session=self.memory, approve=approve)
+                result = await run_streamed(
+                    self.captain, text, on_event, session=self.memory, approve=approve
+                )
         self.last_result = result
         self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":

@@ -385,9 +385,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_agents(args: argparse.Namespace) -> int:
-    from ._views import print_agents
-
     from .._models._session import use_session
+    from ._views import print_agents
 
     settings = _settings(args)
     with use_session(settings):  # `--load` shows which model each sibling uses

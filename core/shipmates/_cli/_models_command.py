@@ -61,7 +61,7 @@ def set_default(name: str, *, out: IO[str] | None = None) -> int:
     return 0
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The options that choose and reach the session's model (``chat``, and ``serve``)."""
     parser.add_argument(
         "--model",

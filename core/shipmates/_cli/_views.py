@@ -245,7 +245,12 @@ def error_text(exc: BaseException) -> str:
     return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
 
 
-_FOR_THE_MODEL = (" The captain carries on", " The agent carries on", " Answer without it", "; do not retry it")
+_FOR_THE_MODEL = (
+    " The captain carries on",
+    " The agent carries on",
+    " Answer without it",
+    "; do not retry it",
+)
 
 
 def for_the_user(text: str) -> str:

@@ -64,7 +64,9 @@ def is_loaded() -> bool:
 
 
 _KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
-_OPENAI_COMPATIBLE = frozenset({"openai", "hosted_vllm", "lm_studio", "openai_like", "text-completion-openai"})
+_OPENAI_COMPATIBLE = frozenset(
+    {"openai", "hosted_vllm", "lm_studio", "openai_like", "text-completion-openai"}
+)
 DETAIL_CHARS = 300
 """How much of litellm's own text follows shipmates' explanation of a failure (all of it with -v)."""
 
@@ -234,7 +236,9 @@ class LiteLLMModel:
             kwargs["api_key"] = "none"  # a local server needs no key, but the OpenAI client insists on one
         return kwargs
 
-    async def _start(self, litellm: ModuleType, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> Any:
+    async def _start(
+        self, litellm: ModuleType, messages: list[dict[str, Any]], kwargs: dict[str, Any]
+    ) -> Any:
         """``litellm.acompletion`` until the answer starts, retries included, within the timeout
         (plus a margin for litellm's own work)."""
         timeout = float(kwargs["timeout"])

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shipmates")
 
+
 def _registry(plugins: pluggy.PluginManager | PluginHost | None) -> dict[str, Model]:
     from .._plugins._host import host_of
 

@@ -123,12 +123,12 @@ def litellm_model(name: str, *, session: bool) -> Model:
             if getattr(config, key) is not None:
                 settings[key] = getattr(config, key)
     settings = {k: v for k, v in settings.items() if v is not None}
-    key = (model_id, json.dumps(settings, sort_keys=True, default=str))
-    model = _litellm_models.get(key)
+    cache_key = (model_id, json.dumps(settings, sort_keys=True, default=str))
+    model = _litellm_models.get(cache_key)
     if model is None:
         from ._litellm import LiteLLMModel
 
-        model = _litellm_models[key] = LiteLLMModel(model_id, **settings)
+        model = _litellm_models[cache_key] = LiteLLMModel(model_id, **settings)
     return model
 
 
