@@ -76,6 +76,12 @@ class Settings:
     """``--model-timeout``, else ``SHIPMATES_MODEL_TIMEOUT``: seconds per model call; None: 120."""
     model_retries: int | None = None
     """``SHIPMATES_MODEL_RETRIES``: retries of a failed model call; None: the default (1)."""
+    log: bool = True
+    """Record each turn in the conversation log (``--no-log`` or ``SHIPMATES_LOG=0`` turn it off)."""
+    conversation: str | None = None
+    """``--cid ID``: resume that logged conversation; ``--continue``: ``"latest"``; None: a new one."""
+    system: str | None = None
+    """``-s/--system``: the captain's instructions instead of its own."""
 
 
 def read_settings(
@@ -93,6 +99,9 @@ def read_settings(
     api_key_env: str | None = None,
     options: Sequence[str] | None = None,
     model_timeout: float | None = None,
+    log: bool | None = None,
+    conversation: str | None = None,
+    system: str | None = None,
 ) -> Settings:
     """The settings from the flags given (None: not given), then ``environ`` (default:
     ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
@@ -124,6 +133,9 @@ def read_settings(
         if model_timeout is not None
         else _positive_number(env, "SHIPMATES_MODEL_TIMEOUT"),
         model_retries=model_retries_from(env),
+        log=_flag(env, "SHIPMATES_LOG", default=True) if log is None else log,
+        conversation=conversation,
+        system=system,
     )
 
 

@@ -103,6 +103,24 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
     parser.add_argument(
+        "-s",
+        "--system",
+        metavar="TEXT",
+        help="the captain's instructions for this session, instead of its own",
+    )
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "-c",
+        "--continue",
+        dest="resume_latest",
+        action="store_true",
+        help="resume the last logged conversation",
+    )
+    resume.add_argument("--cid", metavar="ID", help="resume this logged conversation (see `shipmates logs`)")
+    parser.add_argument(
+        "--no-log", action="store_true", help="do not record this session's turns (also SHIPMATES_LOG=0)"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="with --once: print one JSON object (output, usage...)"
     )
     parser.add_argument(
@@ -381,6 +399,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
         verbose=getattr(args, "verbose", False),
+        log=False if getattr(args, "no_log", False) else None,
+        conversation=getattr(args, "cid", None)
+        or ("latest" if getattr(args, "resume_latest", False) else None),
+        system=getattr(args, "system", None),
     )
 
 

@@ -342,6 +342,14 @@ def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
     return shorten(f"{status}: {shorten(detail, limit)}" if detail else status, limit)
 
 
+def said_line(event: ToolCallEvent) -> str:
+    """What the model wrote beside its calls: ``[agent] says: ...``, indented by depth."""
+    depth = event.depth if isinstance(event.depth, int) else 0
+    indent = "  " * min(max(depth, 0), MAX_INDENT)
+    said = " ".join((event.said or "").split())
+    return f"{indent}[{shorten(event.agent, NAME_LIMIT)}] says: {shorten(said, RESULT_LIMIT)}"
+
+
 def started_line(event: ToolCallEvent) -> str:
     """The line a delegation prints when it starts: ``[agent] sibling(query='...') ...``."""
     return f"{call_text(event)} ..."
