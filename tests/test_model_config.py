@@ -279,3 +279,16 @@ def test_the_session_timeout_reaches_agents_with_their_own_model(
         assert time.monotonic() - begun < 3
     finally:
         session_config.reset(token)
+
+
+def test_an_alias_of_a_registered_model_is_that_model() -> None:
+    from shipmates import get_model
+    from shipmates._config import ModelAlias
+    from shipmates._models._offline import OfflineRouter
+    from shipmates._models._session import ModelConfig, session_config
+
+    token = session_config.set(ModelConfig(aliases={"quick": ModelAlias("quick", "offline")}))
+    try:
+        assert isinstance(get_model("quick"), OfflineRouter)
+    finally:
+        session_config.reset(token)

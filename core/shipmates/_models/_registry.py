@@ -85,7 +85,8 @@ def get_model(
         name = default_model_name()
     if not isinstance(name, str):
         return name
-    model = _registry(plugin_manager).get(name)
+    registry = _registry(plugin_manager)
+    model = registry.get(name)
     if model is not None:
         return model
-    return litellm_model(name, session=session)
+    return litellm_model(name, session=session, registered=registry)

@@ -106,11 +106,14 @@ _litellm_models: dict[tuple[str, str], Model] = {}
 """litellm models by name and settings: they depend on no plugin, so every host shares them."""
 
 
-def litellm_model(name: str, *, session: bool) -> Model:
+def litellm_model(name: str, *, session: bool, registered: Mapping[str, Model] | None = None) -> Model:
     """The litellm model ``name`` (an alias from the config file, or a litellm model string);
-    ``session``: it is the session default, so the session's settings apply over the alias's."""
+    ``session``: it is the session default, so the session's settings apply over the alias's.
+    An alias of a ``registered`` model (``fast = { model = "offline" }``) is that model."""
     config = session_config.get()
     alias = config.aliases.get(name) if config is not None else None
+    if alias is not None and registered is not None and alias.model in registered:
+        return registered[alias.model]
     model_id = name
     settings: dict[str, Any] = {}
     if alias is not None:
