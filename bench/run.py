@@ -46,6 +46,8 @@ from _common import Samples, clean_env, fmt_s, interleave, last_json, paired_rat
 
 WORK = HERE / ".work"
 RESULTS = HERE / "RESULTS.md"
+DELEGATION_SCORE = HERE / "results" / "delegation.md"
+"""Written by bench/delegation_score.py (a real model); copied into RESULTS.md when present."""
 DEMOS = ("fib", "factor", "exit")
 PEER_PINS = ("openai-agents==0.24.0", "smolagents==1.26.0")
 PROMPT = rb"(?i)captain> ?"  # the REPL's prompt, `captain> ` for the built-in captain
@@ -770,6 +772,36 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+# ================================================================================ MCP
+def bench_mcp(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("mcp", "7. MCP: `shipmates mcp serve` vs a minimal MCP SDK server (bench/bench_mcp.py)")
+    env = WORK / "env-demo"
+    cmd = [str(venv_python(env)), "-I", str(HERE / "bench_mcp.py")]
+    if args.quick:
+        cmd += ["--rounds", "2", "--calls", "30"]
+    e = shipmates_env(env, "env-demo", {"SHIPMATES_AGENTS": "fib"})
+    _, proc = run_process(cmd, env=e, timeout=1800)
+    data = last_json(proc.stdout)
+    sec.add(
+        "Over stdio with the MCP SDK's own client, in env-demo. Start-up: spawn until the `tools/list` "
+        "answer, `shipmates mcp serve --only fib` against `minimal`, an `MCPServer` script whose one tool "
+        "`fib(query)` asks the same fib agent. Per call: median latency of sequential `tools/call fib` "
+        '("fib 30") in one session, so the difference is the serving layer.',
+        "",
+    )
+    rows = []
+    for name in ("shipmates", "minimal"):
+        rows.append([name, fmt_s(data[f"{name}_startup_s"]), fmt_s(data[f"{name}_call_s"])])
+    sec.table(["server", "start-up to tools/list (median)", "per call (median)"], rows)
+    sec.add(
+        f"Medians of {data['rounds']} interleaved rounds of {data['calls']} calls; ratios are paired.", ""
+    )
+    sr, cr = data["startup_ratio"], data["call_ratio"]
+    sec.goal("start-up <= 1.5x the minimal server", sr <= 1.5, f"{sr:.2f}x", "<= 1.5x")
+    sec.goal("per-call <= 1.2x the minimal server", cr <= 1.2, f"{cr:.2f}x", "<= 1.2x")
+    return sec
+
+
 # ================================================================================ profile
 def bench_profile(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("profile", "What dominates (profiles)")
@@ -1033,6 +1065,8 @@ def write_results(
     ]
     for s in sections:
         out.append(s.render())
+    if DELEGATION_SCORE.exists():  # measured apart: it needs the real local model (see the file)
+        out += ["", DELEGATION_SCORE.read_text().strip(), ""]
     RESULTS.write_text("\n".join(out).rstrip() + "\n")
 
 
@@ -1043,6 +1077,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "delegation": bench_delegation,
     "fanout": bench_fanout,
     "nats": bench_nats,
+    "mcp": bench_mcp,
     "profile": bench_profile,
 }
 

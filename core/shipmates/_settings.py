@@ -56,6 +56,12 @@ class Settings:
     """``SHIPMATES_LOAD_TIMEOUT``: seconds a sibling or plugin may take to load; None: no limit."""
     max_result_chars: int | None = None
     """``SHIPMATES_MAX_RESULT_CHARS``: longest tool result the model sees; None: the default."""
+    max_tokens: int | None = None
+    """``--max-tokens``, else ``SHIPMATES_MAX_TOKENS``: tokens each run's whole tree may use."""
+    max_cost: float | None = None
+    """``--max-cost``, else ``SHIPMATES_MAX_COST``: US dollars each run's whole tree may spend."""
+    max_delegations: int | None = None
+    """``--max-delegations``, else ``SHIPMATES_MAX_DELEGATIONS``: sibling calls per run, any depth."""
     strict: bool = False
     """``SHIPMATES_STRICT``: a sibling or plugin that fails to load is an error, not a warning."""
     discovery_cache: bool = True
@@ -99,6 +105,9 @@ def read_settings(
     api_key_env: str | None = None,
     options: Sequence[str] | None = None,
     model_timeout: float | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    max_delegations: int | None = None,
     log: bool | None = None,
     conversation: str | None = None,
     system: str | None = None,
@@ -110,6 +119,12 @@ def read_settings(
         _check_whole(memory, "--memory", minimum=0, meaning="turns to remember; 0: none")
     if model_timeout is not None and not 0 < model_timeout < float("inf"):
         raise _invalid("--model-timeout", model_timeout, "a number of seconds > 0, such as 30 or 2.5")
+    if max_tokens is not None:
+        _check_whole(max_tokens, "--max-tokens", minimum=1, meaning=_TOKENS)
+    if max_delegations is not None:
+        _check_whole(max_delegations, "--max-delegations", minimum=0, meaning=_DELEGATIONS)
+    if max_cost is not None and not _is_dollars(max_cost):
+        raise _invalid("--max-cost", max_cost, _DOLLARS)
     return Settings(
         model=(model or "").strip() or model_from(env),
         captain=captain,
@@ -120,6 +135,9 @@ def read_settings(
         tool_threads=tool_threads_from(env),
         load_timeout=load_timeout_from(env),
         max_result_chars=max_result_chars_from(env),
+        max_tokens=max_tokens if max_tokens is not None else max_tokens_from(env),
+        max_cost=max_cost if max_cost is not None else max_cost_from(env),
+        max_delegations=max_delegations if max_delegations is not None else max_delegations_from(env),
         strict=strict_from(env),
         discovery_cache=discovery_cache_from(env),
         trace=trace,
@@ -137,6 +155,33 @@ def read_settings(
         conversation=conversation,
         system=system,
     )
+
+
+_TOKENS = "input plus output tokens of a run's whole tree"
+_DELEGATIONS = "sibling calls per run, at any depth; 0: none"
+_DOLLARS = "a number of US dollars > 0, such as 0.50"
+
+
+def _is_dollars(value: float) -> bool:
+    return 0 < value < float("inf")
+
+
+def max_tokens_from(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SHIPMATES_MAX_TOKENS`` (None when unset); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    return _whole(env, "SHIPMATES_MAX_TOKENS", minimum=1, meaning=_TOKENS)
+
+
+def max_cost_from(environ: Mapping[str, str] | None = None) -> float | None:
+    """``SHIPMATES_MAX_COST`` in US dollars (None when unset); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    return _parsed(env, "SHIPMATES_MAX_COST", float, _is_dollars, _DOLLARS)
+
+
+def max_delegations_from(environ: Mapping[str, str] | None = None) -> int | None:
+    """``SHIPMATES_MAX_DELEGATIONS`` (None when unset); a bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    return _whole(env, "SHIPMATES_MAX_DELEGATIONS", minimum=0, meaning=_DELEGATIONS)
 
 
 def memory_turns_from(environ: Mapping[str, str] | None = None) -> int | None:
@@ -247,6 +292,25 @@ def strict_from(environ: Mapping[str, str] | None = None) -> bool:
 def discovery_cache_from(environ: Mapping[str, str] | None = None) -> bool:
     """``SHIPMATES_DISCOVERY_CACHE`` (default on); a value that is not a yes or a no is a SettingsError."""
     return _flag(os.environ if environ is None else environ, "SHIPMATES_DISCOVERY_CACHE", default=True)
+
+
+def otel_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """OpenTelemetry on: ``SHIPMATES_OTEL`` a yes (or ``console``), else any ``OTEL_EXPORTER_OTLP_*``
+    variable set; ``SHIPMATES_OTEL`` a no turns it off. A bad value is a SettingsError."""
+    env = os.environ if environ is None else environ
+    raw = env_text(env, "SHIPMATES_OTEL")
+    if raw is None:
+        return any(key.startswith("OTEL_EXPORTER_OTLP_") for key in env)
+    return raw.lower() == "console" or _flag(env, "SHIPMATES_OTEL", default=False)
+
+
+def otel_exporter(environ: Mapping[str, str] | None = None) -> str | None:
+    """Where shipmates' own tracer provider sends spans: ``"console"`` (``SHIPMATES_OTEL=console``),
+    ``"otlp"`` (an ``OTEL_EXPORTER_OTLP_*`` variable is set), or None (nowhere)."""
+    env = os.environ if environ is None else environ
+    if (env_text(env, "SHIPMATES_OTEL") or "").lower() == "console":
+        return "console"
+    return "otlp" if any(key.startswith("OTEL_EXPORTER_OTLP_") for key in env) else None
 
 
 def env_text(environ: Mapping[str, str], name: str) -> str | None:

@@ -70,6 +70,7 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         from .._crew._assemble import CaptainError, assemble
         from .._errors import ShipmatesError
         from .._models._session import session_model_chosen
+        from .._run._budget import budget_of
         from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
@@ -85,7 +86,13 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
             crew.captain.model = None  # the session's model and settings, like the siblings on it
         if settings.system is not None:
             crew.captain.instructions = settings.system
-        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns, log=_log(settings))
+        chat = ChatSession(
+            crew,
+            approve=settings.approve,
+            memory=settings.memory_turns,
+            log=_log(settings),
+            budget=budget_of(settings),
+        )
         if settings.conversation is not None:
             try:
                 restored = chat.resume(settings.conversation)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .._crew._sibling import Provenance
     from .._plugins._host import PluginRecord
     from .._run._agent import Agent
+    from .._run._budget import Budget
     from .._run._events import ToolCallEvent
     from .._run._run_loop import RunResult
     from .._run._stream_events import RunEvent
@@ -62,9 +63,12 @@ class ChatSession:
         memory: int | None = None,
         pm: Any = None,
         on_warning: Callable[[str], None] = _ignore,
+        budget: Budget | None = None,
         log: ChatLog | None = None,
     ) -> None:
         self.crew = crew
+        self.budget = budget
+        """The limits of each turn's whole tree (``--max-tokens`` and the like); None: none."""
         self.approve = approve
         self.memory: Session | None = None
         if memory != 0:
@@ -253,10 +257,12 @@ class ChatSession:
         try:
             with self.using_model():
                 if on_event is None:
-                    result = await self.captain.arun(text, session=self.memory, approve=approve)
+                    result = await self.captain.arun(
+                        text, session=self.memory, approve=approve, budget=self.budget
+                    )
                 else:
                     result = await run_streamed(
-                        self.captain, text, on_event, session=self.memory, approve=approve
+                        self.captain, text, on_event, session=self.memory, approve=approve, budget=self.budget
                     )
         except EndSession as end:
             self._record(text, begun, clock, answer=str(end))
@@ -268,6 +274,10 @@ class ChatSession:
         self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":
             message = max_turns_text(self.captain.max_turns, result.output)
+            self._record(text, begun, clock, error=message, result=result)
+            raise ShipmatesError(message)
+        if result.status == "budget_exhausted":
+            message = f"stopped: {result.reason}"
             self._record(text, begun, clock, error=message, result=result)
             raise ShipmatesError(message)
         self._record(text, begun, clock, answer=result.output, result=result)

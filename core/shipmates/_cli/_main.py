@@ -126,6 +126,19 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--usage", action="store_true", help="print tokens and cost after each answer (stderr)"
     )
+    budget = "limit of each answer's whole tree, siblings included; the run stops with budget_exhausted"
+    parser.add_argument(
+        "--max-tokens", type=int, metavar="N", help=f"tokens: {budget} (also SHIPMATES_MAX_TOKENS)"
+    )
+    parser.add_argument(
+        "--max-cost", type=float, metavar="USD", help=f"cost: {budget} (also SHIPMATES_MAX_COST)"
+    )
+    parser.add_argument(
+        "--max-delegations",
+        type=int,
+        metavar="N",
+        help=f"sibling calls: {budget} (also SHIPMATES_MAX_DELEGATIONS)",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the traceback of a failing plugin hook"
     )
@@ -223,6 +236,11 @@ def _add_new_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
     parser.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="into an existing package: rewrite the generated files, keep the rest",
+    )
 
 
 def build_parser(
@@ -399,6 +417,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
         verbose=getattr(args, "verbose", False),
+        max_tokens=getattr(args, "max_tokens", None),
+        max_cost=getattr(args, "max_cost", None),
+        max_delegations=getattr(args, "max_delegations", None),
         log=False if getattr(args, "no_log", False) else None,
         conversation=getattr(args, "cid", None)
         or ("latest" if getattr(args, "resume_latest", False) else None),
@@ -426,7 +447,7 @@ def _run_new(args: argparse.Namespace) -> int:
     from ._scaffold import next_steps, scaffold
 
     try:
-        path = scaffold(args.name, args.dir)
+        path = scaffold(args.name, args.dir, force=args.force)
     except (ShipmatesError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -147,6 +147,7 @@ def print_agents(
 
     out = out or sys.stdout
     discovery: Discovery = discover(only=only, exclude=exclude, load=load)
+    warn_misspelled_groups()
     if as_json:
         json.dump([agent_dict(r, details=load) for r in discovery.records], out, indent=2)
         out.write("\n")
@@ -154,6 +155,20 @@ def print_agents(
         for line in format_agents(discovery.records, details=load):
             print_safe(line, out)
     return 0
+
+
+def warn_misspelled_groups(err: IO[str] | None = None) -> None:
+    """On stderr, a line for each entry point under a group that looks like a typo of a shipmates
+    group: such a package installs fine and silently never joins."""
+    from .._crew._entrypoints import MISSPELLED, meant_group, scan
+
+    for ep in scan().get(MISSPELLED, ()):
+        print_safe(
+            f"warning: {ep.distribution} {ep.version} declares '{ep.name} = {ep.value}' under "
+            f"[{ep.group}], which shipmates never reads; did you mean [{meant_group(ep.group)}]? "
+            f"({ep.source or 'its entry points'})",
+            err or sys.stderr,
+        )
 
 
 def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:

@@ -24,8 +24,7 @@ def build_agent() -> Agent:
     return Agent(
         name="exit",
         description=(
-            "Ends the chat session and leaves the app. Only when the user says goodbye (bye, quit, "
-            "exit, see you); never for a question."
+            "Ends the chat session and leaves the app: use when the user says bye, goodbye, quit or exit."
         ),
         instructions=(
             "You end the chat session. When the user wants to leave (bye, goodbye, quit, exit, "
