@@ -31,6 +31,11 @@ suite checks that first-party plugins do not import it)::
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
   shipmates reads ``SHIPMATES_AGENTS`` and the like), :func:`selector_matches`,
   :func:`agent_selector` (the session's lists), :func:`local_agent_names`.
+- **Models**: :func:`add_model_arguments` (``--model``, ``--api-base``, ``--api-key-env``,
+  ``-o``, ``--model-timeout``, as ``chat`` has them), :func:`model_session` (the session's model
+  and settings from those flags, the environment and the config file, for a block) and
+  :func:`model_label` (which model a sibling uses), so a command such as ``serve`` runs its
+  siblings on the model the user chose.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
 - **Output**: :func:`table` (rows as aligned columns, as ``shipmates agents`` prints them).
 - **Tests**: :func:`reset_plugins`.
@@ -70,6 +75,7 @@ __all__ = [
     "Selector",
     "SiblingSpec",
     "ToolCallEvent",
+    "add_model_arguments",
     "agent_selector",
     "attach_trace_context",
     "background_loop",
@@ -80,6 +86,8 @@ __all__ = [
     "inject_trace_context",
     "lazy_exports",
     "local_agent_names",
+    "model_label",
+    "model_session",
     "on_background_loop",
     "plugin_host",
     "report_tool_call",
@@ -127,14 +135,19 @@ _LAZY = {
     "selector_matches": "_crew._selector",
     "GcPause": "_startup",
     "table": "_cli._views",
+    "add_model_arguments": "_cli._models_command",
+    "model_session": "_cli._models_command",
+    "model_label": "_models._session",
 }
 
 if TYPE_CHECKING:
     import pluggy
 
+    from ._cli._models_command import add_model_arguments, model_session
     from ._cli._views import table
     from ._crew._selector import Selector, selector_matches
     from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
+    from ._models._session import model_label
     from ._paths import cache_dir, state_dir
     from ._plugins._hookspecs import (
         CommandContext,

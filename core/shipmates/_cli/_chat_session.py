@@ -11,9 +11,10 @@ to an approval question, a "loading litellm" label) comes through callbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import is_available
@@ -86,6 +87,8 @@ class ChatSession:
         """The logged conversation's id: set by :meth:`resume`, else at the first recorded turn."""
         self.usage: dict[str, AgentUsage] = {}
         """The session's usage by agent, every completed turn added."""
+        self._model: str | None = None
+        """The model ``/model`` switched to (None: the chat's, see ``use_session``)."""
 
     # -- the crew and the model ---------------------------------------------------------------
 
@@ -100,13 +103,30 @@ class ChatSession:
         if model is None:
             from .._models._registry import default_model_name
 
-            return default_model_name()
+            return self._model or default_model_name()
         return model if isinstance(model, str) else str(getattr(model, "model_id", model))
 
     def set_model(self, name: str) -> None:
-        """Switch the captain to the model ``name``; litellm starts loading if it needs it."""
-        self.captain.model = name
-        start_litellm_import(name)  # the prompt is already up: nothing to delay
+        """Make ``name`` the session's model: the captain and every sibling without a model of its
+        own switch to it from the next turn; litellm starts loading if it needs it."""
+        self._model = name
+        self.captain.model = None
+        with self.using_model():
+            start_litellm_import(None)  # the prompt is already up: nothing to delay
+
+    @contextlib.contextmanager
+    def using_model(self) -> Iterator[None]:
+        """The session's model (as ``/model`` last set it) for the block."""
+        from .._models._session import session_model
+
+        if self._model is None:
+            yield
+            return
+        token = session_model.set(self._model)
+        try:
+            yield
+        finally:
+            session_model.reset(token)
 
     def clear(self) -> None:
         """Forget the conversation."""
@@ -235,14 +255,15 @@ class ChatSession:
         begun, clock = time.time(), time.monotonic()
         self.last_result = None
         try:
-            if on_event is None:
-                result = await self.captain.arun(
-                    text, session=self.memory, approve=approve, budget=self.budget
-                )
-            else:
-                result = await run_streamed(
-                    self.captain, text, on_event, session=self.memory, approve=approve, budget=self.budget
-                )
+            with self.using_model():
+                if on_event is None:
+                    result = await self.captain.arun(
+                        text, session=self.memory, approve=approve, budget=self.budget
+                    )
+                else:
+                    result = await run_streamed(
+                        self.captain, text, on_event, session=self.memory, approve=approve, budget=self.budget
+                    )
         except EndSession as end:
             self._record(text, begun, clock, answer=str(end))
             raise
@@ -293,7 +314,8 @@ class ChatSession:
         loading: Callable[[bool], None] | None,
         on_event: Callable[[RunEvent], None] | None,
     ) -> str:
-        await wait_for_litellm(self.captain.model, loading)
+        with self.using_model():
+            await wait_for_litellm(self.captain.model, loading)
         return await self.ask(text, approver, on_event)
 
     @property

@@ -21,6 +21,7 @@ from .. import __version__
 from .._settings import Settings, SettingsError
 from .._startup import freeze_for_exit
 from ._everyday import EVERYDAY_COMMANDS, register_everyday_commands
+from ._models_command import add_model_arguments, model_flags
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
@@ -68,12 +69,7 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="make this discovered agent the captain; it absorbs every other sibling",
     )
-    parser.add_argument(
-        "--model",
-        metavar="NAME",
-        help="model for this session: a registered name (default 'offline') or any litellm model "
-        "string, e.g. openai/gpt-4o-mini (also SHIPMATES_MODEL)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--only",
         action="append",
@@ -413,7 +409,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     from .._settings import read_settings
 
     return read_settings(
-        model=getattr(args, "model", None),
+        **model_flags(args),
         captain=getattr(args, "captain", None),
         only=_csv(args.only),
         exclude=_csv(args.exclude),
@@ -432,10 +428,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_agents(args: argparse.Namespace) -> int:
+    from .._models._session import use_session
     from ._views import print_agents
 
     settings = _settings(args)
-    return print_agents(as_json=args.json, load=args.load, only=settings.only, exclude=settings.exclude)
+    with use_session(settings):  # `--load` shows which model each sibling uses
+        return print_agents(as_json=args.json, load=args.load, only=settings.only, exclude=settings.exclude)
 
 
 def _run_plugins(args: argparse.Namespace) -> int:

@@ -41,21 +41,19 @@ Progress = Callable[[RunEvent], Awaitable[None]]
 
 def serve(settings: Settings, *, captain: bool, http: tuple[str, int] | None) -> int:
     """Serve until the client leaves (stdio) or the process is interrupted (HTTP); the exit status."""
-    from .._models._registry import session_model
+    from .._models._session import use_session
 
-    token = session_model.set(settings.model)
     try:
-        if http is None:
-            anyio.run(_serve_stdio, settings, captain)
-        else:
-            anyio.run(_serve_http, settings, captain, *http)
+        with use_session(settings):  # the config file's default and SHIPMATES_API_BASE etc. too
+            if http is None:
+                anyio.run(_serve_stdio, settings, captain)
+            else:
+                anyio.run(_serve_http, settings, captain, *http)
     except KeyboardInterrupt:
         pass
     except ShipmatesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        session_model.reset(token)
     return 0
 
 

@@ -105,6 +105,9 @@ class RemoteSibling:
         self.served_timeout = float(served) if isinstance(served, (int, float)) else DEFAULT_TOOL_TIMEOUT
         self.timeout = self.served_timeout + 2 * NETWORK_GRACE
         self.durable = bool(card.get("durable"))
+        model = card.get("model")
+        self.model = model if isinstance(model, str) else None
+        """The model the sibling uses where it is served (``/agents`` shows it)."""
         self.tools = [t.get("name") for t in card.get("tools") or () if isinstance(t, dict)]
         self.skills = [str(s) for s in card.get("skills") or ()]
         self.instances = sorted(instances)

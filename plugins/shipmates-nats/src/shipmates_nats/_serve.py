@@ -26,6 +26,7 @@ from shipmates import Provenance
 from shipmates.plugin import (
     GcPause,
     attach_trace_context,
+    model_label,
     reset_budget,
     reset_delegation_path,
     set_budget,
@@ -168,6 +169,7 @@ class SiblingServer:
                 durable=self.durable and bool(getattr(h.sibling, "durable", False)),
             )
             h.card["durableWorker"] = self.durable
+            h.card["model"] = model_label(h.sibling)  # own model, or "session default (NAME)"
             config = ServiceConfig(
                 name=h.name,
                 version=p.semver(prov.version),
