@@ -708,6 +708,19 @@ def bench_fanout(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+def _script_output(sec: Section, cmd: list[str], home: str, what: str) -> str | None:
+    """Run a benchmark script with its own SHIPMATES_HOME; its stdout, or None (and a failed goal)."""
+    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / home)})
+    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        sec.add(
+            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
+        )
+        sec.goal(f"{what} runs", False, f"exit {proc.returncode}", "exit 0")
+        return None
+    return proc.stdout
+
+
 # ================================================================================ 6. NATS
 def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("nats", "6. NATS: remote sibling invoke vs raw nats-py (bench/bench_nats.py)")
@@ -719,15 +732,9 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     cmd = [sys.executable, str(script), "--json"]
     if args.quick:
         cmd += ["--rounds", "1", "--seq", "100", "--conc", "500"]
-    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / "nats")})
-    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        sec.add(
-            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
-        )
-        sec.goal("NATS benchmark runs", False, f"exit {proc.returncode}", "exit 0")
+    out = _script_output(sec, cmd, "nats", "NATS benchmark")
+    if out is None:
         return sec
-    out = proc.stdout
     try:
         data = json.loads(out[out.index("{") :])
     except ValueError:
@@ -799,6 +806,31 @@ def bench_mcp(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sr, cr = data["startup_ratio"], data["call_ratio"]
     sec.goal("start-up <= 1.5x the minimal server", sr <= 1.5, f"{sr:.2f}x", "<= 1.5x")
     sec.goal("per-call <= 1.2x the minimal server", cr <= 1.2, f"{cr:.2f}x", "<= 1.2x")
+    return sec
+
+
+# ================================================================================ 8. recovery
+def bench_recovery(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("recovery", "8. Recovery under `shipmates up` (bench/bench_recovery.py)")
+    cmd = [sys.executable, str(HERE / "bench_recovery.py"), "--json", "--rounds", "2" if args.quick else "3"]
+    out = _script_output(sec, cmd, "recovery", "recovery benchmark")
+    if out is None:
+        return sec
+    data = json.loads(out[out.index("{") :])
+    sec.add(
+        "SIGKILL of the only serving worker of a sibling under `shipmates up` (backoff 0.5 s doubling per "
+        "crash) until a call is answered again; the restart includes starting a new `serve` process.",
+        "",
+    )
+    rows = [
+        [str(n), f"{b:g} s", f"{r:.3f} s", f"{o:.3f} s"]
+        for n, (b, r, o) in enumerate(
+            zip(data["backoff_s"], data["recovery_s"], data["over_backoff_s"], strict=True), 1
+        )
+    ]
+    sec.table(["kill", "backoff", "answering again after", "over the backoff"], rows)
+    worst = data["max_over_backoff_s"]
+    sec.goal("recovery <= backoff + 1 s (worst kill)", worst <= 1.0, f"+{worst:.3f} s", "<= +1 s")
     return sec
 
 
@@ -1078,6 +1110,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "fanout": bench_fanout,
     "nats": bench_nats,
     "mcp": bench_mcp,
+    "recovery": bench_recovery,
     "profile": bench_profile,
 }
 

@@ -37,6 +37,7 @@ suite checks that first-party plugins do not import it)::
   :func:`model_label` (which model a sibling uses), so a command such as ``serve`` runs its
   siblings on the model the user chose.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
+- **Output**: :func:`table` (rows as aligned columns, as ``shipmates agents`` prints them).
 - **Tests**: :func:`reset_plugins`.
 - **Cheap imports**: :func:`lazy_exports` gives a plugin package's ``__init__`` names that are
   imported on first use, as ``shipmates`` itself does (``shipmates serve`` and listings stay fast).
@@ -100,6 +101,7 @@ __all__ = [
     "sibling_spec",
     "state_dir",
     "submit",
+    "table",
 ]
 
 # name -> private module that defines it; imported on first attribute access.
@@ -132,6 +134,7 @@ _LAZY = {
     "Selector": "_crew._selector",
     "selector_matches": "_crew._selector",
     "GcPause": "_startup",
+    "table": "_cli._views",
     "add_model_arguments": "_cli._models_command",
     "model_session": "_cli._models_command",
     "model_label": "_models._session",
@@ -141,6 +144,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from ._cli._models_command import add_model_arguments, model_session
+    from ._cli._views import table
     from ._crew._selector import Selector, selector_matches
     from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
     from ._models._session import model_label

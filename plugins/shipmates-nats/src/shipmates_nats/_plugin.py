@@ -46,6 +46,12 @@ def register_cli(register: RegisterCli) -> None:
 
     register("serve", _cli.SERVE_HELP, _cli.configure_serve, _cli.run_serve)
     register("nats", _cli.NATS_HELP, _cli.configure_nats, _cli.run_nats)
+    from . import _upcli as up
+
+    register("up", up.UP_HELP, up.configure_up, up.run_up)
+    register("down", up.DOWN_HELP, up.configure_down, up.run_down)
+    register("scale", up.SCALE_HELP, up.configure_scale, up.run_scale)
+    register("status", up.STATUS_HELP, up.configure_status, up.run_status)
 
 
 def _use_url(url: str) -> None:

@@ -30,6 +30,7 @@ from shipmates.plugin import (
 )
 
 from . import _protocol as p
+from ._breaker import breaker_note, guarded
 from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
@@ -87,6 +88,7 @@ class RemoteSibling:
         self.name: str = card["name"]
         self.distribution: str | None = card.get("distribution")
         self.subject = p.invoke_subject(crew.ns, self.name, self.distribution)
+        self.breaker_key = (crew.ns, self.name, self.distribution or "")
         self.available = True
         self.instances: list[str] = []
         self.update(card, instances, hosts)
@@ -115,7 +117,8 @@ class RemoteSibling:
             self.distribution,
             card.get("version"),
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
-            f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}",
+            f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}"
+            + breaker_note(self.breaker_key),
         )
 
     @property
@@ -154,7 +157,12 @@ class RemoteSibling:
         return body
 
     async def ainvoke(self, query: Any) -> str:
-        """Ask a replica; durable siblings go through the JetStream work queue."""
+        """Ask a replica; durable siblings go through the JetStream work queue. A circuit breaker
+        (:mod:`._breaker`) fails fast after repeated failures."""
+        with guarded(self.breaker_key, self.label):
+            return await self._ainvoke(query)
+
+    async def _ainvoke(self, query: Any) -> str:
         if self.durable:
             return await self.adelegate(query)
         body = self._body(query)

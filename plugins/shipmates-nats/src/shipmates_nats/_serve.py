@@ -36,6 +36,7 @@ from shipmates.plugin import (
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
 from ._durable import DurableWorker, ensure_streams
+from ._heartbeat import Heartbeat
 from ._invoke import (
     CallFailedError,
     EventCollector,
@@ -119,6 +120,7 @@ class SiblingServer:
         self.collect_events = False
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
+        self.heartbeat = Heartbeat(self)
 
     def cap(self, h: Hosted) -> float:
         """Longest run of a call to ``h``: ``max_timeout``, by default the longer of the sibling's own
@@ -198,6 +200,7 @@ class SiblingServer:
                 await worker.start()
                 self.workers.append(worker)
         self.reaper = asyncio.ensure_future(self._reap())
+        await self.heartbeat.start()
         await self.nc.flush()
         await self._warn_about_rivals()
 
@@ -244,6 +247,12 @@ class SiblingServer:
             headers = request.headers
             limit = capped_timeout(headers.get(p.H_TIMEOUT) if headers else None, h.timeout, cap)
             deadline = loop.time() + limit
+            if self.heartbeat.paused:  # the crew's budget is spent: no new work until it is raised
+                with contextlib.suppress(Exception):
+                    await request.respond_error(
+                        p.E_UNAVAILABLE, f"{h.label}: budget spent: {self.heartbeat.paused}"
+                    )
+                return
             await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
             if loop.time() >= deadline:  # its caller has given up while it waited for a slot
                 self.slots.release()
@@ -360,6 +369,7 @@ class SiblingServer:
     async def drain(self) -> None:
         """Leave discovery, stop taking calls, finish in-flight ones until the deadline, disconnect."""
         deadline = time.monotonic() + self.drain_timeout
+        await self.heartbeat.stop()
         for service in self.services:
             for sub in list(service._subscriptions.values()):
                 with contextlib.suppress(Exception):
