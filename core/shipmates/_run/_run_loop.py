@@ -170,6 +170,10 @@ async def _streamed(
     async for chunk in stream_model(model, messages, schemas, settings):
         if isinstance(chunk, str):
             scope.new(TextDelta, text=chunk)
+            if scope.sink is not None:
+                # A backend that parses a burst of buffered chunks never yields to the loop: let
+                # the stream's consumer see each delta as it is made, not the whole burst at once.
+                await asyncio.sleep(0)
         else:
             response = chunk
     assert response is not None  # stream_model always ends with the response
