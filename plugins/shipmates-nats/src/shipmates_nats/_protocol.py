@@ -36,6 +36,11 @@ QUEUE_GROUP = "shipmates"
 CARD_KEY = "shipmates.card"
 PROTOCOL = "shipmates/2"
 """2: per-distribution invoke and job subjects, inboxes under the namespace, signed durable results."""
+STREAM_PROTOCOL = "shipmates/2+stream"
+"""2 plus streamed replies: a caller sending ``Shipmates-Stream: 1`` gets an ack, the run's events,
+keep-alives and an end frame (answer and usage) on its reply subject. The card's ``protocols``
+lists what a replica speaks; a captain streams only from a replica that lists this."""
+PROTOCOLS = (PROTOCOL, STREAM_PROTOCOL)
 
 H_TRACEPARENT = "traceparent"
 H_TIMEOUT = "Shipmates-Timeout"
@@ -51,6 +56,13 @@ H_MAC = "Shipmates-Mac"
 H_EVENTS = "Shipmates-Events"
 """The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
 EVENTS_MAX = 50
+H_STREAM = "Shipmates-Stream"
+"""On a request: ``1``, stream the reply. On each streamed frame: ``ack``, ``event``, ``alive`` or ``end``."""
+H_CANCEL = "Shipmates-Cancel"
+"""On the ack: the subject the caller publishes to (empty body) to cancel the call."""
+H_USAGE = "Shipmates-Usage"
+"""On the end frame: the usage of the served run's whole tree (JSON)."""
+F_ACK, F_EVENT, F_ALIVE, F_END = "ack", "event", "alive", "end"
 EVENTS_BYTES = 16_000
 
 # error codes (strings, as the micro protocol wants)
@@ -156,6 +168,7 @@ def build_card(
     schema = spec.input_model.model_json_schema() if spec.input_model is not None else None
     return {
         "protocol": PROTOCOL,
+        "protocols": list(PROTOCOLS),
         "host": socket.gethostname(),
         "name": spec.name,
         "description": spec.description,
