@@ -66,7 +66,11 @@ async def _local(rounds: int) -> dict[str, Any]:
         start = time.perf_counter()
         first = 0.0
         stream = await litellm.acompletion(
-            model="openai/mock-writer", messages=messages, stream=True, stream_options={"include_usage": True}, **settings
+            model="openai/mock-writer",
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **settings,
         )
         async for chunk in stream:
             if not first and chunk.choices and chunk.choices[0].delta.content:
@@ -84,7 +88,11 @@ async def _local(rounds: int) -> dict[str, Any]:
 
         return run
 
-    variants = [("raw litellm", raw), ("level 0 (agent)", through(writer)), ("level 1 (captain -> sibling)", through(captain))]
+    variants = [
+        ("raw litellm", raw),
+        ("level 0 (agent)", through(writer)),
+        ("level 1 (captain -> sibling)", through(captain)),
+    ]
     for _, call in variants:  # warm-up
         await call()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
@@ -157,6 +165,7 @@ RAW_PUBLISHER = textwrap.dedent("""
 async def _remote(url: str, crew: Any, rounds: int, events: int) -> dict[str, Any]:
     import nats
     from shipmates import TextDelta
+    from shipmates_nats._remote import LOCAL_AFTER
 
     proxy = crew.proxies["stamps"]
     nc = await nats.connect(url)
@@ -188,6 +197,9 @@ async def _remote(url: str, crew: Any, rounds: int, events: int) -> dict[str, An
     variants = [("raw nats-py", raw_side), ("shipmates", shipmates_side)]
     for _, call in variants:
         await call()
+    for _ in range(LOCAL_AFTER):  # as a REPL's loop: calls then use a connection of this loop
+        async for _event in proxy.astream("1"):
+            pass
     p50s: dict[str, list[float]] = {name: [] for name, _ in variants}
     p99s: dict[str, list[float]] = {name: [] for name, _ in variants}
     for r in range(rounds):
@@ -219,11 +231,15 @@ def _wait_ready(proc: subprocess.Popen[str]) -> None:
     raise RuntimeError("a benchmark process was not ready within 60 s")
 
 
-def run(rounds: int = 9, events: int = 500) -> dict[str, Any]:
+def run(rounds: int = 9, events: int = 500, only: str = "") -> dict[str, Any]:
     from shipmates_nats import NatsServer, NatsSettings
     from shipmates_nats._remote import RemoteCrew
 
-    result: dict[str, Any] = {"local": asyncio.run(_local(rounds))}
+    result: dict[str, Any] = {}
+    if only != "remote":
+        result["local"] = asyncio.run(_local(rounds))
+    if only == "local":
+        return result
     server = NatsServer(jetstream=False).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPMATES_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -250,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--events", type=int, default=500, help="events per remote round")
+    parser.add_argument("--only", choices=("local", "remote"), default="")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.rounds, args.events)
+    result = run(args.rounds, args.events, args.only)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -102,12 +102,20 @@ def _captain(proxy: Any) -> Any:
     return captain
 
 
-def test_nested_events_arrive_live_and_usage_is_the_sum_of_model_calls(nats_server: Any) -> None:
+@pytest.mark.parametrize("route", ["background loop", "caller's loop"])
+def test_nested_events_arrive_live_and_usage_is_the_sum_of_model_calls(
+    nats_server: Any, route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shipmates import ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
+    from shipmates_nats import _remote
+
+    if route == "caller's loop":  # a connection of the caller's own loop from the first call on
+        monkeypatch.setattr(_remote, "LOCAL_AFTER", 0)
 
     crew = Crew()
-    with served(nats_server.url, "st1", crew.helper):
-        proxy = _proxy(nats_server.url, "st1")
+    ns = "st1" if route == "background loop" else "st1b"
+    with served(nats_server.url, ns, crew.helper):
+        proxy = _proxy(nats_server.url, ns)
         assert proxy.streams and "shipmates/2+stream" in proxy.card["protocols"]
         captain = _captain(proxy)
 
@@ -190,7 +198,6 @@ def test_hostile_frames_are_dropped_and_cancellation_reaches_the_replica(
 ) -> None:
     import nats
     from shipmates import RunFinished, ToolCallStarted
-    from shipmates_nats import _protocol as p
 
     crew = Crew()
     caplog.set_level(logging.WARNING, logger="shipmates_nats")
@@ -213,7 +220,6 @@ def test_hostile_frames_are_dropped_and_cancellation_reaches_the_replica(
                 if isinstance(event, ToolCallStarted) and event.call.tool == "wait_gate":
                     break
             await until(lambda: replies, what="the spy to see the request")
-            frame = {p.H_STREAM: p.F_EVENT}
             good = {"t": "text", "a": "helper", "d": 0, "p": ["helper"], "pc": None, "x": "hi"}
             hostile = [
                 b"not json",
@@ -225,7 +231,7 @@ def test_hostile_frames_are_dropped_and_cancellation_reaches_the_replica(
                 json.dumps({**good, "a": {"not": "a name"}}).encode(),
             ]
             for data in hostile:
-                await spy.publish(replies[0], data, headers=frame)
+                await spy.publish(replies[0], data)  # an event frame: a body without headers
             await spy.flush()
             # the stream goes on: each dropped frame is one warning line, never an event
             crew.gate.set()

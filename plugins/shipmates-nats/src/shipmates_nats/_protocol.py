@@ -57,12 +57,13 @@ H_EVENTS = "Shipmates-Events"
 """The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
 EVENTS_MAX = 50
 H_STREAM = "Shipmates-Stream"
-"""On a request: ``1``, stream the reply. On each streamed frame: ``ack``, ``event``, ``alive`` or ``end``."""
+"""On a request: ``1``, stream the reply. On the frames of a streamed reply: ``ack``, ``alive`` or
+``end``; an event frame has no headers at all (its body is one JSON event: see ``_frames``)."""
 H_CANCEL = "Shipmates-Cancel"
 """On the ack: the subject the caller publishes to (empty body) to cancel the call."""
 H_USAGE = "Shipmates-Usage"
 """On the end frame: the usage of the served run's whole tree (JSON)."""
-F_ACK, F_EVENT, F_ALIVE, F_END = "ack", "event", "alive", "end"
+F_ACK, F_ALIVE, F_END = "ack", "alive", "end"
 EVENTS_BYTES = 16_000
 
 # error codes (strings, as the micro protocol wants)

@@ -87,15 +87,17 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
     crew = proxy.crew
     nc = await crew.caller_nc()
     local = nc is not None
-    if nc is None:
+    own: Any = None
+    if nc is None:  # frames arrive on the background loop: handed over by the shared subscription
         replies, nc = await on_background_loop(crew.replies(None))
-    else:
-        replies, nc = await crew.replies(nc)
-    token, subject, queue = replies.open()
-    yield RunStarted(agent=name, query=str(query)[:FIELD_CHARS], model="remote")
+        token, subject, queue = replies.open()
+    else:  # a subscription of the call's own, read here: no hop between tasks per frame
+        own = await nc.subscribe(nc.new_inbox())
+        subject, queue = own.subject, own._pending_queue  # next_msg() would make a task per frame
     cancel: str | None = None
     ended = False
     try:
+        yield RunStarted(agent=name, query=str(query)[:FIELD_CHARS], model="remote")
         publish = nc.publish(proxy.subject, body, reply=subject, headers=headers)
         await (publish if local else on_background_loop(publish))
         loop = asyncio.get_running_loop()
@@ -114,14 +116,15 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             try:
                 async with _timeout(min(deadline, warn_at + NO_PROGRESS) - now):
                     msg = await queue.get()
+                if own is not None:
+                    own._pending_size -= len(msg.data)
             except TimeoutError:
                 if loop.time() < deadline:
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
                     warn_at = loop.time()
                 continue
-            frame_headers = msg.headers or {}
-            kind = frame_headers.get(p.H_STREAM)
-            if kind == p.F_EVENT:
+            frame_headers = msg.headers
+            if frame_headers is None:  # an event (no headers to build or parse: the common frame)
                 try:
                     event = decode(msg.data)
                 except ValueError as exc:
@@ -133,7 +136,9 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 alive = False
                 trace.show(event)
                 yield event
-            elif kind in (p.F_ACK, p.F_ALIVE):
+                continue
+            kind = frame_headers.get(p.H_STREAM)
+            if kind in (p.F_ACK, p.F_ALIVE):
                 alive = True
                 if kind == p.F_ACK and cancel is None:
                     cancel = frame_headers.get(p.H_CANCEL)
@@ -153,7 +158,11 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 yield RunFinished(agent=name, path=(name,), status="ok", output=text, usage=usage or streamed)
                 return
     finally:
-        replies.calls.pop(token, None)
+        if own is None:
+            replies.calls.pop(token, None)
+        else:
+            with contextlib.suppress(Exception):
+                await own.unsubscribe()
         if not ended and cancel is not None:  # the captain's turn was cancelled: so is the remote call
             cancelling = nc.publish(cancel, b"")
             if local:

@@ -23,7 +23,6 @@ from ._invoke import CallFailedError, Hosted, answer_bytes, call_failure
 KEEPALIVE = float(os.environ.get("SHIPMATES_NATS_KEEPALIVE", "2"))
 """Seconds without a frame after which a replica says it is still working on a streamed call."""
 
-_EVENT = {p.H_STREAM: p.F_EVENT}
 _ALIVE = {p.H_STREAM: p.F_ALIVE}
 
 
@@ -80,7 +79,7 @@ class StreamReplier:
                     finished = event
                     continue
                 for data in encode(event):
-                    await publish(reply, data, headers=_EVENT)
+                    await publish(reply, data)
                 sent[0] = loop.time()
             if finished is None or finished.status != "ok":
                 status = finished.status if finished is not None else "no end"
