@@ -10,9 +10,10 @@ which ``bench/run.py`` copies into RESULTS.md.
     kill "$SHIPMATES_TEST_LLM_PID"
 
 A turn is correct when its answer contains every expected number (digits compared without
-thousands separators), the siblings it needs were called (for ``--captain fib``, "fib" is its own
-``fibonacci`` tool), the ones it must not use were not, and a goodbye ended the chat. Needs the
-demo crew installed in this interpreter (the README's setup does that).
+thousands separators), no sibling it must not use was called, and a goodbye ended the chat.
+Whether it delegated as expected (for ``--captain fib``, "fib" is its own ``fibonacci`` tool) is
+counted apart: a small model sometimes answers right from memory. Needs the demo crew installed
+in this interpreter (the README's setup does that).
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ class Turn:
     error: str = ""
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    """Why the answer is wrong (missing numbers, a sibling that must not be used, an error)."""
+    missed: list[str] = field(default_factory=list)
+    """Siblings the turn should have delegated to and did not (the answer may still be right)."""
 
     @property
     def correct(self) -> bool:
         return not self.problems
+
+    @property
+    def delegated(self) -> bool:
+        return not self.missed
 
 
 def _digits(text: str) -> str:
@@ -65,7 +73,7 @@ def score(turn: Turn, spec: dict[str, Any]) -> None:
     called = set(turn.called)
     for name in spec.get("calls", []):
         if name not in called:
-            turn.problems.append(f"{name} not called")
+            turn.missed.append(f"{name} not called")
     for name in spec.get("never", []):
         if name in called:
             turn.problems.append(f"{name} called")
@@ -122,26 +130,30 @@ def render(turns: list[Turn], args: argparse.Namespace, elapsed: float) -> str:
         f"`bench/delegation_score.py --repeat {args.repeat}` against `{args.model}` "
         f"({os.environ.get('OPENAI_API_BASE', 'litellm default endpoint')}), temperature 0, "
         f"{len(turns)} turns in {elapsed / 60:.1f} min. A turn is correct when the answer has the expected "
-        "numbers, the right siblings were called and the wrong ones were not "
+        "numbers and no wrong sibling was called; delegations are counted apart "
         "(bench/delegation_prompts.json).",
         "",
-        "| captain | correct / turns | score | median s per turn |",
-        "|---|---|---|---|",
+        "| captain | correct answers / turns | score | delegated as expected | median s per turn |",
+        "|---|---|---|---|---|",
     ]
     for captain in args.captains:
         mine = [t for t in turns if t.captain == captain]
         if not mine:
             continue
         good = sum(t.correct for t in mine)
+        delegated = sum(t.delegated for t in mine)
         secs = sorted(t.seconds for t in mine)[len(mine) // 2]
-        lines.append(f"| {captain} | {good} / {len(mine)} | {100 * good / len(mine):.0f}% | {secs:.1f} |")
-    wrong = [t for t in turns if not t.correct]
+        lines.append(
+            f"| {captain} | {good} / {len(mine)} | {100 * good / len(mine):.0f}% | "
+            f"{delegated} / {len(mine)} | {secs:.1f} |"
+        )
+    wrong = [t for t in turns if not t.correct or not t.delegated]
     if wrong:
-        lines += ["", "Wrong turns:", ""]
+        lines += ["", "Wrong answers, and right answers without the expected delegation:", ""]
         for t in wrong:
             answer = " ".join(t.answer.split())[:100]
             lines.append(
-                f"- {t.captain} / {t.conversation} / {t.prompt!r}: {'; '.join(t.problems)} "
+                f"- {t.captain} / {t.conversation} / {t.prompt!r}: {'; '.join(t.problems + t.missed)} "
                 f"(answer: {answer!r})"
             )
     return "\n".join(lines) + "\n"
@@ -180,10 +192,10 @@ def main() -> int:
             for conversation in conversations:
                 for turn in asyncio.run(run_conversation(conversation, captain, args.model)):
                     turns.append(turn)
-                    mark = "ok " if turn.correct else "BAD"
+                    mark = ("ok " if turn.delegated else "ok~") if turn.correct else "BAD"
                     print(
                         f"{mark} {repeat + 1} {captain:7} {turn.conversation:22} {turn.seconds:5.1f}s "
-                        f"{'; '.join(turn.problems)}",
+                        f"{'; '.join(turn.problems + turn.missed)}",
                         file=sys.stderr,
                         flush=True,
                     )

@@ -46,6 +46,8 @@ from _common import Samples, clean_env, fmt_s, interleave, last_json, paired_rat
 
 WORK = HERE / ".work"
 RESULTS = HERE / "RESULTS.md"
+DELEGATION_SCORE = HERE / "results" / "delegation.md"
+"""Written by bench/delegation_score.py (a real model); copied into RESULTS.md when present."""
 DEMOS = ("fib", "factor", "exit")
 PEER_PINS = ("openai-agents==0.24.0", "smolagents==1.26.0")
 PROMPT = rb"(?i)captain> ?"  # the REPL's prompt, `captain> ` for the built-in captain
@@ -1091,6 +1093,8 @@ def write_results(
     ]
     for s in sections:
         out.append(s.render())
+    if DELEGATION_SCORE.exists():  # measured apart: it needs the real local model (see the file)
+        out += ["", DELEGATION_SCORE.read_text().strip(), ""]
     RESULTS.write_text("\n".join(out).rstrip() + "\n")
 
 

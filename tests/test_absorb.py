@@ -50,7 +50,14 @@ def test_absorb_adds_a_tool_named_after_the_sibling() -> None:
     assert absorbed.is_delegation and captain.siblings == {"echo": absorbed.sibling}
     assert absorbed.parameters == {
         "type": "object",
-        "properties": {"query": {"type": "string", "description": "What to ask echo, in plain language."}},
+        "properties": {
+            "query": {
+                "type": "string",
+                "description": (
+                    "The user's request for echo, restated in full with every number and detail it needs."
+                ),
+            }
+        },
         "required": ["query"],
     }
     assert absorbed.description == "Repeats what you say."

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 from shipmates._crew import _entrypoints
-from shipmates._crew._entrypoints import AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, entry_points, scan
+from shipmates._crew._entrypoints import (
+    AGENTS_GROUP,
+    MISSPELLED,
+    PLUGINS_GROUP,
+    PYDANTIC_GROUP,
+    entry_points,
+    scan,
+)
 from shipmates._crew._loader import EntryPointError
 from shipmates._paths import cache_path
 from support import plugin_spec, sibling_spec, write_dist_info
@@ -179,7 +186,7 @@ def test_distributions_without_shipmates_groups_are_skipped(tmp_path: Path) -> N
     spec = sibling_spec("alpha")
     spec.entry_points = {"console_scripts": {"alpha": "shipmates_alpha:main"}}
     write_dist_info(spec, site)
-    assert scan([str(site)]) == {AGENTS_GROUP: (), PLUGINS_GROUP: (), PYDANTIC_GROUP: ()}
+    assert scan([str(site)]) == {AGENTS_GROUP: (), PLUGINS_GROUP: (), PYDANTIC_GROUP: (), MISSPELLED: ()}
 
 
 def test_broken_metadata_does_not_hide_other_distributions(tmp_path: Path) -> None:

@@ -141,9 +141,25 @@ def test_next_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = next_steps(scaffold("demo-bot", Path("agents")))
     assert "'demo-bot'" in text
     assert f"cd {os.path.join('agents', 'shipmates-demo-bot')}" in text
-    assert "pip install -e" in text
+    assert "install -e" in text
     assert "shipmates chat --captain demo-bot" in text
     assert "pytest" in text
+    assert "force=True" not in text
+
+
+def test_every_next_step_names_this_interpreters_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the venv on PATH, a bare `shipmates` or `python` would be another install's."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    text = next_steps(scaffold("demo-bot", tmp_path))
+    bindir = str(Path(sys.executable).parent)
+    steps = [
+        line.strip()
+        for line in text.splitlines()
+        if line.startswith("  ") and not line.strip().startswith("cd ")
+    ]
+    assert steps and all(step.startswith(bindir) for step in steps), steps
 
 
 def test_generated_code_is_ruff_clean(tmp_path: Path) -> None:

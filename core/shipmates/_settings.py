@@ -65,6 +65,12 @@ class Settings:
     """``--approve``: ask before each tool call and delegation."""
     verbose: bool = False
     """``-v``: tracebacks of failing plugin hooks (the ``shipmates`` logger at DEBUG)."""
+    log: bool = True
+    """Record each turn in the conversation log (``--no-log`` or ``SHIPMATES_LOG=0`` turn it off)."""
+    conversation: str | None = None
+    """``--cid ID``: resume that logged conversation; ``--continue``: ``"latest"``; None: a new one."""
+    system: str | None = None
+    """``-s/--system``: the captain's instructions instead of its own."""
 
 
 def read_settings(
@@ -78,6 +84,9 @@ def read_settings(
     trace: bool = True,
     approve: bool = False,
     verbose: bool = False,
+    log: bool | None = None,
+    conversation: str | None = None,
+    system: str | None = None,
 ) -> Settings:
     """The settings from the flags given (None: not given), then ``environ`` (default:
     ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
@@ -99,6 +108,9 @@ def read_settings(
         trace=trace,
         approve=approve,
         verbose=verbose,
+        log=_flag(env, "SHIPMATES_LOG", default=True) if log is None else log,
+        conversation=conversation,
+        system=system,
     )
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .._settings import Settings
+
+if TYPE_CHECKING:
+    from ._chat_log import ChatLog
 from .._startup import GcPause
 
 USAGE_ERROR = 2
@@ -68,6 +72,7 @@ def _verbose(on: bool) -> Iterator[None]:
 def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool, usage: bool) -> int:
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
+        from .._errors import ShipmatesError
         from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
@@ -79,10 +84,28 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         except CaptainError as exc:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
-        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns)
+        if settings.system is not None:
+            crew.captain.instructions = settings.system
+        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns, log=_log(settings))
+        if settings.conversation is not None:
+            try:
+                restored = chat.resume(settings.conversation)
+            except ShipmatesError as exc:
+                print_safe(f"error: {exc}", sys.stderr)
+                return USAGE_ERROR
+            print(f"resuming conversation {chat.cid} ({restored} turns)", file=sys.stderr)
         repl = Repl(chat, trace=settings.trace, usage=usage)
         if start_up.active and once is not None:
             # What the turn's first step builds anyway; a failure is reported by the turn.
             with contextlib.suppress(Exception):
                 crew.captain.tool_schemas()
     return repl.run() if once is None else repl.run_once(once, as_json=as_json)
+
+
+def _log(settings: Settings) -> ChatLog | None:
+    """The conversation log, unless ``--no-log`` or ``SHIPMATES_LOG=0``."""
+    if not settings.log:
+        return None
+    from ._chat_log import ChatLog
+
+    return ChatLog.default()

@@ -13,7 +13,6 @@ Like ``llm``'s log: one row per conversation, one per turn, and writes that neve
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .._run._events import ToolCallEvent
 
 LOG_FILE = "logs.db"
@@ -88,23 +89,34 @@ class ChatLog:
     """The conversation log at ``path`` (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
-        from .._paths import private_dir, private_file
-
-        private_dir(str(path.parent))
-        private_file(str(path))
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: a crash loses nothing
-        self._db.executescript(_SCHEMA)
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # Opened on first use: a chat that never finishes a turn never touches the file.
+        if self._connection is None:
+            from .._paths import private_dir, private_file
+
+            private_dir(str(self.path.parent))
+            private_file(str(self.path))
+            import sqlite3
+
+            self._connection = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+            self._connection.executescript(_SCHEMA)
+        return self._connection
 
     @classmethod
     def default(cls) -> ChatLog:
         """The log in the user's state directory."""
-        from .._paths import state_dir
+        from .._paths import state_path
 
-        return cls(state_dir() / LOG_FILE)
+        return cls(Path(state_path()) / LOG_FILE)  # the directory is made on first write
 
     def close(self) -> None:
-        self._db.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def start(self, captain: str, model: str) -> str:
         """A new conversation; returns its id."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import is_available
-from .._errors import ShipmatesError
+from .._errors import EndSession, ShipmatesError
 from .._run._session import Session
 from .._startup import start_litellm_import, wait_for_litellm
 from ._views import max_turns_text
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .._run._run_loop import RunResult
     from .._run._stream_events import RunEvent
     from .._run._usage import AgentUsage
+    from ._chat_log import ChatLog
 
 Approver = Callable[["ToolCallEvent"], Awaitable[bool]]
 """Asks the user whether a tool call may run (the shell's approval prompt)."""
@@ -59,6 +61,7 @@ class ChatSession:
         memory: int | None = None,
         pm: Any = None,
         on_warning: Callable[[str], None] = _ignore,
+        log: ChatLog | None = None,
     ) -> None:
         self.crew = crew
         self.approve = approve
@@ -73,6 +76,10 @@ class ChatSession:
         self._cancelled = False
         self.last_result: RunResult | None = None
         """The last completed turn's result (its usage, its tool calls)."""
+        self.log = log
+        """Where each turn is recorded (None: not recorded)."""
+        self.cid: str | None = None
+        """The logged conversation's id: set by :meth:`resume`, else at the first recorded turn."""
         self.usage: dict[str, AgentUsage] = {}
         """The session's usage by agent, every completed turn added."""
 
@@ -156,6 +163,58 @@ class ChatSession:
 
     # -- turns ----------------------------------------------------------------------------------
 
+    # -- the conversation log -------------------------------------------------------------------
+
+    def resume(self, conversation: str) -> int:
+        """Continue the logged conversation ``conversation`` (an id, or ``"latest"``): its answered
+        turns become the memory and later turns join it. Returns how many turns were restored."""
+        if self.log is None:
+            raise ShipmatesError("cannot resume a conversation with logging off (--no-log, SHIPMATES_LOG=0)")
+        cid = self.log.latest() if conversation == "latest" else conversation
+        if cid is None or not self.log.exists(cid):
+            what = "no logged conversation yet" if cid is None else f"no conversation {cid!r} in the log"
+            raise ShipmatesError(f"{what} ({self.log.path}); `shipmates logs` lists them")
+        self.cid = cid
+        messages = self.log.messages(cid)
+        if self.memory is not None:
+            self.memory.add(messages)
+        return len(messages) // 2
+
+    def _record(
+        self,
+        text: str,
+        begun: float,
+        clock: float,
+        *,
+        answer: str | None = None,
+        error: str | None = None,
+        result: RunResult | None = None,
+    ) -> None:
+        """Log one turn; a log that cannot be written is one warning, then logging stops."""
+        if self.log is None:
+            return
+        from ._chat_log import tool_call_record
+
+        try:
+            if self.cid is None:
+                self.cid = self.log.start(self.captain.name, self.model_name)
+            self.log.record(
+                self.cid,
+                prompt=text,
+                model=self.model_name,
+                started=begun,
+                duration=time.monotonic() - clock,
+                answer=answer,
+                error=error,
+                tool_calls=[tool_call_record(e) for e in result.events] if result is not None else [],
+                usage=dataclasses.asdict(result.usage) if result is not None else None,
+            )
+        except Exception as exc:  # sqlite3.Error, OSError: the chat goes on without its log
+            self.on_warning(f"conversation log not written ({type(exc).__name__}: {exc}); logging stops")
+            self.log = None
+
+    # -- turns ----------------------------------------------------------------------------------
+
     async def ask(
         self, text: str, approver: Approver | None = None, on_event: Callable[[RunEvent], None] | None = None
     ) -> str:
@@ -169,14 +228,28 @@ class ChatSession:
         from .._run._usage import add_by_agent
 
         approve = approver if self.approve and approver is not None else None
-        if on_event is None:
-            result = await self.captain.arun(text, session=self.memory, approve=approve)
-        else:
-            result = await run_streamed(self.captain, text, on_event, session=self.memory, approve=approve)
+        begun, clock = time.time(), time.monotonic()
+        self.last_result = None
+        try:
+            if on_event is None:
+                result = await self.captain.arun(text, session=self.memory, approve=approve)
+            else:
+                result = await run_streamed(
+                    self.captain, text, on_event, session=self.memory, approve=approve
+                )
+        except EndSession as end:
+            self._record(text, begun, clock, answer=str(end))
+            raise
+        except Exception as exc:
+            self._record(text, begun, clock, error=f"{type(exc).__name__}: {exc}")
+            raise
         self.last_result = result
         self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":
-            raise ShipmatesError(max_turns_text(self.captain.max_turns, result.output))
+            message = max_turns_text(self.captain.max_turns, result.output)
+            self._record(text, begun, clock, error=message, result=result)
+            raise ShipmatesError(message)
+        self._record(text, begun, clock, answer=result.output, result=result)
         return result.output
 
     async def turn(

@@ -107,6 +107,24 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-trace", action="store_true", help="start with the live trace off")
     parser.add_argument(
+        "-s",
+        "--system",
+        metavar="TEXT",
+        help="the captain's instructions for this session, instead of its own",
+    )
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "-c",
+        "--continue",
+        dest="resume_latest",
+        action="store_true",
+        help="resume the last logged conversation",
+    )
+    resume.add_argument("--cid", metavar="ID", help="resume this logged conversation (see `shipmates logs`)")
+    parser.add_argument(
+        "--no-log", action="store_true", help="do not record this session's turns (also SHIPMATES_LOG=0)"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="with --once: print one JSON object (output, usage...)"
     )
     parser.add_argument(
@@ -209,6 +227,11 @@ def _add_new_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("name", help="the agent's name (letters, digits, '_' or '-')")
     parser.add_argument("--dir", metavar="DIR", default=".", help="parent directory (default: .)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="into an existing package: rewrite the generated files, keep the rest",
+    )
 
 
 def build_parser(
@@ -385,6 +408,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
         verbose=getattr(args, "verbose", False),
+        log=False if getattr(args, "no_log", False) else None,
+        conversation=getattr(args, "cid", None)
+        or ("latest" if getattr(args, "resume_latest", False) else None),
+        system=getattr(args, "system", None),
     )
 
 
@@ -406,7 +433,7 @@ def _run_new(args: argparse.Namespace) -> int:
     from ._scaffold import next_steps, scaffold
 
     try:
-        path = scaffold(args.name, args.dir)
+        path = scaffold(args.name, args.dir, force=args.force)
     except (ShipmatesError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -81,7 +81,8 @@ class Repl:
         self.interactive = interactive
         self.host = chat.host
         self.pm = chat.host.manager
-        self.tracer = Tracer(self._trace_line, enabled=trace)
+        # On a terminal the captain's own words stream live to stdout: the trace need not repeat them.
+        self.tracer = Tracer(self._trace_line, enabled=trace, said_at_top=not interactive)
         self.show_usage = usage
         """Print a line of tokens and cost on stderr after each answer (``--usage``)."""
         # Trace lines are dimmed on a terminal so answers stand out (NO_COLOR turns it off).

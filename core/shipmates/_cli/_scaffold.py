@@ -92,7 +92,7 @@ def scaffold(name: str, directory: Path | str | None = None, *, force: bool = Fa
     if root.is_dir() and any(root.iterdir()) and not force:
         raise ScaffoldError(
             f"{root} already exists and is not empty; choose another name or --dir, "
-            "or pass force=True to overwrite the generated files"
+            "or pass --force (force=True from Python) to rewrite the generated files"
         )
     module = values["module"]
     files = {
@@ -118,6 +118,21 @@ _ENTRY_POINT_RE = re.compile(
 )
 
 
+def _command(name: str) -> str:
+    """``name`` when the shell finds this interpreter's own ``name`` on PATH (an activated venv),
+    else its full path, so every printed command runs as printed."""
+    import shutil
+    import sys
+
+    own = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found is not None and Path(found) == own:
+        return name
+    return (
+        str(own) if own.exists() else f"{sys.executable} -m {name}" if name == "shipmates" else sys.executable
+    )
+
+
 def next_steps(path: Path | str) -> str:
     """What to do after :func:`scaffold`: install, list, chat, test, as a printable block."""
     root = Path(path)
@@ -134,16 +149,17 @@ def next_steps(path: Path | str) -> str:
         shown = str(root)
     if shown.startswith(".."):
         shown = str(root)
+    shipmates, python = _command("shipmates"), _command("python")
     return "\n".join(
         [
             f"Created the sibling agent {name!r} in {shown}",
             "",
-            "Next steps:",
+            "Next steps (with the Python that runs shipmates):",
             f"  cd {shown}",
-            '  pip install -e ".[test]"        # install it (editable) with pytest',
-            f"  shipmates agents                # {name} is listed",
-            f"  shipmates chat --captain {name}   # talk to it; try: square 7",
-            "  python -m pytest                # run its tests",
+            f'  {shipmates} install -e ".[test]"     # install it (editable) with pytest',
+            f"  {shipmates} agents                   # {name} is listed",
+            f"  {shipmates} chat --captain {name}    # talk to it; try: square 7",
+            f"  {python} -m pytest                   # run its tests",
             "",
             "Then replace the example tool in "
             f"src/{MODULE_PREFIX}{name.replace('-', '_')}/__init__.py with your own.",

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from .._plugins._hookspecs import hookimpl
-from ._views import finished_line, started_line
+from ._views import finished_line, said_line, started_line
 
 if TYPE_CHECKING:
     from .._run._events import ToolCallEvent
@@ -33,10 +33,14 @@ class Tracer:
     also a pluggy plugin of its own. ``enabled`` turns it off (``/trace off``).
     """
 
-    def __init__(self, write: Callable[[str], None], *, enabled: bool = True) -> None:
+    def __init__(
+        self, write: Callable[[str], None], *, enabled: bool = True, said_at_top: bool = True
+    ) -> None:
         self._write = write
         self._lock = threading.Lock()  # sync tools may finish in worker threads
         self.enabled = enabled
+        self.said_at_top = said_at_top
+        """Trace what the captain itself says beside its calls (off when the answer streams live)."""
 
     def _emit(self, line: str) -> None:
         with self._lock:
@@ -44,7 +48,11 @@ class Tracer:
 
     @hookimpl
     def tool_call_started(self, event: ToolCallEvent) -> None:
-        if self.enabled and event.is_delegation:
+        if not self.enabled:
+            return
+        if event.said and (self.said_at_top or event.depth > 0):
+            self._emit(said_line(event))
+        if event.is_delegation:
             self._emit(started_line(event))
 
     @hookimpl

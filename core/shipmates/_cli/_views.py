@@ -142,6 +142,7 @@ def print_agents(
 
     out = out or sys.stdout
     discovery: Discovery = discover(only=only, exclude=exclude, load=load)
+    warn_misspelled_groups()
     if as_json:
         json.dump([agent_dict(r, details=load) for r in discovery.records], out, indent=2)
         out.write("\n")
@@ -149,6 +150,20 @@ def print_agents(
         for line in format_agents(discovery.records, details=load):
             print_safe(line, out)
     return 0
+
+
+def warn_misspelled_groups(err: IO[str] | None = None) -> None:
+    """On stderr, a line for each entry point under a group that looks like a typo of a shipmates
+    group: such a package installs fine and silently never joins."""
+    from .._crew._entrypoints import MISSPELLED, meant_group, scan
+
+    for ep in scan().get(MISSPELLED, ()):
+        print_safe(
+            f"warning: {ep.distribution} {ep.version} declares '{ep.name} = {ep.value}' under "
+            f"[{ep.group}], which shipmates never reads; did you mean [{meant_group(ep.group)}]? "
+            f"({ep.source or 'its entry points'})",
+            err or sys.stderr,
+        )
 
 
 def print_plugins(*, as_json: bool = False, out: IO[str] | None = None) -> int:
@@ -319,6 +334,14 @@ def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
     status = shorten(event.status, NAME_LIMIT)
     detail = event.error or event.result or ""
     return shorten(f"{status}: {shorten(detail, limit)}" if detail else status, limit)
+
+
+def said_line(event: ToolCallEvent) -> str:
+    """What the model wrote beside its calls: ``[agent] says: ...``, indented by depth."""
+    depth = event.depth if isinstance(event.depth, int) else 0
+    indent = "  " * min(max(depth, 0), MAX_INDENT)
+    said = " ".join((event.said or "").split())
+    return f"{indent}[{shorten(event.agent, NAME_LIMIT)}] says: {shorten(said, RESULT_LIMIT)}"
 
 
 def started_line(event: ToolCallEvent) -> str:

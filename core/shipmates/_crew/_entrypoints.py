@@ -51,9 +51,12 @@ AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
 PYDANTIC_GROUP = "pydantic"
 """pydantic's plugin group: scanned too, so shipmates knows cheaply whether pydantic has plugins."""
-GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP)
+MISSPELLED = "shipmates.misspelled"
+"""Not a group: entry points of groups that look like a typo of a shipmates group (each keeps
+its real group), so ``shipmates agents`` can say why a package never joined."""
+GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, MISSPELLED)
 
-_FORMAT = 3
+_FORMAT = 4
 _MAX_CACHE_BYTES = 16 * 1024 * 1024
 # Like git's "racy" index entries: a directory changed within this window of the scan may
 # change again with the same coarse mtime (2 s on FAT), so such a scan is never cached.
@@ -256,11 +259,15 @@ def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups 
         if type(rows) is not list:
             return None
         eps = []
+        width = 6 if group == MISSPELLED else 5  # a misspelled entry keeps its real group
         for row in rows:
             # Spelled out rather than any(...) over the cells: this runs per row on the warm path.
-            if type(row) is not list or len(row) != 5:
+            if type(row) is not list or len(row) != width:
                 return None
-            name, value, dist, version, source = row
+            name, value, dist, version, source = row[:5]
+            real = row[5] if width == 6 else group
+            if type(real) is not str or (width == 6 and not is_misspelled(real)):
+                return None
             if not (
                 type(name) is str
                 and type(value) is str
@@ -272,7 +279,7 @@ def _valid(data: object, entries: tuple[str, ...], stamps: list[int]) -> Groups 
                 and _is_source(source, places)
             ):
                 return None
-            eps.append(EntryPointInfo(group, name, value, dist, version, source))
+            eps.append(EntryPointInfo(real, name, value, dist, version, source))
         found[group] = tuple(eps)
     return found
 
@@ -301,7 +308,17 @@ def _write_disk(cache_file: str, entries: tuple[str, ...], stamps: list[int], gr
         "path": list(entries),
         "stamps": stamps,
         "groups": {
-            group: [[e.name, e.value, e.distribution, e.version, e.source] for e in eps]
+            group: [
+                [
+                    e.name,
+                    e.value,
+                    e.distribution,
+                    e.version,
+                    e.source,
+                    *([e.group] if group == MISSPELLED else []),
+                ]
+                for e in eps
+            ]
             for group, eps in groups.items()
         },
     }
@@ -337,16 +354,39 @@ def _read_metadata(entries: tuple[str, ...]) -> Groups:
             continue
         seen.add(key)
         text = dist.read_text("entry_points.txt")
-        if not text or ("shipmates." not in text and "pydantic" not in text):
+        if not text or ("hipmate" not in text and "pydantic" not in text):
             continue  # skip parsing the many distributions that cannot matter
-        eps = [ep for ep in _parse_entry_points(text) if ep[0] in found]
+        eps = [ep for ep in _parse_entry_points(text) if ep[0] in found or is_misspelled(ep[0])]
         if not eps:
             continue
         name, version = _name_and_version(dist, normalize_dist(key))
         source = _source(dist)
         for group, ep_name, value in eps:
-            found[group].append(EntryPointInfo(group, ep_name, value, name, version, source))
+            bucket = group if group in found else MISSPELLED
+            found[bucket].append(EntryPointInfo(group, ep_name, value, name, version, source))
     return {group: tuple(eps) for group, eps in found.items()}
+
+
+def is_misspelled(group: str) -> bool:
+    """True for a group name that looks like a typo of ``shipmates.agents`` or ``shipmates.plugins``."""
+    if group in GROUPS:
+        return False
+    folded = group.casefold()
+    if folded.startswith(("shipmate", "ship-mate", "ship_mate")):
+        return True
+    if "hipm" not in folded and "mates" not in folded:
+        return False
+    import difflib
+
+    return any(
+        difflib.SequenceMatcher(None, folded, known).ratio() >= 0.85
+        for known in (AGENTS_GROUP, PLUGINS_GROUP)
+    )
+
+
+def meant_group(group: str) -> str:
+    """The shipmates group a misspelled ``group`` most likely meant."""
+    return PLUGINS_GROUP if "plug" in group.casefold() else AGENTS_GROUP
 
 
 def _source(dist: Any) -> str:

@@ -18,6 +18,7 @@ Environment:
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import threading
 import time
@@ -359,6 +360,14 @@ def _load_one(
     plugin: Any = None
     try:
         plugin = ep.load()  # checked against the distribution's entry_points.txt first
+        if inspect.isroutine(plugin):  # pluggy would register it and find no hooks in it
+            module = ep.value.partition(":")[0].strip()
+            raise PluginLoadError(
+                f"its entry point {ep.value!r} names a function, which implements no hook: a plugin "
+                f"entry point names a module (or an object) whose @hookimpl functions are the hooks; "
+                f'write `{ep.name} = "{module}"` under [project.entry-points."shipmates.plugins"] '
+                f"in {ep.distribution}'s pyproject.toml"
+            )
         if pm.has_plugin(ep.name):
             other = next((r for r in loaded if r.name == ep.name and r.status == "ok"), None)
             raise PluginLoadError(

@@ -42,4 +42,6 @@ class ToolCallEvent:
     result: str | None = None
     error: str | None = None
     duration: float | None = None
+    said: str | None = None
+    """Text the model wrote beside its tool calls, on the first call of that turn."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ model answers without tool calls or ``max_turns`` model calls were made.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +18,7 @@ from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
+from ._slips import FailedCalls, calls_in_text, unique_calls, unknown_call_in_text
 from ._stream import RunScope, StreamHooks
 from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
@@ -25,7 +27,7 @@ from ._usage import EMPTY, AgentUsage, Usage, UsageSnapshot
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .._models._model import Model, ModelResponse
+    from .._models._model import Model, ModelResponse, ToolCall
     from ._agent import Agent
     from ._session import Session
 
@@ -137,6 +139,8 @@ async def _turns(
     """Model turn, then its tool calls, until a text answer or ``max_turns``."""
     first_new = len(messages) - 1  # the user message: what the session keeps starts there
     events: list[ToolCallEvent] = []
+    failed = FailedCalls()
+    sent_back = False
     last_text = ""
     for turn in range(1, agent.max_turns + 1):
         if scope.emitting:
@@ -144,17 +148,61 @@ async def _turns(
         else:
             response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
         scope.ledger.append((stack, (response.usage, response.cost_usd)))
+        if not response.tool_calls and (written := calls_in_text(response.content, agent._tools)):
+            # A tool call written as text (small models do): run it, never print it as the answer.
+            calls = [dataclasses.replace(c, id=f"text-{turn}-{i}") for i, c in enumerate(written)]
+            response = dataclasses.replace(response, content=None, tool_calls=calls)
         messages.append(assistant_message(response))
+        if not response.tool_calls and not sent_back:
+            note = unknown_call_in_text(response.content, agent._tools)
+            if note is not None:  # a call of a tool it does not have, as text: tell it once
+                sent_back = True
+                messages.append({"role": "user", "content": note})
+                continue
         if response.content:
             last_text = response.content
         if not response.tool_calls:
             if session is not None:
                 session.add(messages[first_new:])
             return RunResult("ok", response.content or "", messages, events, turn, agent.name)
-        results = await run_turn_calls(agent, response.tool_calls, hooks, stack, events, approve)
-        for call, text in zip(response.tool_calls, results, strict=True):
+        calls, said = response.tool_calls, response.content
+        results = await _run_calls(agent, calls, hooks, stack, events, approve, failed, said)
+        for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
+
+
+async def _run_calls(
+    agent: Agent,
+    calls: list[ToolCall],
+    hooks: _Hooks,
+    stack: tuple[str, ...],
+    events: list[ToolCallEvent],
+    approve: Approver | None,
+    failed: FailedCalls,
+    said: str | None,
+) -> list[str]:
+    """One turn's calls: each distinct call once, a call that already failed not again."""
+    if len(calls) == 1 and not failed:  # the common case: nothing to compare
+        results = await run_turn_calls(agent, calls, hooks, stack, events, approve, said)
+        failed.note(calls, events)
+        return results
+    unique, index = unique_calls(calls)
+    answers: dict[int, str] = {}
+    run: list[int] = []
+    for i, call in enumerate(unique):
+        repeat = failed.repeat_of(call)  # raises when the model insists a third time
+        if repeat is None:
+            run.append(i)
+        else:
+            answers[i] = repeat
+    if run:
+        ran = [unique[i] for i in run]
+        answers.update(
+            zip(run, await run_turn_calls(agent, ran, hooks, stack, events, approve, said), strict=True)
+        )
+        failed.note(ran, events)
+    return [answers[i] for i in index]
 
 
 async def _streamed(

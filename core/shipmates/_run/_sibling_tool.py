@@ -71,18 +71,32 @@ def _model_input(spec: SiblingSpec) -> tuple[dict[str, Any], Binder]:
     return parameters, bind
 
 
+def query_description(name: str) -> str:
+    """The ``query`` parameter's description (a small model sometimes sends it as the value)."""
+    return f"The user's request for {name}, restated in full with every number and detail it needs."
+
+
 def _query_input(name: str) -> tuple[dict[str, Any], Binder]:
     """A plain sibling: one string parameter, ``query``."""
+    described = query_description(name)
     parameters = {
         "type": "object",
-        "properties": {"query": {"type": "string", "description": f"What to ask {name}, in plain language."}},
+        "properties": {"query": {"type": "string", "description": described}},
         "required": ["query"],
     }
     empty: dict[str, Any] = {}
+    placeholder = described.casefold().rstrip(".")
 
     def bind(arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         query = arguments.get("query")
         if isinstance(query, str):
+            if not query.strip() or query.strip().casefold().rstrip(".") == placeholder:
+                raise ToolArgumentsError(
+                    f"error: the query for '{name}' was "
+                    f"{'empty' if not query.strip() else 'the description of the parameter'}, not a "
+                    f"request. Call '{name}' again with what the user asked, in their words and with "
+                    "their numbers."
+                )
             return (query,), empty
         strings = [v for v in arguments.values() if isinstance(v, str)]
         if query is None and len(strings) == 1:  # a model that renamed the parameter

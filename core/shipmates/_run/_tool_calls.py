@@ -266,9 +266,13 @@ async def run_turn_calls(
     stack: tuple[str, ...],
     events: list[ToolCallEvent],
     approve: Approver | None,
+    said: str | None = None,
 ) -> list[str]:
-    """Run one model turn's tool calls concurrently; results in call order."""
+    """Run one model turn's tool calls concurrently; results in call order. ``said``: the text
+    the model wrote beside them (on the first call's event, for the trace)."""
     planned = [_plan(agent, call, stack) for call in calls]
+    if said and planned:
+        planned[0].event.said = said
     for p in planned:
         events.append(p.event)
         p.event.started = time.monotonic()

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.nats, pytest.mark.slow]
 
 
 def test_capped_timeout_reads_the_header_safely() -> None:
-    from shipmates_nats._serve import capped_timeout
+    from shipmates_nats._protocol import capped_timeout
 
     assert capped_timeout(None, 5, 600) == 5
     assert capped_timeout("30", 5, 600) == 30  # a caller may ask for longer than the default
@@ -100,3 +100,29 @@ def test_serve_validates_its_limits(serve: Any, nats_server: Any) -> None:
         assert refused.proc.wait(30) == 2, flags
         refused.read_to_end()
         assert f"argument {flags[0]}" in refused.text(), refused.text()
+
+
+def test_a_durable_job_asking_for_forever_is_cut_at_the_cap(nats_server: Any, serve: Any) -> None:
+    """Durable workers apply the same cap: a job whose caller asks for 1e9 s ends at --max-timeout
+    with a timeout error instead of holding one of the sibling's worker slots for good."""
+    import time
+
+    from nats_helpers import settings
+    from shipmates_nats import get_crew
+
+    serve(
+        nats_server.url,
+        "--namespace",
+        "capjob",
+        "--max-timeout",
+        "1",
+        agents="jobber",
+        env={"NATSCREW_JOB_SECONDS": "60"},
+    )
+    crew = get_crew(settings(nats_server.url, "capjob"))
+    crew.scan()
+    begun = time.monotonic()
+    with pytest.raises(Exception) as info:
+        crew.proxies["jobber"].delegate("forever", key="capjob-1", timeout=1e9)
+    assert "within 1s" in str(info.value), info.value
+    assert time.monotonic() - begun < 30  # the cap, not the job's 60 s nor the caller's 1e9 s

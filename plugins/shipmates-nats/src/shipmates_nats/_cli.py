@@ -90,10 +90,15 @@ def run_serve(args: argparse.Namespace) -> int:
     import asyncio
 
     from shipmates import ShipmatesError, discover
+    from shipmates.plugin import GcPause
 
     from ._config import NatsSettings
     from ._plugin import local_only
     from ._serve import SiblingServer
+
+    # No collections while discovery and the services build the start-up heap (the process owns
+    # its collector only as the command itself); it ends, frozen, once serving.
+    startup = GcPause(active=getattr(args, "as_command", False))
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr, format="serve: %(message)s"
@@ -141,7 +146,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
 
     try:
-        asyncio.run(server.run(ready))
+        asyncio.run(server.run(ready, startup=startup))
     except ShipmatesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

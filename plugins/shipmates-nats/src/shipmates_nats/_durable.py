@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -236,8 +237,10 @@ class DurableWorker:
         max_bytes: int,
         concurrency: int = 4,
         ack_wait: float = 30.0,
+        max_timeout: float = math.inf,
     ) -> None:
         self.js, self.ns, self.hosted = js, ns, hosted
+        self.max_timeout = max_timeout
         self.max_bytes, self.concurrency, self.ack_wait = max_bytes, concurrency, ack_wait
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -312,7 +315,7 @@ class DurableWorker:
         token = current_traceparent.set(p.new_traceparent(headers.get(p.H_TRACEPARENT)))
         out: dict[str, str] = {}
         try:
-            timeout = float(headers.get(p.H_TIMEOUT, "0") or 0) or None
+            timeout = p.capped_timeout(headers.get(p.H_TIMEOUT), self.hosted.timeout, self.max_timeout)
             data = await call_hosted(
                 self.hosted, p.decode_request(msg.data), timeout=timeout, max_bytes=self.max_bytes
             )

@@ -21,9 +21,11 @@ Response body: the sibling's text; errors use the micro error headers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import math
 import random
 import re
 import socket
@@ -245,3 +247,15 @@ def decode_request(data: bytes) -> dict[str, Any]:
         if isinstance(obj, dict):
             return obj
     return {"query": text}
+
+
+def capped_timeout(asked: str | None, own: float, cap: float) -> float:
+    """How long a call may run: the caller's ``Shipmates-Timeout`` when it is a positive finite
+    number of seconds, else the sibling's own timeout; never more than ``cap``."""
+    limit = own
+    if asked:
+        with contextlib.suppress(ValueError):
+            value = float(asked)
+            if math.isfinite(value) and value > 0:
+                limit = value
+    return min(limit, cap)

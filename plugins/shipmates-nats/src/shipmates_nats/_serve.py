@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -24,7 +23,7 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates.plugin import reset_delegation_path, set_delegation_path
+from shipmates.plugin import GcPause, reset_delegation_path, set_delegation_path
 
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
@@ -41,6 +40,7 @@ from ._invoke import (
     current_traceparent,
     events_header,
 )
+from ._protocol import capped_timeout
 from ._stream_serve import StreamReplier
 
 log = logging.getLogger("shipmates_nats")
@@ -71,18 +71,6 @@ def _drive(coro: Any, yielded: Any) -> Any:
 
 async def _resume(coro: Any, first: Any) -> Any:
     return await _drive(coro, first)
-
-
-def capped_timeout(asked: str | None, own: float, cap: float) -> float:
-    """How long a call may run: the caller's ``Shipmates-Timeout`` when it is a positive finite
-    number of seconds, else the sibling's own timeout; never more than ``cap``."""
-    limit = own
-    if asked:
-        with contextlib.suppress(ValueError):
-            value = float(asked)
-            if math.isfinite(value) and value > 0:
-                limit = value
-    return min(limit, cap)
 
 
 class SiblingServer:
@@ -202,6 +190,7 @@ class SiblingServer:
                     max_bytes=self.max_bytes,
                     ack_wait=self.ack_wait,
                     concurrency=self.durable_concurrency,
+                    max_timeout=self.cap(h),
                 )
                 await worker.start()
                 self.workers.append(worker)
@@ -394,18 +383,19 @@ class SiblingServer:
             await self.nc.drain()
         self.stopped.set()
 
-    async def run(self, ready: Any = None) -> None:
-        """Start, report ready, serve until SIGTERM/SIGINT, then drain."""
+    async def run(self, ready: Any = None, *, startup: GcPause | None = None) -> None:
+        """Start, report ready, serve until SIGTERM/SIGINT, then drain.
+
+        ``startup``: the collector pause the command began with; it ends here, once everything
+        is served, with a collection and a freeze (by default a fresh one does just that)."""
         await self.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        import gc
-
-        gc.collect()
-        gc.freeze()  # the startup heap (pydantic, plugins) never needs collecting: no long GC pauses
+        # The start-up heap (pydantic, plugins) never needs collecting again: no long GC pauses.
+        (startup or GcPause()).end(collect=True)
         if ready is not None:
             ready(self)
         await stop.wait()

@@ -1,0 +1,176 @@
+"""What small models get wrong when they call tools, caught by the run loop.
+
+Seen with a real 1.5B model on the demo crew:
+
+- a tool call written as JSON text (fenced, in ``<tool_call>`` tags, or bare) instead of through
+  the tool-calling interface: :func:`calls_in_text` recognises it when it names one of the
+  agent's tools, and the loop runs it as a call instead of printing the JSON as the answer;
+- the same call twice in one turn: :func:`unique_calls` runs it once, and every call id gets
+  the result;
+- the same failing call over and over: :class:`FailedCalls` remembers what failed; asked again,
+  the call is not run and the model is told, and a third time ends the run with a message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ShipmatesError
+from .._models._model import ToolCall
+from .._text import parse_json_object
+
+if TYPE_CHECKING:
+    from ._events import ToolCallEvent
+
+_WRAPPED = re.compile(
+    r"^\s*(?:```(?:json|tool_call)?\s*(?P<fenced>.*?)\s*```|<tool_call>\s*(?P<tagged>.*?)\s*</tool_call>)\s*$",
+    re.DOTALL,
+)
+MAX_TEXT_CALL_CHARS = 20_000
+"""Longer text is never read as a tool call."""
+
+
+def _call_key(name: str, arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            arguments = parse_json_object(arguments)  # bounded: model text may nest without end
+        except ValueError:
+            return f"{name}\0{arguments}"
+    try:
+        return f"{name}\0{json.dumps(arguments, sort_keys=True, default=str)}"
+    except (ValueError, TypeError, RecursionError):
+        return f"{name}\0{id(arguments)}"  # not comparable: never a repeat
+
+
+def call_key(call: ToolCall) -> str:
+    """Identifies a call by tool and arguments (key order and spacing ignored)."""
+    return _call_key(call.name, call.arguments)
+
+
+def _as_call(item: Any, tools: set[str], index: int) -> ToolCall | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("function"), dict):  # {"type": "function", "function": {...}}
+        item = item["function"]
+    name = item.get("name")
+    arguments = item.get("arguments", item.get("parameters", {}))
+    if not isinstance(name, str) or name not in tools or not isinstance(arguments, (dict, str)):
+        return None
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return ToolCall(id=f"text-call-{index}", name=name, arguments=text)
+
+
+def calls_in_text(text: str | None, tools: Iterable[str]) -> list[ToolCall]:
+    """The tool calls ``text`` consists of, when it is nothing but JSON naming the agent's tools
+    (one object, a list of them, or one per line; fenced or in ``<tool_call>`` tags); else ``[]``."""
+    if not text or len(text) > MAX_TEXT_CALL_CHARS or ("{" not in text):
+        return []
+    wrapped = _WRAPPED.match(text)
+    body = (wrapped.group("fenced") or wrapped.group("tagged") or "") if wrapped else text.strip()
+    if not body.startswith(("{", "[")):
+        return []
+    try:
+        parsed: Any = parse_json_object(body)
+        items = parsed if isinstance(parsed, list) else [parsed]
+    except ValueError:
+        try:  # one object per line, as some chat templates write several calls
+            items = [parse_json_object(line) for line in body.splitlines() if line.strip()]
+        except ValueError:
+            return []
+    names = set(tools)
+    calls = [_as_call(item, names, i) for i, item in enumerate(items)]
+    return [c for c in calls if c is not None] if calls and all(calls) else []
+
+
+def unknown_call_in_text(text: str | None, tools: Iterable[str]) -> str | None:
+    """When ``text`` is a tool call written as JSON that names none of the agent's ``tools``, the
+    note that sends it back to the model (once per run); else None."""
+    if not text or len(text) > MAX_TEXT_CALL_CHARS or "{" not in text:
+        return None
+    wrapped = _WRAPPED.match(text)
+    body = (wrapped.group("fenced") or wrapped.group("tagged") or "") if wrapped else text.strip()
+    try:
+        item: Any = parse_json_object(body)
+    except ValueError:
+        return None
+    item = item[0] if isinstance(item, list) and item else item
+    if isinstance(item, dict) and isinstance(item.get("function"), dict):
+        item = item["function"]
+    if not (
+        isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and ("arguments" in item or "parameters" in item)
+    ):
+        return None
+    names = ", ".join(sorted(tools)) or "none"
+    return (
+        f"Your reply was a tool call written as text, for '{_short(item['name'], 60)}', which is not one of "
+        f"your tools ({names}). Call a tool through the tool-calling interface, or answer the user in "
+        "plain words."
+    )
+
+
+def unique_calls(calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[int]]:
+    """The calls with repeats (same tool, same arguments) left out, and for each call the index
+    of the unique call whose result it shares."""
+    first: dict[str, int] = {}
+    unique: list[ToolCall] = []
+    index: list[int] = []
+    for call in calls:
+        key = call_key(call)
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(call)
+        index.append(first[key])
+    return unique, index
+
+
+class RepeatedFailureError(ShipmatesError):
+    """The model asked for a call that had already failed twice; the run stops."""
+
+
+class FailedCalls:
+    """The calls that failed in this run, by tool and arguments, and how often they were asked."""
+
+    def __init__(self) -> None:
+        self._failed: dict[str, tuple[str, int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._failed)
+
+    def note(self, calls: Sequence[ToolCall], events: Sequence[ToolCallEvent]) -> None:
+        """Remember which of ``calls`` (just run; ``events`` of this run) failed."""
+        by_id = {e.call_id: e for e in events[-len(calls) :]} if calls else {}
+        for call in calls:
+            event = by_id.get(call.id)
+            if event is not None and event.status in ("error", "timeout"):
+                self._failed.setdefault(call_key(call), (event.error or event.status, 0))
+
+    def repeat_of(self, call: ToolCall) -> str | None:
+        """The tool result for ``call`` when it already failed (then it is not run), else None.
+
+        Raises :class:`RepeatedFailureError` the second time a failed call is asked again.
+        """
+        key = call_key(call)
+        if key not in self._failed:
+            return None
+        error, asked = self._failed[key]
+        if asked >= 1:
+            raise RepeatedFailureError(
+                f"the model kept repeating the call {call.name}({_short(call.arguments)}), which failed "
+                f"with: {_short(error, 200)}; stopped early instead of calling it again"
+            )
+        self._failed[key] = (error, asked + 1)
+        return (
+            f"error: not run: this exact call already failed ({_short(error, 300)}). Do not repeat it: "
+            "call the tool with different arguments, use another tool, or answer the user with what "
+            "you know, saying what failed."
+        )
+
+
+def _short(text: Any, limit: int = 120) -> str:
+    value: str = text if isinstance(text, str) else json.dumps(text, default=str)
+    return value if len(value) <= limit else value[: limit - 3] + "..."

@@ -1,0 +1,170 @@
+"""What a small model gets wrong in tool calling, handled by the run loop (issue 11, point 4).
+
+Each test scripts a model behind litellm's real code path (a ``CustomLLM`` provider) that makes
+one of the slips a 1.5B model made on the demo crew, and checks what the user and the tools see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from shipmates import Agent, ShipmatesError, tool
+from support import litellm_offline
+from support.litellm_offline import custom_provider
+
+_no_openai_settings = litellm_offline._no_openai_settings
+litellm_lib = litellm_offline.litellm_lib
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
+
+RAN: list[int] = []
+
+
+@tool
+def double(n: int) -> int:
+    """Double n."""
+    RAN.append(n)
+    return 2 * n
+
+
+@tool
+def flaky(n: int) -> int:
+    """Fails for every n."""
+    RAN.append(n)
+    raise ValueError(f"no luck with {n}")
+
+
+class Script:
+    """The model's replies, one per request: text, or a list of (name, arguments) tool calls."""
+
+    def __init__(self) -> None:
+        self.replies: list[Any] = []
+        self.requests: list[list[dict[str, Any]]] = []
+
+
+@pytest.fixture
+def script(litellm_lib: Any) -> Iterator[Script]:
+    from litellm.llms.custom_llm import CustomLLM
+
+    scripted = Script()
+
+    class Scripted(CustomLLM):
+        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+            scripted.requests.append(json.loads(json.dumps(messages)))
+            reply = scripted.replies.pop(0)
+            if isinstance(reply, str):
+                message: dict[str, Any] = {"role": "assistant", "content": reply}
+            else:
+                text, calls = reply if isinstance(reply, tuple) else (None, reply)
+                message = {
+                    "role": "assistant",
+                    "content": text,
+                    "tool_calls": [
+                        {
+                            "id": f"c{i}",
+                            "type": "function",
+                            "function": {"name": n, "arguments": json.dumps(a)},
+                        }
+                        for i, (n, a) in enumerate(calls)
+                    ],
+                }
+            finish = "tool_calls" if message.get("tool_calls") else "stop"
+            return litellm_lib.ModelResponse(choices=[{"message": message, "finish_reason": finish}])
+
+    RAN.clear()
+    for _ in custom_provider(litellm_lib, "slips", Scripted()):
+        yield scripted
+
+
+def _run(agent: Agent, query: str) -> Any:
+    return asyncio.run(agent.arun(query))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        '```json\n{"name": "double", "arguments": {"n": 21}}\n```',
+        '<tool_call>\n{"name": "double", "arguments": {"n": 21}}\n</tool_call>',
+        '{"name": "double", "arguments": {"n": 21}}',
+        '[{"type": "function", "function": {"name": "double", "arguments": "{\\"n\\": 21}"}}]',
+    ],
+)
+def test_a_tool_call_written_as_text_is_run_not_printed(script: Script, written: str) -> None:
+    script.replies = [written, "It is 42."]
+    result = _run(Agent("doubler", model="slips/any", tools=[double]), "double 21")
+    assert result.output == "It is 42."
+    assert RAN == [21]
+    assert [(e.tool, e.status, e.result) for e in result.events] == [("double", "ok", "42")]
+    tool_message = script.requests[1][-1]
+    assert tool_message["role"] == "tool" and tool_message["content"] == "42"
+
+
+def test_json_naming_no_tool_is_sent_back_once_then_answered(script: Script) -> None:
+    script.replies = ['{"name": "triple", "arguments": {"n": 2}}', "I can only double: 4."]
+    result = _run(Agent("doubler", model="slips/any", tools=[double]), "triple 2")
+    assert result.output == "I can only double: 4."
+    note = script.requests[1][-1]
+    assert note["role"] == "user" and "'triple'" in note["content"] and "double" in note["content"]
+    assert RAN == []
+
+
+def test_identical_calls_in_one_turn_run_once_and_each_gets_the_result(script: Script) -> None:
+    script.replies = [[("double", {"n": 4}), ("double", {"n": 4}), ("double", {"n": 5})], "8, 8 and 10."]
+    result = _run(Agent("doubler", model="slips/any", tools=[double]), "double 4 twice and 5")
+    assert sorted(RAN) == [4, 5]
+    answers = {m["tool_call_id"]: m["content"] for m in script.requests[1] if m["role"] == "tool"}
+    assert answers == {"c0": "8", "c1": "8", "c2": "10"}
+    assert result.output == "8, 8 and 10."
+
+
+def test_a_repeated_failing_call_is_not_run_again_and_then_stops_the_run(script: Script) -> None:
+    call = [("flaky", {"n": 3})]
+    script.replies = [call, call, call, "never reached"]
+    with pytest.raises(ShipmatesError) as info:
+        _run(Agent("tryer", model="slips/any", tools=[flaky]), "try 3")
+    assert RAN == [3]  # run once; the repeats were answered without running it
+    told = script.requests[2][-1]["content"]
+    assert "already failed" in told and "no luck with 3" in told
+    message = str(info.value)
+    assert "kept repeating the call flaky" in message and "no luck with 3" in message
+
+
+def test_the_parameter_description_as_query_is_sent_back_to_the_model(script: Script) -> None:
+    from shipmates._run._sibling_tool import query_description
+
+    asked: list[str] = []
+
+    class Echo:
+        name, description = "echo", "Echoes what it is asked."
+
+        def invoke(self, query: str) -> str:
+            asked.append(query)
+            return f"echo: {query}"
+
+    captain = Agent("captain", model="slips/any")
+    captain.absorb(Echo())
+    script.replies = [
+        [("echo", {"query": query_description("echo")})],
+        [("echo", {"query": "say hi"})],
+        "echo: say hi",
+    ]
+    result = _run(captain, "ask echo to say hi")
+    assert asked == ["say hi"]
+    first = script.requests[1][-1]["content"]
+    assert "the description of the parameter" in first and "what the user asked" in first
+    assert result.output == "echo: say hi"
+
+
+def test_text_beside_a_tool_call_reaches_the_trace(script: Script) -> None:
+    from shipmates._cli._trace import Tracer, tracing
+
+    lines: list[str] = []
+    script.replies = [("Let me double it.", [("double", {"n": 2})]), "4"]
+    with tracing(Tracer(lines.append)):  # as a piped chat traces (the built-in trace plugin)
+        _run(Agent("doubler", model="slips/any", tools=[double]), "double 2")
+    assert lines[0] == "[doubler] says: Let me double it."
+    assert lines[1].startswith("[doubler] double(n=2) -> 4")
