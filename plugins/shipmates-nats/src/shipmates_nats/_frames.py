@@ -46,17 +46,6 @@ def _cut(value: Any, limit: int = FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def usage_dict(usage: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "cost_usd": usage.cost_usd,
-        "model_calls": usage.model_calls,
-        "calls_without_cost": usage.calls_without_cost,
-    }
-
-
 def parse_usage(raw: Any) -> Usage:
     """A :class:`Usage` from its wire form (counts: non-negative ints, cost: finite, >= 0, or None)."""
     if not isinstance(raw, dict):
@@ -87,7 +76,7 @@ def encode(event: RunEvent) -> list[bytes]:
         pieces = [text[i : i + TEXT_CHARS] for i in range(0, len(text), TEXT_CHARS)] or [""]
         return [_dump({"t": "text", **where, "x": piece}) for piece in pieces]
     if isinstance(event, ModelCallFinished):
-        obj = {"t": "model", **where, "m": event.model[:NAME_CHARS], "u": usage_dict(event.usage)}
+        obj = {"t": "model", **where, "m": event.model[:NAME_CHARS], "u": event.usage.as_dict()}
         obj.update(s=event.duration, n=event.tool_calls)
     elif isinstance(event, (ToolCallStarted, ToolCallFinished)):
         obj = {
@@ -107,7 +96,7 @@ def encode(event: RunEvent) -> list[bytes]:
             **where,
             "st": event.status,
             "o": _cut(event.output),
-            "u": usage_dict(event.usage),
+            "u": event.usage.as_dict(),
         }
         obj.update(e=_cut(event.error) if event.error else None, n=event.turns)
     else:

@@ -17,7 +17,7 @@ from shipmates import Agent, RunEvent, RunFinished, Usage
 from shipmates.plugin import delegation_path
 
 from . import _protocol as p
-from ._frames import encode, strip_prefix, usage_dict
+from ._frames import encode, strip_prefix
 from ._invoke import CallFailedError, Hosted, answer_bytes, call_failure
 
 KEEPALIVE = float(os.environ.get("SHIPMATES_NATS_KEEPALIVE", "2"))
@@ -106,7 +106,7 @@ class StreamReplier:
             if not work.done():
                 work.cancel()
         data = answer_bytes(h, result, max_bytes)
-        return data, {p.H_STREAM: p.F_END, p.H_USAGE: json.dumps(usage_dict(usage), separators=(",", ":"))}
+        return data, {p.H_STREAM: p.F_END, p.H_USAGE: json.dumps(usage.as_dict(), separators=(",", ":"))}
 
     async def _keepalive(self, reply: str, sent: list[float]) -> None:
         loop = asyncio.get_running_loop()
