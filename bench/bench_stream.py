@@ -107,12 +107,19 @@ async def _local(rounds: int) -> dict[str, Any]:
             "ttft_ms": round(statistics.median(f for f, _ in runs) * 1000, 3),
             "total_ms": round(statistics.median(t for _, t in runs) * 1000, 3),
         }
-    v = out["variants"]
-    raw_v, l0, l1 = (v[name] for name, _ in variants)
-    out["ttft_added_level0_ms"] = round(l0["ttft_ms"] - raw_v["ttft_ms"], 3)
-    out["ttft_added_level1_ms"] = round(l1["ttft_ms"] - l0["ttft_ms"], 3)
-    out["total_ratio_level0"] = round(l0["total_ms"] / raw_v["total_ms"], 3)
-    out["total_ratio_level1"] = round(l1["total_ms"] / raw_v["total_ms"], 3)
+    raw_s, l0_s, l1_s = (samples[name] for name, _ in variants)
+
+    def paired(
+        base: list[tuple[float, float]], other: list[tuple[float, float]], i: int, ratio: bool
+    ) -> float:
+        """The median over rounds of ``other`` against ``base`` within each round (same machine load)."""
+        pairs = zip(base, other, strict=True)
+        return statistics.median(b[i] / a[i] if ratio else b[i] - a[i] for a, b in pairs)
+
+    out["ttft_added_level0_ms"] = round(paired(raw_s, l0_s, 0, False) * 1000, 3)
+    out["ttft_added_level1_ms"] = round(paired(l0_s, l1_s, 0, False) * 1000, 3)
+    out["total_ratio_level0"] = round(paired(raw_s, l0_s, 1, True), 3)
+    out["total_ratio_level1"] = round(paired(raw_s, l1_s, 1, True), 3)
     return out
 
 

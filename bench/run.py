@@ -826,7 +826,11 @@ def bench_stream(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec.table(["side", "p50 latency per event", "p99"], rows)
     ratio_ = remote["p50_ratio"]
     sec.goal("remote event latency p50 vs raw nats-py", ratio_ <= 1.25, f"{ratio_:.2f}x", "<= 1.25x")
-    sec.add(f"Medians of {local['rounds']} interleaved rounds.", "")
+    sec.add(
+        f"Medians of {local['rounds']} interleaved rounds; the first-token and total-time goals use the "
+        "paired figure (the difference or ratio within each round, then the median over rounds).",
+        "",
+    )
     return sec
 
 

@@ -141,7 +141,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             if kind in (p.F_ACK, p.F_ALIVE):
                 alive = True
                 if kind == p.F_ACK and cancel is None:
-                    cancel = frame_headers.get(p.H_CANCEL)
+                    cancel = _cancel_subject(crew.ns, frame_headers.get(p.H_CANCEL))
             else:  # the end, an error reply, or a replica that answers in one reply
                 if frame_headers.get("Status") == "503":
                     from nats.errors import NoRespondersError
@@ -194,6 +194,16 @@ class _Trace:
         )
         hook = "tool_call_started" if isinstance(event, ToolCallStarted) else "tool_call_finished"
         self.host.report(self.host.call_each(hook, event=placed).failures)
+
+
+def _cancel_subject(ns: str, subject: str | None) -> str | None:
+    """Where to cancel the call: only ever a subject under the crew's inbox prefix (a replica's)."""
+    prefix = p.inbox_prefix(ns) + "."
+    if not subject or len(subject) > 256 or not subject.startswith(prefix):
+        return None
+    if any(c in subject for c in " \t\r\n*>"):
+        return None
+    return subject
 
 
 def _end_usage(proxy: RemoteSibling, raw: str | None) -> Usage | None:
