@@ -38,7 +38,7 @@ suite checks that first-party plugins do not import it)::
 
 from __future__ import annotations
 
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
@@ -134,9 +134,20 @@ if TYPE_CHECKING:
 
 def delegation_path() -> tuple[str, ...]:
     """The agents working on the current request, outermost first (``()`` outside any run)."""
+    return (_stack or _delegation_stack()).get()
+
+
+_stack: ContextVar[tuple[str, ...]] | None = None
+"""The delegation stack, imported once: a remote call reads it on every request (an import
+statement per call cost more than the rest of reading it)."""
+
+
+def _delegation_stack() -> ContextVar[tuple[str, ...]]:
+    global _stack
     from ._run._context import delegation_stack
 
-    return delegation_stack.get()
+    _stack = delegation_stack
+    return _stack
 
 
 def set_delegation_path(path: tuple[str, ...]) -> Token[tuple[str, ...]]:
