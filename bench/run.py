@@ -834,6 +834,36 @@ def bench_stream(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+# ================================================================================ MCP
+def bench_mcp(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("mcp", "7. MCP: `shipmates mcp serve` vs a minimal MCP SDK server (bench/bench_mcp.py)")
+    env = WORK / "env-demo"
+    cmd = [str(venv_python(env)), "-I", str(HERE / "bench_mcp.py")]
+    if args.quick:
+        cmd += ["--rounds", "2", "--calls", "30"]
+    e = shipmates_env(env, "env-demo", {"SHIPMATES_AGENTS": "fib"})
+    _, proc = run_process(cmd, env=e, timeout=1800)
+    data = last_json(proc.stdout)
+    sec.add(
+        "Over stdio with the MCP SDK's own client, in env-demo. Start-up: spawn until the `tools/list` "
+        "answer, `shipmates mcp serve --only fib` against `minimal`, an `MCPServer` script whose one tool "
+        "`fib(query)` asks the same fib agent. Per call: median latency of sequential `tools/call fib` "
+        '("fib 30") in one session, so the difference is the serving layer.',
+        "",
+    )
+    rows = []
+    for name in ("shipmates", "minimal"):
+        rows.append([name, fmt_s(data[f"{name}_startup_s"]), fmt_s(data[f"{name}_call_s"])])
+    sec.table(["server", "start-up to tools/list (median)", "per call (median)"], rows)
+    sec.add(
+        f"Medians of {data['rounds']} interleaved rounds of {data['calls']} calls; ratios are paired.", ""
+    )
+    sr, cr = data["startup_ratio"], data["call_ratio"]
+    sec.goal("start-up <= 1.5x the minimal server", sr <= 1.5, f"{sr:.2f}x", "<= 1.5x")
+    sec.goal("per-call <= 1.2x the minimal server", cr <= 1.2, f"{cr:.2f}x", "<= 1.2x")
+    return sec
+
+
 # ================================================================================ profile
 def bench_profile(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("profile", "What dominates (profiles)")
@@ -1110,6 +1140,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "fanout": bench_fanout,
     "nats": bench_nats,
     "stream": bench_stream,
+    "mcp": bench_mcp,
     "profile": bench_profile,
 }
 

@@ -62,6 +62,9 @@ def test_limit_keeps_the_most_recent_turns_across_conversations(tmp_path: Path) 
 
 def test_the_log_is_user_only(tmp_path: Path) -> None:
     path = tmp_path / "state" / "logs.db"
-    ChatLog(path).close()
+    log = ChatLog(path)
+    assert not path.exists()  # opened on the first turn: a chat that never answers writes nothing
+    log.start("captain", "offline")
+    log.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700

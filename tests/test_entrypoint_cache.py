@@ -12,6 +12,7 @@ import pytest
 from shipmates._crew import _entrypoints
 from shipmates._crew._entrypoints import (
     AGENTS_GROUP,
+    MCP_SERVERS_GROUP,
     MISSPELLED,
     PLUGINS_GROUP,
     PYDANTIC_GROUP,
@@ -186,7 +187,13 @@ def test_distributions_without_shipmates_groups_are_skipped(tmp_path: Path) -> N
     spec = sibling_spec("alpha")
     spec.entry_points = {"console_scripts": {"alpha": "shipmates_alpha:main"}}
     write_dist_info(spec, site)
-    assert scan([str(site)]) == {AGENTS_GROUP: (), PLUGINS_GROUP: (), PYDANTIC_GROUP: (), MISSPELLED: ()}
+    assert scan([str(site)]) == {
+        AGENTS_GROUP: (),
+        PLUGINS_GROUP: (),
+        PYDANTIC_GROUP: (),
+        MCP_SERVERS_GROUP: (),
+        MISSPELLED: (),
+    }
 
 
 def test_broken_metadata_does_not_hide_other_distributions(tmp_path: Path) -> None:

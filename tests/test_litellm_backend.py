@@ -123,13 +123,11 @@ def test_mock_tool_calls_and_model_settings_pass_through(litellm: Any) -> None:
 def test_missing_api_key_becomes_a_model_error(litellm: Any) -> None:
     with pytest.raises(ModelError) as info:
         Agent("a", model="openai/gpt-4o-mini").invoke("hi")
-    message = str(info.value)
-    assert message.startswith("model 'openai/gpt-4o-mini' failed:")
-    assert "OPENAI_API_KEY" in message and "SHIPMATES_MODEL=offline" in message
+    assert str(info.value).startswith("no API key for openai: set OPENAI_API_KEY or --api-key-env VAR")
 
 
 def test_unknown_model_becomes_a_model_error(litellm: Any) -> None:
-    with pytest.raises(ModelError, match="litellm does not know this model: use 'provider/model'"):
+    with pytest.raises(ModelError, match="litellm does not know the model 'no-such-model-xyz': use --model"):
         asyncio.run(LiteLLMModel("no-such-model-xyz").complete([{"role": "user", "content": "x"}], []))
 
 
@@ -138,8 +136,10 @@ def test_connection_refused_becomes_a_model_error(litellm: Any) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     agent = Agent("a", model="ollama/llama3.1", model_settings={"api_base": f"http://127.0.0.1:{port}"})
-    with pytest.raises(ModelError, match="could not reach the model server"):
+    with pytest.raises(ModelError) as info:
         agent.invoke("hi")
+    assert str(info.value).startswith(f"cannot reach model 'ollama/llama3.1' at http://127.0.0.1:{port}:")
+    assert "--api-base URL" in str(info.value)
 
 
 def test_preload_imports_in_the_background(litellm: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 from shipmates import Agent, AgentUsage, ModelCallFinished, Usage
 from shipmates._run._usage import UsageSnapshot
 from support import litellm_offline
-from support.litellm_offline import custom_provider
+from support.litellm_offline import custom_provider, delegating_handler
 
 # The fixtures: no OpenAI settings from the environment, litellm loaded as shipmates loads it.
 _no_openai_settings = litellm_offline._no_openai_settings
@@ -76,32 +76,7 @@ TOKENS = {"captain": (100, 10), "middle": (20, 4), "leaf": (3, 1)}
 def delegating(litellm_lib: Any) -> Iterator[Any]:
     """A litellm CustomLLM provider 'usagetest': model ``usagetest/NAME`` calls its first tool once,
     then answers with the result; every call reports ``TOKENS[NAME]``."""
-    from litellm.llms.custom_llm import CustomLLM
-
-    class Delegating(CustomLLM):
-        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-            name = model.rsplit("/", 1)[-1]
-            tools = (kwargs.get("optional_params") or {}).get("tools") or []
-            prompt, completion = TOKENS[name]
-            usage = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
-            if messages[-1]["role"] == "tool" or not tools:
-                text = messages[-1]["content"] if messages[-1]["role"] == "tool" else f"{name} says hi"
-                message: dict[str, Any] = {"role": "assistant", "content": f"[{text}]"}
-            else:
-                fn = tools[0]["function"]["name"]
-                call = {
-                    "id": f"call-{name}",
-                    "type": "function",
-                    "function": {"name": fn, "arguments": '{"query": "go"}'},
-                }
-                message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            return litellm_lib.ModelResponse(choices=[{"message": message}], usage=usage)
-
-    yield from custom_provider(litellm_lib, "usagetest", Delegating())
+    yield from custom_provider(litellm_lib, "usagetest", delegating_handler(litellm_lib, TOKENS))
 
 
 def _tree() -> Agent:

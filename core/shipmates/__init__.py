@@ -36,6 +36,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Agent": "_run._agent",
     "RunResult": "_run._run_loop",
+    "Budget": "_run._budget",
+    "BudgetExhausted": "_run._budget",
     "RunEvent": "_run._stream_events",
     "RunStarted": "_run._stream_events",
     "TextDelta": "_run._stream_events",
@@ -70,6 +72,8 @@ __all__ = [
     "Agent",
     "AgentRecord",
     "AgentUsage",
+    "Budget",
+    "BudgetExhausted",
     "Discovery",
     "EndSession",
     "InvalidNameError",
@@ -120,6 +124,7 @@ if TYPE_CHECKING:
     from ._plugins._hookspecs import hookimpl, hookspec
     from ._plugins._host import get_plugin_manager
     from ._run._agent import Agent
+    from ._run._budget import Budget, BudgetExhausted
     from ._run._run_loop import RunResult
     from ._run._session import Session
     from ._run._stream_events import (

@@ -23,9 +23,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._settings import SettingsError
+
+if TYPE_CHECKING:
+    from ._mcp._servers import McpServer
 
 CONFIG_FILE = "config.toml"
 _ALIAS_KEYS = {"model", "api_base", "api_key_env", "timeout", "options"}
@@ -54,6 +57,8 @@ class UserConfig:
     path: Path | None = None
     default_model: str | None = None
     models: dict[str, ModelAlias] = field(default_factory=dict)
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)
+    """``[mcp_servers.NAME]`` tables: MCP servers that join the crew (see :mod:`shipmates._mcp._servers`)."""
 
 
 def config_path() -> Path:
@@ -93,7 +98,18 @@ def _parse(path: Path, data: dict[str, Any]) -> UserConfig:
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: [models] must be a table of aliases, e.g. [models.local]")
     models = {name: _alias(path, name, table) for name, table in tables.items()}
-    return UserConfig(path, default.strip() if default else None, models)
+    return UserConfig(path, default.strip() if default else None, models, _mcp_servers(path, data))
+
+
+def _mcp_servers(path: Path, data: dict[str, Any]) -> dict[str, McpServer]:
+    if "mcp_servers" not in data:
+        return {}
+    from ._mcp._servers import McpServerError, parse_servers
+
+    try:
+        return parse_servers(str(path), data["mcp_servers"])
+    except McpServerError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _alias(path: Path, name: str, table: Any) -> ModelAlias:

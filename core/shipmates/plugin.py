@@ -20,11 +20,22 @@ suite checks that first-party plugins do not import it)::
   (hand a call made elsewhere, on a remote replica, to this process's observers);
   :data:`RunEvent`, what the ``run_event`` hook receives (a sibling whose ``astream(query)``
   yields these joins the captain's stream).
+- **Budgets**: :class:`Budget` (its header form: :meth:`Budget.to_header`,
+  :meth:`Budget.from_header`), :func:`current_budget` (what the running call may still spend, to
+  send with a remote request), :func:`set_budget` / :func:`reset_budget` (run a served call under
+  its caller's).
+- **Tracing**: :func:`inject_trace_context` / :func:`attach_trace_context` carry the
+  OpenTelemetry trace across a remote call when ``shipmates[otel]`` is on (no-ops otherwise).
 - **Delegation path**: :func:`delegation_path`, :func:`set_delegation_path`,
   :func:`reset_delegation_path` (a served call continues its caller's path).
 - **Selection**: :class:`Selector` (allow/deny lists by name, distribution and origin, as
   shipmates reads ``SHIPMATES_AGENTS`` and the like), :func:`selector_matches`,
   :func:`agent_selector` (the session's lists), :func:`local_agent_names`.
+- **Models**: :func:`add_model_arguments` (``--model``, ``--api-base``, ``--api-key-env``,
+  ``-o``, ``--model-timeout``, as ``chat`` has them), :func:`model_session` (the session's model
+  and settings from those flags, the environment and the config file, for a block) and
+  :func:`model_label` (which model a sibling uses), so a command such as ``serve`` runs its
+  siblings on the model the user chose.
 - **Directories**: :func:`state_dir`, :func:`cache_dir`.
 - **Tests**: :func:`reset_plugins`.
 - **Cheap imports**: :func:`lazy_exports` gives a plugin package's ``__init__`` names that are
@@ -38,6 +49,8 @@ suite checks that first-party plugins do not import it)::
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
@@ -45,6 +58,7 @@ from ._lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
+    "Budget",
     "CommandContext",
     "CommandHandler",
     "GcPause",
@@ -60,20 +74,28 @@ __all__ = [
     "Selector",
     "SiblingSpec",
     "ToolCallEvent",
+    "add_model_arguments",
     "agent_selector",
+    "attach_trace_context",
     "background_loop",
     "cache_dir",
+    "current_budget",
     "delegation_path",
     "hookimpl",
+    "inject_trace_context",
     "lazy_exports",
     "local_agent_names",
+    "model_label",
+    "model_session",
     "on_background_loop",
     "plugin_host",
     "report_tool_call",
+    "reset_budget",
     "reset_delegation_path",
     "reset_plugins",
     "run_sync",
     "selector_matches",
+    "set_budget",
     "set_delegation_path",
     "sibling_spec",
     "state_dir",
@@ -97,6 +119,9 @@ _LAZY = {
     "HookOutcome": "_plugins._host",
     "PluginHost": "_plugins._host",
     "ToolCallEvent": "_run._events",
+    "Budget": "_run._budget",
+    "set_budget": "_run._budget",
+    "reset_budget": "_run._budget",
     "RunEvent": "_run._stream_events",
     "background_loop": "_runtime",
     "on_background_loop": "_runtime",
@@ -107,13 +132,18 @@ _LAZY = {
     "Selector": "_crew._selector",
     "selector_matches": "_crew._selector",
     "GcPause": "_startup",
+    "add_model_arguments": "_cli._models_command",
+    "model_session": "_cli._models_command",
+    "model_label": "_models._session",
 }
 
 if TYPE_CHECKING:
     import pluggy
 
+    from ._cli._models_command import add_model_arguments, model_session
     from ._crew._selector import Selector, selector_matches
     from ._crew._sibling import DEFAULT_TOOL_TIMEOUT, SiblingSpec, sibling_spec
+    from ._models._session import model_label
     from ._paths import cache_dir, state_dir
     from ._plugins._hookspecs import (
         CommandContext,
@@ -126,6 +156,7 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
+    from ._run._budget import Budget, reset_budget, set_budget
     from ._run._events import ToolCallEvent
     from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
@@ -162,6 +193,39 @@ def reset_delegation_path(token: Token[tuple[str, ...]]) -> None:
     from ._run._context import delegation_stack
 
     delegation_stack.reset(token)
+
+
+def current_budget() -> Budget | None:
+    """What the running call's run tree may still spend (the tightest of the budgets in force),
+    or None when it runs under no budget."""
+    from ._run._budget import ambient
+    from ._run._context import parent_call
+
+    link = parent_call.get()
+    spend = getattr(link[1], "spend", None) if link is not None else None
+    if spend is None:
+        spend = ambient.get()
+    return spend.remaining() if spend is not None else None
+
+
+_OTEL = "shipmates._plugins._builtin_otel"
+
+
+def inject_trace_context(headers: MutableMapping[str, str]) -> bool:
+    """With OpenTelemetry on, put the running call's trace context in ``headers`` (the standard
+    propagator: ``traceparent``, ``tracestate``, baggage) and return True; False when it is off."""
+    otel = sys.modules.get(_OTEL)  # imported only by a plugin host that enabled it
+    if otel is None:
+        return False
+    otel.inject(headers)
+    return True
+
+
+def attach_trace_context(headers: Mapping[str, str]) -> Callable[[], None] | None:
+    """With OpenTelemetry on, continue the trace of ``headers`` (a remote caller's) in this context
+    and return the function that ends it; None when it is off."""
+    otel = sys.modules.get(_OTEL)
+    return otel.attach(headers) if otel is not None else None
 
 
 def agent_selector() -> Selector:

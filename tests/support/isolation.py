@@ -31,7 +31,7 @@ def _isolate_shipmates(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     for var in list(os.environ):
-        if var.startswith("SHIPMATES_"):
+        if var.startswith(("SHIPMATES_", "OTEL_EXPORTER_OTLP_")):  # the latter turn OpenTelemetry on
             monkeypatch.delenv(var)
     monkeypatch.setenv("SHIPMATES_HOME", str(tmp_path_factory.mktemp("shipmates-home")))
     monkeypatch.setenv("SHIPMATES_PLUGINS", "")

@@ -29,3 +29,36 @@ def custom_provider(litellm: Any, name: str, handler: Any) -> Iterator[Any]:
     litellm.custom_provider_map = [*saved, {"provider": name, "custom_handler": handler}]
     yield handler
     litellm.custom_provider_map = saved
+
+
+def delegating_handler(
+    litellm: Any, tokens: dict[str, tuple[int, int]], calls: list[str] | None = None
+) -> Any:
+    """A ``litellm.CustomLLM`` whose model ``PROVIDER/NAME`` calls its first tool once (call id
+    ``call-NAME``), then answers with the result in brackets (``[NAME says hi]`` without tools);
+    every call reports ``tokens[NAME]`` (prompt, completion) and appends NAME to ``calls``."""
+    from litellm.llms.custom_llm import CustomLLM
+
+    class Delegating(CustomLLM):
+        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+            name = model.rsplit("/", 1)[-1]
+            if calls is not None:
+                calls.append(name)
+            tools = (kwargs.get("optional_params") or {}).get("tools") or []
+            prompt, completion = tokens[name]
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            if messages[-1]["role"] == "tool" or not tools:
+                text = messages[-1]["content"] if messages[-1]["role"] == "tool" else f"{name} says hi"
+                message: dict[str, Any] = {"role": "assistant", "content": f"[{text}]"}
+            else:
+                fn = tools[0]["function"]["name"]
+                call = {"id": f"call-{name}", "type": "function"}
+                call["function"] = {"name": fn, "arguments": '{"query": "go"}'}
+                message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            return litellm.ModelResponse(choices=[{"message": message}], usage=usage)
+
+    return Delegating()

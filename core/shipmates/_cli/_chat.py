@@ -27,9 +27,9 @@ def run_chat(
     """Run the chat command with ``settings`` (default: read from the environment); returns
     the exit status (2: unknown captain or a failed ``once``).
 
-    The session's model (``settings.model``) is the default of every agent without a model of
-    its own, siblings included, for as long as the chat runs (a context variable, not the
-    environment).
+    The session's model (``settings.model``, else the config file's ``default_model``) and its
+    settings (``--api-base``, ``-o``...) are the default of the captain and every sibling without
+    a model of its own, for as long as the chat runs (context variables, not the environment).
 
     ``as_json``: ``once`` prints one JSON object (output, status, usage, tool calls);
     ``usage``: a line of tokens and cost on stderr after each answer.
@@ -42,14 +42,10 @@ def run_chat(
         from .._settings import read_settings
 
         settings = read_settings()
-    from .._models._registry import session_model
+    from .._models._session import use_session
 
-    token = session_model.set(settings.model)
-    try:
-        with _verbose(settings.verbose):
-            return _chat(settings, once, pause_gc, as_json=as_json, usage=usage)
-    finally:
-        session_model.reset(token)
+    with use_session(settings), _verbose(settings.verbose):
+        return _chat(settings, once, pause_gc, as_json=as_json, usage=usage)
 
 
 @contextlib.contextmanager
@@ -73,6 +69,8 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
         from .._errors import ShipmatesError
+        from .._models._session import session_model_chosen
+        from .._run._budget import budget_of
         from .._text import print_safe
         from ._chat_session import ChatSession
         from ._repl import Repl
@@ -80,13 +78,21 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         only = list(settings.only) if settings.only is not None else None
         exclude = list(settings.exclude) if settings.exclude is not None else None
         try:
-            crew = assemble(settings.captain, model=settings.model, only=only, exclude=exclude)
+            crew = assemble(settings.captain, only=only, exclude=exclude)
         except CaptainError as exc:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
+        if session_model_chosen():
+            crew.captain.model = None  # the session's model and settings, like the siblings on it
         if settings.system is not None:
             crew.captain.instructions = settings.system
-        chat = ChatSession(crew, approve=settings.approve, memory=settings.memory_turns, log=_log(settings))
+        chat = ChatSession(
+            crew,
+            approve=settings.approve,
+            memory=settings.memory_turns,
+            log=_log(settings),
+            budget=budget_of(settings),
+        )
         if settings.conversation is not None:
             try:
                 restored = chat.resume(settings.conversation)

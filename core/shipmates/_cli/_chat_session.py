@@ -11,9 +11,10 @@ to an approval question, a "loading litellm" label) comes through callbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._crew._sibling import is_available
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .._crew._sibling import Provenance
     from .._plugins._host import PluginRecord
     from .._run._agent import Agent
+    from .._run._budget import Budget
     from .._run._events import ToolCallEvent
     from .._run._run_loop import RunResult
     from .._run._stream_events import RunEvent
@@ -61,9 +63,12 @@ class ChatSession:
         memory: int | None = None,
         pm: Any = None,
         on_warning: Callable[[str], None] = _ignore,
+        budget: Budget | None = None,
         log: ChatLog | None = None,
     ) -> None:
         self.crew = crew
+        self.budget = budget
+        """The limits of each turn's whole tree (``--max-tokens`` and the like); None: none."""
         self.approve = approve
         self.memory: Session | None = None
         if memory != 0:
@@ -82,6 +87,8 @@ class ChatSession:
         """The logged conversation's id: set by :meth:`resume`, else at the first recorded turn."""
         self.usage: dict[str, AgentUsage] = {}
         """The session's usage by agent, every completed turn added."""
+        self._model: str | None = None
+        """The model ``/model`` switched to (None: the chat's, see ``use_session``)."""
 
     # -- the crew and the model ---------------------------------------------------------------
 
@@ -96,13 +103,30 @@ class ChatSession:
         if model is None:
             from .._models._registry import default_model_name
 
-            return default_model_name()
+            return self._model or default_model_name()
         return model if isinstance(model, str) else str(getattr(model, "model_id", model))
 
     def set_model(self, name: str) -> None:
-        """Switch the captain to the model ``name``; litellm starts loading if it needs it."""
-        self.captain.model = name
-        start_litellm_import(name)  # the prompt is already up: nothing to delay
+        """Make ``name`` the session's model: the captain and every sibling without a model of its
+        own switch to it from the next turn; litellm starts loading if it needs it."""
+        self._model = name
+        self.captain.model = None
+        with self.using_model():
+            start_litellm_import(None)  # the prompt is already up: nothing to delay
+
+    @contextlib.contextmanager
+    def using_model(self) -> Iterator[None]:
+        """The session's model (as ``/model`` last set it) for the block."""
+        from .._models._session import session_model
+
+        if self._model is None:
+            yield
+            return
+        token = session_model.set(self._model)
+        try:
+            yield
+        finally:
+            session_model.reset(token)
 
     def clear(self) -> None:
         """Forget the conversation."""
@@ -231,12 +255,15 @@ class ChatSession:
         begun, clock = time.time(), time.monotonic()
         self.last_result = None
         try:
-            if on_event is None:
-                result = await self.captain.arun(text, session=self.memory, approve=approve)
-            else:
-                result = await run_streamed(
-                    self.captain, text, on_event, session=self.memory, approve=approve
-                )
+            with self.using_model():
+                if on_event is None:
+                    result = await self.captain.arun(
+                        text, session=self.memory, approve=approve, budget=self.budget
+                    )
+                else:
+                    result = await run_streamed(
+                        self.captain, text, on_event, session=self.memory, approve=approve, budget=self.budget
+                    )
         except EndSession as end:
             self._record(text, begun, clock, answer=str(end))
             raise
@@ -247,6 +274,10 @@ class ChatSession:
         self.usage = add_by_agent(self.usage, result.usage_by_agent)
         if result.status == "max_turns":
             message = max_turns_text(self.captain.max_turns, result.output)
+            self._record(text, begun, clock, error=message, result=result)
+            raise ShipmatesError(message)
+        if result.status == "budget_exhausted":
+            message = f"stopped: {result.reason}"
             self._record(text, begun, clock, error=message, result=result)
             raise ShipmatesError(message)
         self._record(text, begun, clock, answer=result.output, result=result)
@@ -283,7 +314,8 @@ class ChatSession:
         loading: Callable[[bool], None] | None,
         on_event: Callable[[RunEvent], None] | None,
     ) -> str:
-        await wait_for_litellm(self.captain.model, loading)
+        with self.using_model():
+            await wait_for_litellm(self.captain.model, loading)
         return await self.ask(text, approver, on_event)
 
     @property

@@ -21,6 +21,7 @@ from .. import __version__
 from .._settings import Settings, SettingsError
 from .._startup import freeze_for_exit
 from ._everyday import EVERYDAY_COMMANDS, register_everyday_commands
+from ._models_command import add_model_arguments, model_flags
 
 if TYPE_CHECKING:
     from .._plugins._hookspecs import RegisterChatOption, RegisterCli
@@ -68,12 +69,7 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="make this discovered agent the captain; it absorbs every other sibling",
     )
-    parser.add_argument(
-        "--model",
-        metavar="NAME",
-        help="model for this session: a registered name (default 'offline') or any litellm model "
-        "string, e.g. openai/gpt-4o-mini (also SHIPMATES_MODEL)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--only",
         action="append",
@@ -129,6 +125,19 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--usage", action="store_true", help="print tokens and cost after each answer (stderr)"
+    )
+    budget = "limit of each answer's whole tree, siblings included; the run stops with budget_exhausted"
+    parser.add_argument(
+        "--max-tokens", type=int, metavar="N", help=f"tokens: {budget} (also SHIPMATES_MAX_TOKENS)"
+    )
+    parser.add_argument(
+        "--max-cost", type=float, metavar="USD", help=f"cost: {budget} (also SHIPMATES_MAX_COST)"
+    )
+    parser.add_argument(
+        "--max-delegations",
+        type=int,
+        metavar="N",
+        help=f"sibling calls: {budget} (also SHIPMATES_MAX_DELEGATIONS)",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the traceback of a failing plugin hook"
@@ -400,7 +409,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     from .._settings import read_settings
 
     return read_settings(
-        model=getattr(args, "model", None),
+        **model_flags(args),
         captain=getattr(args, "captain", None),
         only=_csv(args.only),
         exclude=_csv(args.exclude),
@@ -408,6 +417,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),
         verbose=getattr(args, "verbose", False),
+        max_tokens=getattr(args, "max_tokens", None),
+        max_cost=getattr(args, "max_cost", None),
+        max_delegations=getattr(args, "max_delegations", None),
         log=False if getattr(args, "no_log", False) else None,
         conversation=getattr(args, "cid", None)
         or ("latest" if getattr(args, "resume_latest", False) else None),
@@ -416,10 +428,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_agents(args: argparse.Namespace) -> int:
+    from .._models._session import use_session
     from ._views import print_agents
 
     settings = _settings(args)
-    return print_agents(as_json=args.json, load=args.load, only=settings.only, exclude=settings.exclude)
+    with use_session(settings):  # `--load` shows which model each sibling uses
+        return print_agents(as_json=args.json, load=args.load, only=settings.only, exclude=settings.exclude)
 
 
 def _run_plugins(args: argparse.Namespace) -> int:

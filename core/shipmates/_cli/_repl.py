@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 HISTORY_FILE = "history"
 USAGE_ERROR = 2
+TURNS_FAILED = 1
 YES = ("y", "yes")
 
 
@@ -90,6 +91,8 @@ class Repl:
         self._indicator: RunningIndicator | None = None
         self._prompt_shown = False
         self._gc: GcPause | None = None
+        self.failed_turns = 0
+        """Turns that ended with an error (a piped session then exits 1)."""
         self.commands: CommandTable = build_commands(self.host, self.warn)
         self.context = ReplContext(
             chat, say=self.say, warn=self.warn, error=self.error, commands=self.commands, tracer=self.tracer
@@ -186,7 +189,8 @@ class Repl:
                     await self._piped()
             except EndSession as end:
                 self.say(end.message)
-            return 0
+            # A script piping turns in learns that some failed (each said why on stderr).
+            return TURNS_FAILED if self.failed_turns and not self.interactive else 0
 
     async def once(self, prompt: str, *, as_json: bool = False) -> int:
         if as_json:
@@ -240,7 +244,8 @@ class Repl:
         if not line:
             return
         if line.startswith("/"):
-            await self.commands.dispatch(self.context, line)
+            with self.chat.using_model():  # /agents names the model the session uses now
+                await self.commands.dispatch(self.context, line)
         else:
             await self.turn(line)
 
@@ -368,6 +373,7 @@ class Repl:
         except EndSession:
             raise
         except Exception as exc:
+            self.failed_turns += 1
             self.error(error_text(exc))
             return
         if live is None or not live.wrote:

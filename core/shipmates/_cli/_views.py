@@ -23,6 +23,7 @@ from .. import __version__
 from .._crew._records import AgentRecord, Discovery
 from .._crew._sibling import sibling_spec
 from .._errors import ShipmatesError
+from .._models._session import model_label
 from .._run._usage import AgentUsage, Usage
 from .._text import print_safe, terminal_safe
 
@@ -70,6 +71,9 @@ def format_agents(records: Iterable[AgentRecord], *, details: bool = False) -> l
             out.append(f"    reason: {record.reason}")
         if record.provenance.origin == "remote":  # served over NATS: where, and which instances
             out.append(f"    remote: {record.provenance.location or '-'}")
+        model = model_label(record.sibling) if record.status == "ok" else None
+        if model:
+            out.append(f"    model: {shorten(model, NAME_LIMIT)}")
         spec = _spec(record) if details else None
         if spec is not None:
             description = shorten(spec.description, DESCRIPTION_LIMIT)
@@ -123,6 +127,7 @@ def _spec(record: AgentRecord) -> SiblingSpec | None:
 def agent_dict(record: AgentRecord, *, details: bool) -> dict[str, Any]:
     data = record.as_dict()
     if details:
+        data["model"] = model_label(record.sibling)
         spec = _spec(record)
         data["description"] = spec.description if spec is not None else None
         data["tools"] = spec.tool_names if spec is not None else []
@@ -249,10 +254,25 @@ GOODBYE = "Goodbye."
 
 def error_text(exc: BaseException) -> str:
     """``error: ...`` for a failed turn: a ShipmatesError's own words, else the exception type too."""
-    text = str(exc).strip()
+    text = for_the_user(str(exc).strip()).removeprefix("error: ")
     if isinstance(exc, ShipmatesError):
         return f"error: {text or type(exc).__name__}"
     return f"error: {type(exc).__name__}: {text}" if text else f"error: {type(exc).__name__}"
+
+
+_FOR_THE_MODEL = (
+    " The captain carries on",
+    " The agent carries on",
+    " Answer without it",
+    "; do not retry it",
+)
+
+
+def for_the_user(text: str) -> str:
+    """``text`` without what shipmates wrote for the model (how to carry on after a failed call)."""
+    for marker in _FOR_THE_MODEL:
+        text = text.partition(marker)[0]
+    return text
 
 
 def max_turns_text(max_turns: int, output: str) -> str:
@@ -332,7 +352,8 @@ def outcome_text(event: ToolCallEvent, limit: int = RESULT_LIMIT) -> str:
     if event.status == "refused":
         return "refused by the user"
     status = shorten(event.status, NAME_LIMIT)
-    detail = event.error or event.result or ""
+    detail = (event.error or event.result or "").removeprefix(f"{event.status}: ").removeprefix("error: ")
+    detail = for_the_user(detail)
     return shorten(f"{status}: {shorten(detail, limit)}" if detail else status, limit)
 
 

@@ -51,7 +51,7 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
             report.skipped.append(record.name)
             continue
         try:
-            captain.absorb(record.sibling, provenance=record.provenance)
+            _absorb(captain, record)
         except NotASiblingError as exc:
             raised = exc if isinstance(exc, SiblingAttributeError) else _raising_attribute(record.sibling)
             if raised is not None:
@@ -74,6 +74,29 @@ def absorb_crew(captain: Agent, discovery: Discovery | Iterable[AgentRecord]) ->
         else:
             report.absorbed.append(record.name)
     return report
+
+
+def _absorb(captain: Agent, record: AgentRecord) -> None:
+    """Absorb ``record``'s sibling, or add the tools it hands the captain directly.
+
+    A sibling whose ``captain_tools()`` returns a list of tools (an MCP server configured with
+    ``direct = true``) joins as those tools; when it raises, its record becomes ``failed``.
+    """
+    direct = getattr(record.sibling, "captain_tools", None)
+    tools = None
+    if callable(direct):
+        try:
+            tools = direct()
+        except Exception as exc:
+            record.status, record.sibling, record.spec = "failed", None, None
+            record.reason = str(exc)
+            raise AbsorbError(f"sibling '{record.name}' ({record.provenance.describe()}): {exc}") from exc
+    if tools is None:
+        captain.absorb(record.sibling, provenance=record.provenance)
+        return
+    for tool in tools:
+        tool.provenance = record.provenance
+        captain.add_tool(tool)
 
 
 def _raising_attribute(sibling: object) -> SiblingAttributeError | None:

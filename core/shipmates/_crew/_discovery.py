@@ -309,9 +309,12 @@ def _plugin_candidates(
 ) -> list[_Candidate]:
     """Siblings contributed through ``register_agents``, one plugin at a time."""
     if pm is None and "shipmates._plugins._host" not in sys.modules and not _third_party_plugins():
-        # Only the built-in plugin would be loaded, and it contributes no siblings: skip
-        # importing pluggy, which keeps listing cheap.
-        return []
+        from .._mcp._discover import declared
+
+        if not declared():
+            # Only the built-in plugins would be loaded, and they contribute no siblings (no
+            # MCP server is declared): skip importing pluggy, which keeps listing cheap.
+            return []
     from .._plugins._host import host_of
 
     host = host_of(pm)

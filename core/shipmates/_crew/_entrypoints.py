@@ -51,10 +51,12 @@ AGENTS_GROUP = "shipmates.agents"
 PLUGINS_GROUP = "shipmates.plugins"
 PYDANTIC_GROUP = "pydantic"
 """pydantic's plugin group: scanned too, so shipmates knows cheaply whether pydantic has plugins."""
+MCP_SERVERS_GROUP = "shipmates.mcp_servers"
+"""MCP servers that join the crew as siblings (see :mod:`shipmates._mcp._servers`)."""
 MISSPELLED = "shipmates.misspelled"
 """Not a group: entry points of groups that look like a typo of a shipmates group (each keeps
 its real group), so ``shipmates agents`` can say why a package never joined."""
-GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, MISSPELLED)
+GROUPS = (AGENTS_GROUP, PLUGINS_GROUP, PYDANTIC_GROUP, MCP_SERVERS_GROUP, MISSPELLED)
 
 _FORMAT = 4
 _MAX_CACHE_BYTES = 16 * 1024 * 1024
@@ -386,6 +388,8 @@ def is_misspelled(group: str) -> bool:
 
 def meant_group(group: str) -> str:
     """The shipmates group a misspelled ``group`` most likely meant."""
+    if "mcp" in group.casefold():
+        return MCP_SERVERS_GROUP
     return PLUGINS_GROUP if "plug" in group.casefold() else AGENTS_GROUP
 
 

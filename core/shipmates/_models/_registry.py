@@ -7,13 +7,15 @@ rebuilt when the set of ``register_models`` implementations changes.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelError
 from ._model import DEFAULT_MODEL, Model
+from ._session import default_model_name, litellm_model, session_model
+from ._session import reset_models as reset_models
+
+__all__ = ["default_model_name", "get_model", "registered_models", "reset_models", "session_model"]
 
 if TYPE_CHECKING:
     import pluggy
@@ -21,20 +23,6 @@ if TYPE_CHECKING:
     from .._plugins._host import PluginHost, PluginRecord
 
 log = logging.getLogger("shipmates")
-
-_litellm_models: dict[str, Model] = {}
-"""litellm models by name: they depend on no plugin, so every host shares them."""
-
-
-session_model: ContextVar[str | None] = ContextVar("shipmates_session_model", default=None)
-"""The model of the chat running in this context (``--model``): agents without a model of
-their own use it. Follows turns into tasks, worker threads and siblings; set by the chat."""
-
-
-def default_model_name() -> str:
-    """The chat's :data:`session_model`, else ``SHIPMATES_MODEL`` when set and not empty,
-    else :data:`DEFAULT_MODEL`."""
-    return session_model.get() or os.environ.get("SHIPMATES_MODEL", "").strip() or DEFAULT_MODEL
 
 
 def _registry(plugins: pluggy.PluginManager | PluginHost | None) -> dict[str, Model]:
@@ -85,27 +73,20 @@ def registered_models(*, plugin_manager: pluggy.PluginManager | PluginHost | Non
 def get_model(
     name: str | Model | None = None, *, plugin_manager: pluggy.PluginManager | PluginHost | None = None
 ) -> Model:
-    """Resolve a model: a registered name, else a litellm model string; ``None`` is the default.
+    """Resolve a model: a registered name, else an alias from the user's config file (in a chat),
+    else a litellm model string; ``None`` is the session default, with the session's settings.
 
     Model instances are returned unchanged. Names registered through ``plugin_manager``'s
     plugins (default: the shared ones) come first. Resolving a litellm name does not import
     litellm; the first completion does.
     """
+    session = name is None
     if name is None:
         name = default_model_name()
     if not isinstance(name, str):
         return name
-    model = _registry(plugin_manager).get(name)
+    registry = _registry(plugin_manager)
+    model = registry.get(name)
     if model is not None:
         return model
-    model = _litellm_models.get(name)
-    if model is None:
-        from ._litellm import LiteLLMModel
-
-        model = _litellm_models[name] = LiteLLMModel(name)
-    return model
-
-
-def reset_models() -> None:
-    """Forget the litellm models (tests); each host's registry goes with its host."""
-    _litellm_models.clear()
+    return litellm_model(name, session=session, registered=registry)

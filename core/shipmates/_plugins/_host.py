@@ -34,7 +34,7 @@ from .._crew._loader import EntryPointError, exception_line
 from .._crew._records import status_line
 from .._crew._selector import Selector, parse_names
 from .._errors import PluginLoadError
-from .._settings import strict_from
+from .._settings import otel_enabled, strict_from
 from .._text import terminal_safe
 from ._hookspecs import PROJECT, ShipmatesSpec
 
@@ -44,11 +44,31 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("shipmates")
 
+OTEL_PLUGIN = ("shipmates.builtin.otel", "shipmates._plugins._builtin_otel")
+"""The OpenTelemetry plugin: built in, registered only when enabled and installed (``shipmates[otel]``)."""
+
+
+def _load_otel(host: PluginHost) -> None:
+    name, module = OTEL_PLUGIN
+    try:
+        plugin = importlib.import_module(module)
+    except ImportError as exc:
+        log.warning(
+            "OpenTelemetry is enabled (SHIPMATES_OTEL or OTEL_EXPORTER_OTLP_*) but cannot be loaded "
+            "(%s): install it with `pip install 'shipmates[otel]'`, or unset those variables",
+            exc,
+        )
+        return
+    host.manager.register(plugin, name=name)
+    host.records.append(PluginRecord(name, builtin=True, hooks=_hooks_of(host.manager, plugin)))
+
+
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("shipmates.builtin", "shipmates._plugins._builtin_models"),
     ("shipmates.builtin.commands", "shipmates._plugins._builtin_commands"),
     ("shipmates.builtin.cli", "shipmates._plugins._builtin_cli"),
     ("shipmates.builtin.trace", "shipmates._plugins._builtin_trace"),
+    ("shipmates.builtin.mcp", "shipmates._plugins._builtin_mcp"),
 )
 """The built-in plugins, (name, module): shipmates' own behaviour goes through the same hooks."""
 PluginStatus = Literal["ok", "failed", "excluded"]
@@ -160,6 +180,8 @@ class PluginHost:
                 plugin = importlib.import_module(module)
                 pm.register(plugin, name=name)
                 host.records.append(PluginRecord(name, builtin=True, hooks=_hooks_of(pm, plugin)))
+            if otel_enabled():  # not even imported otherwise: runs nobody traces pay nothing
+                _load_otel(host)
         env = Selector.from_env("SHIPMATES_PLUGINS", "SHIPMATES_EXCLUDE_PLUGINS")
         selector = Selector(
             env.allow if allow is None else parse_names(allow),

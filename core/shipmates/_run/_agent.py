@@ -12,6 +12,7 @@ from .._models._model import Model
 from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
+from ._budget import Budget, BudgetExhausted
 from ._run_loop import RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
@@ -48,6 +49,7 @@ class Agent:
         max_result_chars: int | None = None,
         input_model: type[BaseModel] | None = None,
         model_settings: dict[str, Any] | None = None,
+        budget: Budget | None = None,
         plugin_manager: Any = None,
     ) -> None:
         self.name = check_name(name, what="agent")
@@ -68,6 +70,9 @@ class Agent:
         self.input_model = input_model
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         """Extra keyword arguments for the model backend (litellm: temperature, api_base, ...)."""
+        self.budget = budget
+        """The limits of each run (:class:`~shipmates.Budget`) unless ``arun(budget=)`` gives
+        others; None: none of its own (a sibling still draws from its captain's)."""
         self.plugin_manager = plugin_manager
         """The pluggy manager (or plugin host) whose tool-call hooks fire and whose models
         (``register_models``) resolve ``model``; ``None`` uses the shared one."""
@@ -179,6 +184,7 @@ class Agent:
         session: Session | None = None,
         approve: Approver | None = None,
         model: str | Model | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Run the agent loop on ``query`` and return the full :class:`RunResult`.
 
@@ -186,10 +192,12 @@ class Agent:
         ``approve(event) -> bool`` (or awaitable) is asked before each tool call and delegation,
         including the calls its siblings make further down (they inherit it); a refusal is
         reported to the model that asked;
-        ``model`` overrides the agent's model for this run. Tool failures become tool results;
+        ``model`` overrides the agent's model for this run; ``budget`` its limits on tokens, cost
+        and delegations over the whole tree (status ``"budget_exhausted"`` when one is spent).
+        Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
-        return await run_agent(self, query, session=session, approve=approve, model=model)
+        return await run_agent(self, query, session=session, approve=approve, model=model, budget=budget)
 
     def stream(
         self,
@@ -198,6 +206,7 @@ class Agent:
         session: Session | None = None,
         approve: Approver | None = None,
         model: str | Model | None = None,
+        budget: Budget | None = None,
     ) -> AsyncGenerator[RunEvent, None]:
         """Run the agent loop on ``query`` as an async iterator of its events, as they happen.
 
@@ -215,7 +224,7 @@ class Agent:
         """
         from ._stream import stream_run
 
-        return stream_run(self, query, session=session, approve=approve, model=model)
+        return stream_run(self, query, session=session, approve=approve, model=model, budget=budget)
 
     def stream_sync(
         self,
@@ -224,6 +233,7 @@ class Agent:
         session: Session | None = None,
         approve: Approver | None = None,
         model: str | Model | None = None,
+        budget: Budget | None = None,
     ) -> Iterator[RunEvent]:
         """Blocking :meth:`stream` for scripts: a plain iterator of the same events.
 
@@ -231,7 +241,7 @@ class Agent:
         """
         from ._stream import stream_sync
 
-        return stream_sync(self, query, session=session, approve=approve, model=model)
+        return stream_sync(self, query, session=session, approve=approve, model=model, budget=budget)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""
@@ -242,6 +252,8 @@ class Agent:
                 "calls; raise max_turns or simplify the request",
                 result,
             )
+        if result.status == "budget_exhausted":
+            raise BudgetExhausted(f"agent '{self.name}': {result.reason}")
         return result.output
 
     def invoke(self, query: str | BaseModel) -> str:

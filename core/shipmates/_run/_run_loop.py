@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._models._model import complete, stream_model
 from .._models._registry import get_model
+from ._budget import Budget, Spend, usage_tokens
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
 from ._slips import FailedCalls, calls_in_text, unique_calls, unknown_call_in_text
@@ -36,11 +37,13 @@ if TYPE_CHECKING:
 class RunResult:
     """The outcome of :meth:`Agent.arun`.
 
-    ``status`` is ``"ok"`` (the model answered with text) or ``"max_turns"`` (it was still
-    calling tools after ``max_turns`` model calls; ``output`` is then its last text, if any).
+    ``status`` is ``"ok"`` (the model answered with text), ``"max_turns"`` (it was still
+    calling tools after ``max_turns`` model calls) or ``"budget_exhausted"`` (the run's
+    :class:`~shipmates.Budget` was spent; ``reason`` says what, spent against the limit); when
+    not ``"ok"``, ``output`` is the model's last text, if any.
     """
 
-    status: Literal["ok", "max_turns"]
+    status: Literal["ok", "max_turns", "budget_exhausted"]
     output: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     """The whole conversation sent to the model, system prompt first, OpenAI format."""
@@ -49,6 +52,8 @@ class RunResult:
     turns: int = 0
     """Model calls made."""
     agent: str = ""
+    reason: str | None = None
+    """Why the run stopped early (``budget_exhausted``: what was exhausted, spent against the limit)."""
     _usage: UsageSnapshot = field(default=EMPTY, repr=False, compare=False)
 
     @property
@@ -77,6 +82,7 @@ async def run_agent(
     session: Session | None = None,
     approve: Approver | None = None,
     model: str | Model | None = None,
+    budget: Budget | None = None,
 ) -> RunResult:
     """Run ``agent``'s loop on ``query`` and return the full :class:`RunResult` (see :meth:`Agent.arun`)."""
     from .._plugins._host import host_of
@@ -89,6 +95,10 @@ async def run_agent(
     scope = RunScope(host, stack)
     hooks = StreamHooks(host, scope.emit) if scope.emitting else _Hooks(host)
     hooks.run = scope
+    if budget is None:
+        budget = agent.budget
+    if budget is not None:
+        scope.spend = Spend(budget, scope.spend)
     if approve is None:
         approve = inherited_approver()
         end_approval = None
@@ -142,12 +152,17 @@ async def _turns(
     failed = FailedCalls()
     sent_back = False
     last_text = ""
+    spend = scope.spend
     for turn in range(1, agent.max_turns + 1):
+        if spend is not None and (why := spend.why_spent()) is not None:
+            return RunResult("budget_exhausted", last_text, messages, events, turn - 1, agent.name, why)
         if scope.emitting:
             response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
         else:
             response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
         scope.ledger.append((stack, (response.usage, response.cost_usd)))
+        if spend is not None:
+            spend.charge(usage_tokens(response.usage), response.cost_usd)
         if not response.tool_calls and (written := calls_in_text(response.content, agent._tools)):
             # A tool call written as text (small models do): run it, never print it as the answer.
             calls = [dataclasses.replace(c, id=f"text-{turn}-{i}") for i, c in enumerate(written)]

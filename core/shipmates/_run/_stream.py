@@ -27,6 +27,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._budget import BudgetExhausted, Spend, ambient
 from ._context import delegation_stack, parent_call
 from ._events import ToolCallEvent
 from ._stream_events import (
@@ -81,13 +82,16 @@ class RunScope:
     calls its methods only when :attr:`emitting`.
     """
 
-    __slots__ = ("caller", "depth", "emitting", "ledger", "notify", "sink", "where")
+    __slots__ = ("caller", "depth", "emitting", "ledger", "notify", "sink", "spend", "where")
 
     def __init__(self, host: PluginHost, stack: tuple[str, ...]) -> None:
         link = parent_call.get()
         caller = link[1] if link is not None else None
         self.caller: Ledger | None = caller.ledger if caller is not None else None
         self.sink: Sink | None = caller.sink if caller is not None else None
+        # The budget the tree draws from (None: no budget); run_agent nests the run's own in it.
+        spend = caller.spend if caller is not None else None
+        self.spend: Spend | None = spend if spend is not None else ambient.get()
         self.depth = len(stack) - 1
         self.ledger: Ledger = []
         self.notify = _hook_caller(host) if host.implemented("run_event") else None
@@ -123,6 +127,7 @@ class RunScope:
             RunFinished,
             status=result.status,
             output=result.output,
+            reason=result.reason,
             usage=result.usage,
             usage_by_agent=result.usage_by_agent,
             turns=result.turns,
@@ -165,12 +170,13 @@ class StreamHooks(_Hooks):
 class _Root:
     """What the top-level run of a stream finds as its caller: the sink, no ledger."""
 
-    __slots__ = ("ledger", "notify", "sink")
+    __slots__ = ("ledger", "notify", "sink", "spend")
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.ledger: Ledger | None = None
         self.notify: Notify | None = None
+        self.spend: Spend | None = None
 
 
 _END = object()
@@ -293,8 +299,11 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
             finished = event
         if caller is None:
             continue
-        if isinstance(moved, ModelCallFinished) and caller.ledger is not None:
-            caller.ledger.append((moved.path, moved.usage))
+        if isinstance(moved, ModelCallFinished):
+            if caller.ledger is not None:
+                caller.ledger.append((moved.path, moved.usage))
+            if caller.spend is not None:  # a remote sibling's model calls count in the budget too
+                caller.spend.charge(moved.usage.total_tokens, moved.usage.cost_usd)
         if caller.sink is not None:
             caller.sink.put(moved)
         if caller.notify is not None:
@@ -303,6 +312,8 @@ async def forward(events: AsyncIterator[RunEvent], name: str) -> str:
         raise RuntimeError(f"sibling '{name}' ended its astream() without a RunFinished event")
     if finished.status in ("error", "cancelled"):
         raise RuntimeError(f"sibling '{name}' failed: {finished.error or finished.status}")
+    if finished.status == "budget_exhausted":
+        raise BudgetExhausted(f"sibling '{name}' stopped: {finished.reason or 'budget exhausted'}")
     return finished.output
 
 

@@ -18,7 +18,7 @@ from ._usage import ZERO, AgentUsage, Usage
 if TYPE_CHECKING:
     from ._run_loop import RunResult
 
-RunStatus = Literal["ok", "max_turns", "error", "cancelled"]
+RunStatus = Literal["ok", "max_turns", "budget_exhausted", "error", "cancelled"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,13 +90,15 @@ class ToolCallFinished(_CallEvent):
 class RunFinished(_Event):
     """An agent's run ended: ``status``, its ``output`` and the ``usage`` of its whole subtree.
 
-    ``status`` is ``"ok"`` or ``"max_turns"`` as in :class:`~shipmates.RunResult`, or ``"error"``
-    / ``"cancelled"`` when the run raised (``error`` says what). ``result`` is the full
+    ``status`` is ``"ok"``, ``"max_turns"`` or ``"budget_exhausted"`` as in
+    :class:`~shipmates.RunResult` (``reason`` then says what was exhausted), or ``"error"`` /
+    ``"cancelled"`` when the run raised (``error`` says what). ``result`` is the full
     :class:`~shipmates.RunResult` when the run completed.
     """
 
     status: RunStatus
     output: str = ""
+    reason: str | None = None
     usage: Usage = ZERO
     usage_by_agent: dict[str, AgentUsage] = field(default_factory=dict)
     turns: int = 0

@@ -14,6 +14,7 @@ from .._errors import EndSession
 from .._models._model import ModelResponse, ToolCall
 from .._runtime import tool_pool
 from .._settings import SettingsError, max_result_chars_from
+from ._budget import BudgetExhausted
 from ._context import delegation_stack, parent_call, parent_call_id
 from ._events import ToolCallEvent
 from ._tool import Tool, ToolArgumentsError
@@ -205,6 +206,11 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
     """Run one planned call; every outcome but EndSession and cancellation becomes text."""
     event = planned.event
     tool = planned.tool
+    if planned.error is None and tool is not None and tool.sibling is not None:
+        spend = getattr(hooks.run, "spend", None)
+        why = spend.delegate() if spend is not None else None
+        if why is not None:
+            planned.error = f"error: {why}; '{tool.name}' was not called: answer with what you have"
     if planned.error is not None or tool is None or planned.bound is None:
         event.status, event.error = "error", planned.error
         event.duration = time.monotonic() - event.started
@@ -243,6 +249,9 @@ async def _run_call(agent: Agent, planned: _Call, hooks: _Hooks, stack: tuple[st
             "(absorb(..., timeout=), a 'timeout' attribute) or with SHIPMATES_TOOL_TIMEOUT."
         )
         event.status, event.error = "timeout", text
+    except BudgetExhausted as exc:
+        text = f"error: {_who(tool)} stopped: {exc}. Answer with what you have."
+        event.status, event.error = "error", text
     except Exception as exc:
         text = _failure(tool, exc)
         event.status, event.error = "error", text

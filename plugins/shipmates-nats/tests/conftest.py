@@ -54,6 +54,9 @@ class Echo:
             return str(current_traceparent.get())
         if query == "stack":
             return ",".join(delegation_path())
+        if query.endswith("budget"):
+            from shipmates.plugin import current_budget
+            return str(current_budget())
         if query.startswith("big "):
             return "x" * int(query.split()[1])
         if query == "boom":
@@ -108,6 +111,12 @@ def square():
     return Typed()
 
 
+def relay():
+    from shipmates import Agent
+
+    return Agent("relay", "Relays a question to the echo sibling.", model="offline", tools=[Echo()])
+
+
 def jobber():
     return Jobber()
 '''
@@ -121,7 +130,11 @@ def crew_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "shipmates_natscrew",
         "1.2.3",
         CREW_CODE,
-        {"shipmates.agents": {n: f"shipmates_natscrew:{n}" for n in ("echo", "square", "jobber", "calc")}},
+        {
+            "shipmates.agents": {
+                n: f"shipmates_natscrew:{n}" for n in ("echo", "square", "jobber", "calc", "relay")
+            }
+        },
     )
     write_dist_info(spec, site)
     return site

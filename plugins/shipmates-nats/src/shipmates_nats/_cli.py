@@ -84,13 +84,16 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every call")
     add_arguments(parser)
+    from shipmates.plugin import add_model_arguments
+
+    add_model_arguments(parser.add_argument_group("the model of served siblings without their own"))
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import asyncio
 
     from shipmates import ShipmatesError, discover
-    from shipmates.plugin import GcPause
+    from shipmates.plugin import GcPause, model_session
 
     from ._config import NatsSettings
     from ._plugin import local_only
@@ -146,7 +149,8 @@ def run_serve(args: argparse.Namespace) -> int:
         )
 
     try:
-        asyncio.run(server.run(ready, startup=startup))
+        with model_session(args):  # served siblings without a model of their own use --model
+            asyncio.run(server.run(ready, startup=startup))
     except ShipmatesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

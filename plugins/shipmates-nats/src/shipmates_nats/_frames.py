@@ -38,7 +38,7 @@ _TOKENS_MAX = 10**10
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_tokens", "model_calls", "calls_without_cost")
 _CALL_STATUS = frozenset({"running", "ok", "error", "timeout", "cancelled", "refused"})
-_RUN_STATUS = frozenset({"ok", "max_turns", "error", "cancelled"})
+_RUN_STATUS = frozenset({"ok", "max_turns", "budget_exhausted", "error", "cancelled"})
 
 
 def _cut(value: Any, limit: int = FIELD_CHARS) -> str:
@@ -98,7 +98,9 @@ def encode(event: RunEvent) -> list[bytes]:
             "o": _cut(event.output),
             "u": event.usage.as_dict(),
         }
-        obj.update(e=_cut(event.error) if event.error else None, n=event.turns)
+        obj.update(
+            e=_cut(event.error or event.reason) if event.error or event.reason else None, n=event.turns
+        )
     else:
         return []
     data = _dump(obj)

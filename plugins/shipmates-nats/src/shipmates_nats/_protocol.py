@@ -32,7 +32,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shipmates.plugin import SiblingSpec
+    from shipmates.plugin import Budget, SiblingSpec
 
 QUEUE_GROUP = "shipmates"
 CARD_KEY = "shipmates.card"
@@ -56,6 +56,8 @@ H_SECRET = "Shipmates-Secret"
 """The durable job's secret (hex): the worker signs the result with it."""
 H_MAC = "Shipmates-Mac"
 H_EVENTS = "Shipmates-Events"
+H_BUDGET = "Shipmates-Budget"
+"""What the caller's run tree may still spend (``shipmates.plugin.Budget.to_header``)."""
 """The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
 EVENTS_MAX = 50
 H_STREAM = "Shipmates-Stream"
@@ -206,6 +208,18 @@ def parse_card(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     if not isinstance(card, dict) or not isinstance(card.get("name"), str):
         return None
     return card
+
+
+def read_budget(value: str | None) -> Budget | None:
+    """The caller's remaining budget from its :data:`H_BUDGET` header (None: it has none)."""
+    if not value:
+        return None
+    from shipmates.plugin import Budget
+
+    try:
+        return Budget.from_header(value)
+    except ValueError as exc:
+        raise ValueError(f"the request's {H_BUDGET} header {value!r} is not valid ({exc})") from None
 
 
 def encode_request(value: Any) -> bytes:

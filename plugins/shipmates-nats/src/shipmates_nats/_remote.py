@@ -19,7 +19,9 @@ from shipmates.plugin import (
     DEFAULT_TOOL_TIMEOUT,
     ToolCallEvent,
     background_loop,
+    current_budget,
     delegation_path,
+    inject_trace_context,
     on_background_loop,
     plugin_host,
     report_tool_call,
@@ -104,6 +106,9 @@ class RemoteSibling:
         self.durable = bool(card.get("durable"))
         protocols = card.get("protocols")
         self.streams = isinstance(protocols, list) and p.STREAM_PROTOCOL in protocols
+        model = card.get("model")
+        self.model = model if isinstance(model, str) else None
+        """The model the sibling uses where it is served (``/agents`` shows it)."""
         self.tools = [t.get("name") for t in card.get("tools") or () if isinstance(t, dict)]
         self.skills = [str(s) for s in card.get("skills") or ()]
         self.instances = sorted(instances)
@@ -127,12 +132,18 @@ class RemoteSibling:
 
     def _headers(self, timeout: float | None = None) -> dict[str, str]:
         """traceparent always; the delegation path and a timeout only when there is one to pass."""
-        headers = {p.H_TRACEPARENT: p.new_traceparent(current_traceparent.get())}
+        headers: dict[str, str] = {}
+        inject_trace_context(headers)  # OpenTelemetry's propagator when shipmates[otel] is on
+        if p.H_TRACEPARENT not in headers:
+            headers[p.H_TRACEPARENT] = p.new_traceparent(current_traceparent.get())
         if timeout is not None and timeout != self.served_timeout:
             headers[p.H_TIMEOUT] = f"{timeout:g}"
         stack = delegation_path()
         if stack:
             headers[p.H_CALLER] = ",".join(stack)
+        budget = current_budget()
+        if budget is not None:  # the replica runs under what is left, so it cannot overspend
+            headers[p.H_BUDGET] = budget.to_header()
         return headers
 
     def _body(self, query: Any) -> bytes:

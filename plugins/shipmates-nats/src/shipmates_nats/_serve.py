@@ -23,7 +23,15 @@ import types
 from typing import Any
 
 from shipmates import Provenance
-from shipmates.plugin import GcPause, reset_delegation_path, set_delegation_path
+from shipmates.plugin import (
+    GcPause,
+    attach_trace_context,
+    model_label,
+    reset_budget,
+    reset_delegation_path,
+    set_budget,
+    set_delegation_path,
+)
 
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
@@ -165,6 +173,7 @@ class SiblingServer:
                 durable=self.durable and bool(getattr(h.sibling, "durable", False)),
             )
             h.card["durableWorker"] = self.durable
+            h.card["model"] = model_label(h.sibling)  # own model, or "session default (NAME)"
             config = ServiceConfig(
                 name=h.name,
                 version=p.semver(prov.version),
@@ -291,8 +300,11 @@ class SiblingServer:
         caller = headers.get(p.H_CALLER)
         path = tuple(x for x in caller.split(",") if x) if caller else None
         stack_token = set_delegation_path(path) if path else None
+        budget_token = set_budget(None)
+        end_trace = attach_trace_context(headers)  # with OpenTelemetry: the caller's span is the parent
         max_bytes = self.limit_bytes
         try:
+            set_budget(p.read_budget(headers.get(p.H_BUDGET)))  # the caller's remaining budget
             body = request.data
             if len(body) > max_bytes:
                 raise CallFailedError(
@@ -351,6 +363,9 @@ class SiblingServer:
                 call_events.reset(events_token)
             if stack_token is not None:
                 reset_delegation_path(stack_token)
+            reset_budget(budget_token)
+            if end_trace is not None:
+                end_trace()
             if self.verbose:
                 log.debug("served %s trace=%s", h.name, p.trace_id(span))
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shipmates import Agent, RunEvent, RunFinished, Usage
+from shipmates import Agent, BudgetExhausted, RunEvent, RunFinished, Usage
 from shipmates.plugin import delegation_path
 
 from . import _protocol as p
@@ -81,9 +81,14 @@ class StreamReplier:
                 for data in encode(event):
                     await publish(reply, data)
                 sent[0] = loop.time()
-            if finished is None or finished.status != "ok":
-                status = finished.status if finished is not None else "no end"
-                raise CallFailedError(p.E_FAILED, f"{h.label} stopped with status {status}")
+            if finished is None:
+                raise CallFailedError(p.E_FAILED, f"{h.label} ended its stream without finishing its run")
+            if finished.status == "budget_exhausted":  # as Agent.ainvoke says it
+                raise BudgetExhausted(f"agent '{h.name}': {finished.reason}")
+            if finished.status != "ok":
+                raise CallFailedError(
+                    p.E_FAILED, f"{h.label} stopped: {finished.status} {finished.reason or ''}"
+                )
             return finished.output, finished.usage
 
         work = asyncio.ensure_future(run())
