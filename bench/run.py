@@ -779,6 +779,68 @@ def bench_nats(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+# ================================================================================ 6b. streaming
+def bench_stream(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section(
+        "stream",
+        "6b. Streaming: overhead through delegation, remote events over NATS (bench/bench_stream.py)",
+    )
+    cmd = [sys.executable, str(HERE / "bench_stream.py"), "--json"]
+    if args.quick:
+        cmd += ["--rounds", "2", "--events", "100"]
+    env = clean_env({"SHIPMATES_HOME": str(WORK / "home" / "stream"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        sec.add(
+            f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):", "", "```", proc.stderr[-3000:], "```"
+        )
+        sec.goal("streaming benchmark runs", False, f"exit {proc.returncode}", "exit 0")
+        return sec
+    out = proc.stdout
+    data = json.loads(out[out.index("{") :])
+    local, remote = data["local"], data["remote"]
+    sec.add(
+        f"(a) a {local['tokens']}-token answer streamed by `bench/mock_openai.py` (loopback SSE, as fast as "
+        "the socket takes it): raw `litellm.acompletion(stream=True)`, `Agent.stream` of the agent whose "
+        "model it is (level 0), and a captain delegating to that agent (level 1; the captain's model is "
+        "scripted in-process, so the only model traffic is the sibling's stream).",
+        "",
+    )
+    rows = [
+        [name, f"{v['ttft_ms']:.2f} ms", f"{v['total_ms']:.1f} ms"] for name, v in local["variants"].items()
+    ]
+    sec.table(["variant", "time to first token", "total"], rows)
+    for level in ("level0", "level1"):
+        added = local[f"ttft_added_{level}_ms"]
+        sec.goal(
+            f"first token added by {level.replace('level', 'level ')}",
+            added <= 2,
+            f"{added:.2f} ms",
+            "<= 2 ms",
+        )
+    total = local["total_ratio_level1"]
+    sec.goal("total time, captain -> sibling vs raw litellm", total <= 1.1, f"{total:.2f}x", "<= 1.1x")
+    sec.add(
+        f"(b) a served sibling (its own process) whose model emits {remote['events']} text deltas "
+        "stamped with "
+        "`time.monotonic_ns()`, 2 ms apart, read by the captain from the proxy's `astream`; against a raw "
+        "nats-py process publishing stamped messages to the caller's inbox, on the same server.",
+        "",
+    )
+    rows = [
+        [name, f"{v['p50_ms']:.3f} ms", f"{v['p99_ms']:.3f} ms"] for name, v in remote["variants"].items()
+    ]
+    sec.table(["side", "p50 latency per event", "p99"], rows)
+    ratio_ = remote["p50_ratio"]
+    sec.goal("remote event latency p50 vs raw nats-py", ratio_ <= 1.25, f"{ratio_:.2f}x", "<= 1.25x")
+    sec.add(
+        f"Medians of {local['rounds']} interleaved rounds; the first-token and total-time goals use the "
+        "paired figure (the difference or ratio within each round, then the median over rounds).",
+        "",
+    )
+    return sec
+
+
 # ================================================================================ MCP
 def bench_mcp(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("mcp", "7. MCP: `shipmates mcp serve` vs a minimal MCP SDK server (bench/bench_mcp.py)")
@@ -1109,6 +1171,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "delegation": bench_delegation,
     "fanout": bench_fanout,
     "nats": bench_nats,
+    "stream": bench_stream,
     "mcp": bench_mcp,
     "recovery": bench_recovery,
     "profile": bench_profile,

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
@@ -169,9 +169,20 @@ if TYPE_CHECKING:
 
 def delegation_path() -> tuple[str, ...]:
     """The agents working on the current request, outermost first (``()`` outside any run)."""
+    return (_stack or _delegation_stack()).get()
+
+
+_stack: ContextVar[tuple[str, ...]] | None = None
+"""The delegation stack, imported once: a remote call reads it on every request (an import
+statement per call cost more than the rest of reading it)."""
+
+
+def _delegation_stack() -> ContextVar[tuple[str, ...]]:
+    global _stack
     from ._run._context import delegation_stack
 
-    return delegation_stack.get()
+    _stack = delegation_stack
+    return _stack
 
 
 def set_delegation_path(path: tuple[str, ...]) -> Token[tuple[str, ...]]:

@@ -220,6 +220,10 @@ async def _run_calls(
     return [answers[i] for i in index]
 
 
+HAND_OVER = 0.001
+"""Longest a streamed model turn keeps its text deltas from the stream's consumer, in seconds."""
+
+
 async def _streamed(
     model: Model,
     messages: list[dict[str, Any]],
@@ -230,9 +234,16 @@ async def _streamed(
     """One model turn with its text streamed as :class:`TextDelta` events, then its usage."""
     begun = time.monotonic()
     response: ModelResponse | None = None
+    handed = 0.0
     async for chunk in stream_model(model, messages, schemas, settings):
         if isinstance(chunk, str):
             scope.new(TextDelta, text=chunk)
+            if scope.sink is not None and (now := time.monotonic()) - handed >= HAND_OVER:
+                # A backend that parses a burst of buffered chunks never yields to the loop: let
+                # the stream's consumer see the deltas as they are made (the first at once, then
+                # at least every HAND_OVER seconds), not the whole burst at its end.
+                handed = now
+                await asyncio.sleep(0)
         else:
             response = chunk
     assert response is not None  # stream_model always ends with the response

@@ -90,6 +90,10 @@ def test_the_readme_recipe_isolates_two_crews(serve: Any, journal: Path) -> None
             await asyncio.to_thread(crew.scan)
             echo, jobber = crew.proxies["echo"], crew.proxies["jobber"]
             assert (await echo.ainvoke("hello from alice")).endswith("hello from alice")
+            # a streamed reply (ack, frames, end on alice's own inbox) works under the recipe too
+            assert echo.streams
+            streamed = [event async for event in echo.astream("streamed from alice")]
+            assert streamed[-1].output.endswith("streamed from alice")
             assert (await jobber.adelegate("a1", key="alice-1", timeout=20)).startswith("job a1 by ")
             await nc.flush()
             await nc.close()

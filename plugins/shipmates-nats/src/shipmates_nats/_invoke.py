@@ -108,7 +108,7 @@ class Hosted:
         return self.spec.timeout if self.spec.timeout is not None else DEFAULT_TOOL_TIMEOUT
 
 
-def _argument(h: Hosted, args: dict[str, Any]) -> Any:
+def argument(h: Hosted, args: dict[str, Any]) -> Any:
     input_model = h.spec.input_model
     if input_model is not None:
         from pydantic import ValidationError
@@ -142,7 +142,7 @@ async def call_hosted(
 
     ``bounded=False`` leaves the timeout to the caller (serve's reaper: no timer per call).
     """
-    arg = _argument(h, args)
+    arg = argument(h, args)
     limit = timeout if timeout and timeout > 0 else h.timeout
     try:
         work = h.call(arg) if h.is_async else asyncio.to_thread(h.call, arg)

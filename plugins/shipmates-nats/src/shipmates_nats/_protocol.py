@@ -38,6 +38,11 @@ QUEUE_GROUP = "shipmates"
 CARD_KEY = "shipmates.card"
 PROTOCOL = "shipmates/2"
 """2: per-distribution invoke and job subjects, inboxes under the namespace, signed durable results."""
+STREAM_PROTOCOL = "shipmates/2+stream"
+"""2 plus streamed replies: a caller sending ``Shipmates-Stream: 1`` gets an ack, the run's events,
+keep-alives and an end frame (answer and usage) on its reply subject. The card's ``protocols``
+lists what a replica speaks; a captain streams only from a replica that lists this."""
+PROTOCOLS = (PROTOCOL, STREAM_PROTOCOL)
 
 H_TRACEPARENT = "traceparent"
 H_TIMEOUT = "Shipmates-Timeout"
@@ -55,6 +60,14 @@ H_BUDGET = "Shipmates-Budget"
 """What the caller's run tree may still spend (``shipmates.plugin.Budget.to_header``)."""
 """The served sibling's own tool calls (JSON list), so the captain's trace shows them too."""
 EVENTS_MAX = 50
+H_STREAM = "Shipmates-Stream"
+"""On a request: ``1``, stream the reply. On the frames of a streamed reply: ``ack``, ``alive`` or
+``end``; an event frame has no headers at all (its body is one JSON event: see ``_frames``)."""
+H_CANCEL = "Shipmates-Cancel"
+"""On the ack: the subject the caller publishes to (empty body) to cancel the call."""
+H_USAGE = "Shipmates-Usage"
+"""On the end frame: the usage of the served run's whole tree (JSON)."""
+F_ACK, F_ALIVE, F_END = "ack", "alive", "end"
 EVENTS_BYTES = 16_000
 
 # error codes (strings, as the micro protocol wants)
@@ -160,6 +173,7 @@ def build_card(
     schema = spec.input_model.model_json_schema() if spec.input_model is not None else None
     return {
         "protocol": PROTOCOL,
+        "protocols": list(PROTOCOLS),
         "host": socket.gethostname(),
         "name": spec.name,
         "description": spec.description,

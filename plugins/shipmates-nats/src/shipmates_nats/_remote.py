@@ -10,11 +10,11 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from shipmates import EndSession, Provenance
+from shipmates import EndSession, Provenance, RunEvent, RunFinished, RunStarted
 from shipmates.plugin import (
     DEFAULT_TOOL_TIMEOUT,
     ToolCallEvent,
@@ -35,6 +35,7 @@ from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
 from ._schema import model_from_schema
+from ._stream_call import Replies, stream_call
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
@@ -105,6 +106,8 @@ class RemoteSibling:
         self.served_timeout = float(served) if isinstance(served, (int, float)) else DEFAULT_TOOL_TIMEOUT
         self.timeout = self.served_timeout + 2 * NETWORK_GRACE
         self.durable = bool(card.get("durable"))
+        protocols = card.get("protocols")
+        self.streams = isinstance(protocols, list) and p.STREAM_PROTOCOL in protocols
         model = card.get("model")
         self.model = model if isinstance(model, str) else None
         """The model the sibling uses where it is served (``/agents`` shows it)."""
@@ -186,6 +189,22 @@ class RemoteSibling:
             _replay(self, events)
         return text
 
+    def astream(self, query: Any) -> AsyncIterator[RunEvent]:
+        """The call's events as they happen: the served run's own tool and model calls, text
+        deltas, then a ``RunFinished`` with the answer and the usage of its whole tree.
+
+        A replica that does not stream (its card lacks :data:`~._protocol.STREAM_PROTOCOL`) and
+        durable siblings answer in one reply: started, then finished.
+        """
+        if self.streams and not self.durable:
+            return stream_call(self, query)
+        return self._one_reply(query)
+
+    async def _one_reply(self, query: Any) -> AsyncIterator[RunEvent]:
+        yield RunStarted(agent=self.name, query=str(query)[:400], model="remote")
+        text = await self.ainvoke(query)
+        yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
+
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
         return run_sync(self.ainvoke(query))
@@ -228,6 +247,7 @@ class RemoteCrew:
         self._local: dict[Any, tuple[Any, Any]] = {}
         self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._local_locks: dict[Any, asyncio.Lock] = {}
+        self._replies: dict[Any, Replies] = {}
         self.loop_local = os.environ.get("SHIPMATES_NATS_LOOP_LOCAL", "1") != "0"
         """Calls from another event loop use a connection of that loop (set the variable to 0
         to send every call through the background loop instead)."""
@@ -273,6 +293,19 @@ class RemoteCrew:
             await closer.__anext__()
             self._local[loop] = (nc, closer)
             return nc
+
+    async def replies(self, nc: Any) -> tuple[Replies, Any]:
+        """The streamed-reply subscription of ``nc`` (None: the background loop's connection),
+        made on its first streamed call; run on ``nc``'s loop."""
+        if nc is None:
+            nc = self.nc if self.nc is not None and not self.nc.is_closed else await self._connected()
+        found = self._replies.get(nc)
+        if found is None:
+            made = await Replies(nc).start()
+            found = self._replies.setdefault(nc, made)
+            if found is not made:
+                await made.stop()
+        return found, nc
 
     @property
     def max_bytes(self) -> int:

@@ -42,6 +42,7 @@ from ._invoke import (
     EventCollector,
     Hosted,
     answer_bytes,
+    argument,
     call_events,
     call_failure,
     call_hosted,
@@ -49,6 +50,7 @@ from ._invoke import (
     events_header,
 )
 from ._protocol import capped_timeout
+from ._stream_serve import StreamReplier
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
@@ -118,6 +120,8 @@ class SiblingServer:
         self.handled = 0
         self.verbose = log.isEnabledFor(logging.DEBUG)
         self.collect_events = False
+        self.replier: StreamReplier | None = None
+        """Streams the replies of calls that ask for it (started once connected)."""
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
         self.heartbeat = Heartbeat(self)
@@ -149,6 +153,8 @@ class SiblingServer:
             inbox_prefix=p.inbox_prefix(self.ns),
         )
         self.limit_bytes = self.max_bytes
+        self.replier = StreamReplier(self.nc)
+        await self.replier.start()
         js = None
         if self.want_durable:
             js = self.nc.jetstream()
@@ -315,18 +321,24 @@ class SiblingServer:
                     f"request of {len(body)} bytes for {h.label} exceeds the limit of {max_bytes} bytes",
                 )
             query = p.plain_query(body) if h.plain else None
-            if query is not None:  # the common case without the generic path's layers
+            reply_headers: dict[str, str] | None
+            if headers.get(p.H_STREAM) and self.replier is not None:  # events as they happen, then the end
+                arg = argument(h, p.decode_request(body))
+                data, reply_headers = await self.replier.reply(h, request, arg, limit, max_bytes)
+            elif query is not None:  # the common case without the generic path's layers
                 try:
                     result = await h.call(query)
                 except Exception as exc:
                     raise call_failure(h, exc, limit) from None
                 data = answer_bytes(h, result, max_bytes)
+                reply_headers = events_header(call_events.get())
             else:
                 data = await call_hosted(
                     h, p.decode_request(body), timeout=limit, max_bytes=max_bytes, bounded=False
                 )
+                reply_headers = events_header(call_events.get())
             self.handled += 1
-            await request.respond(data, headers=events_header(call_events.get()))
+            await request.respond(data, headers=reply_headers)
         except CallFailedError as failure:
             with contextlib.suppress(Exception):
                 await request.respond_error(

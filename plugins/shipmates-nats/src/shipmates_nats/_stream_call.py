@@ -1,0 +1,242 @@
+"""The captain's side of a streamed call: one inbox subscription per connection, frames per call.
+
+A call's frames arrive on ``<inbox>.<n>`` (under the crew's inbox prefix: only this crew may
+publish or read there), are checked, and become :mod:`shipmates` events. Nothing that arrives can
+crash the call: a malformed or oversized event is dropped with one warning line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from shipmates import (
+    ModelCallFinished,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    ToolCallFinished,
+    ToolCallStarted,
+    Usage,
+)
+from shipmates.plugin import delegation_path, on_background_loop, plugin_host, submit
+
+from . import _protocol as p
+from ._frames import FIELD_CHARS, decode, parse_usage
+
+if TYPE_CHECKING:
+    from ._remote import RemoteSibling
+
+log = logging.getLogger("shipmates_nats")
+
+NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
+"""Seconds without an event after which a streamed call says "no progress for N s" (again every N s)."""
+_timeout = asyncio.timeout
+
+
+class Replies:
+    """One wildcard subscription on a connection's inbox; each streamed call has a token under it."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.base = nc.new_inbox()
+        self.cut = len(self.base) + 1
+        self.calls: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = {}
+        self.tokens = itertools.count(1)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sub: Any = None
+
+    async def start(self) -> Replies:
+        self.loop = asyncio.get_running_loop()
+        self.sub = await self.nc.subscribe(f"{self.base}.*", cb=self._arrived)
+        return self
+
+    async def stop(self) -> None:
+        await self.sub.unsubscribe()
+
+    async def _arrived(self, msg: Any) -> None:
+        entry = self.calls.get(msg.subject[self.cut :])
+        if entry is None:
+            return  # a call that ended, or a guess
+        loop, queue = entry
+        if loop is self.loop:
+            queue.put_nowait(msg)
+        else:
+            loop.call_soon_threadsafe(queue.put_nowait, msg)
+
+    def open(self) -> tuple[str, str, asyncio.Queue[Any]]:
+        token = str(next(self.tokens))
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.calls[token] = (asyncio.get_running_loop(), queue)
+        return token, f"{self.base}.{token}", queue
+
+
+async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEvent]:
+    """The events of a remote call as they arrive, ending with its ``RunFinished`` (see ``astream``)."""
+    name = proxy.name
+    body = proxy._body(query)
+    headers = proxy._headers()
+    headers[p.H_STREAM] = "1"
+    wait = proxy.served_timeout + 1.0
+    crew = proxy.crew
+    nc = await crew.caller_nc()
+    local = nc is not None
+    own: Any = None
+    if nc is None:  # frames arrive on the background loop: handed over by the shared subscription
+        replies, nc = await on_background_loop(crew.replies(None))
+        token, subject, queue = replies.open()
+    else:  # a subscription of the call's own, read here: no hop between tasks per frame
+        own = await nc.subscribe(nc.new_inbox())
+        subject, queue = own.subject, own._pending_queue  # next_msg() would make a task per frame
+    cancel: str | None = None
+    ended = False
+    try:
+        yield RunStarted(agent=name, query=str(query)[:FIELD_CHARS], model="remote")
+        publish = nc.publish(proxy.subject, body, reply=subject, headers=headers)
+        await (publish if local else on_background_loop(publish))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = start + wait
+        progress = warn_at = start  # the last event; when "no progress" was last said
+        alive = False
+        trace = _Trace(proxy)
+        streamed = Usage()
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                from nats.errors import TimeoutError as NatsTimeout
+
+                raise crew.call_error(proxy, NatsTimeout(), wait, headers)
+            try:
+                async with _timeout(min(deadline, warn_at + NO_PROGRESS) - now):
+                    msg = await queue.get()
+                if own is not None:
+                    own._pending_size -= len(msg.data)
+            except TimeoutError:
+                if loop.time() < deadline:
+                    _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
+                    warn_at = loop.time()
+                continue
+            frame_headers = msg.headers
+            if frame_headers is None:  # an event (no headers to build or parse: the common frame)
+                try:
+                    event = decode(msg.data)
+                except ValueError as exc:
+                    log.warning("dropped an event from %s: %s", proxy.label, exc)
+                    continue
+                if isinstance(event, ModelCallFinished):
+                    streamed = streamed + event.usage
+                progress = warn_at = loop.time()
+                alive = False
+                trace.show(event)
+                yield event
+                continue
+            kind = frame_headers.get(p.H_STREAM)
+            if kind in (p.F_ACK, p.F_ALIVE):
+                alive = True
+                if kind == p.F_ACK and cancel is None:
+                    cancel = _cancel_subject(crew.ns, frame_headers.get(p.H_CANCEL))
+            else:  # the end, an error reply, or a replica that answers in one reply
+                if frame_headers.get("Status") == "503":
+                    from nats.errors import NoRespondersError
+
+                    raise crew.call_error(proxy, NoRespondersError(), wait, headers)
+                from ._remote import _answer
+
+                ended = True
+                text = _answer(proxy, frame_headers, msg.data)
+                usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
+                missing = _missing(usage, streamed)
+                if missing is not None:  # what dropped events did not say: charged all the same
+                    yield ModelCallFinished(agent=name, path=(name,), model="remote", usage=missing)
+                yield RunFinished(agent=name, path=(name,), status="ok", output=text, usage=usage or streamed)
+                return
+    finally:
+        if own is None:
+            replies.calls.pop(token, None)
+        else:
+            with contextlib.suppress(Exception):
+                await own.unsubscribe()
+        if not ended and cancel is not None:  # the captain's turn was cancelled: so is the remote call
+            cancelling = nc.publish(cancel, b"")
+            if local:
+                with contextlib.suppress(Exception):
+                    await cancelling  # only buffers the message
+            else:
+                submit(cancelling)
+
+
+class _Trace:
+    """The remote tool calls, handed to this process's tool-call hooks as they happen (the live
+    trace), placed as the stream places them: under the call that delegated."""
+
+    def __init__(self, proxy: RemoteSibling) -> None:
+        self.name = proxy.name
+        stack = delegation_path()
+        self.prefix, self.base = stack[:-1], max(len(stack) - 1, 0)
+        self.host = plugin_host()
+        self.on = self.host.implemented("tool_call_started") or self.host.implemented("tool_call_finished")
+
+    def show(self, event: RunEvent) -> None:
+        if not self.on or not isinstance(event, (ToolCallStarted, ToolCallFinished)):
+            return
+        import dataclasses
+
+        call = event.call
+        placed = dataclasses.replace(
+            call, depth=call.depth + self.base, path=(*self.prefix, *call.path), extra={"remote": self.name}
+        )
+        hook = "tool_call_started" if isinstance(event, ToolCallStarted) else "tool_call_finished"
+        self.host.report(self.host.call_each(hook, event=placed).failures)
+
+
+def _cancel_subject(ns: str, subject: str | None) -> str | None:
+    """Where to cancel the call: only ever a subject under the crew's inbox prefix (a replica's)."""
+    prefix = p.inbox_prefix(ns) + "."
+    if not subject or len(subject) > 256 or not subject.startswith(prefix):
+        return None
+    if any(c in subject for c in " \t\r\n*>"):
+        return None
+    return subject
+
+
+def _end_usage(proxy: RemoteSibling, raw: str | None) -> Usage | None:
+    if not raw:
+        return None
+    try:
+        return parse_usage(json.loads(raw))
+    except ValueError as exc:
+        log.warning("ignored the usage sent by %s: %s", proxy.label, exc)
+        return None
+
+
+def _missing(total: Usage | None, streamed: Usage) -> Usage | None:
+    """The part of ``total`` the streamed model calls did not already account for."""
+    if total is None or (
+        total.model_calls <= streamed.model_calls and total.total_tokens <= streamed.total_tokens
+    ):
+        return None
+    cost = None
+    if total.cost_usd is not None:
+        cost = max(total.cost_usd - (streamed.cost_usd or 0.0), 0.0)
+    return Usage(
+        max(total.input_tokens - streamed.input_tokens, 0),
+        max(total.output_tokens - streamed.output_tokens, 0),
+        max(total.cached_tokens - streamed.cached_tokens, 0),
+        cost,
+        max(total.model_calls - streamed.model_calls, 0),
+        max(total.calls_without_cost - streamed.calls_without_cost, 0),
+    )
+
+
+def _stalled(proxy: RemoteSibling, idle: float, alive: bool, left: float) -> None:
+    state = "its replica is alive (keep-alives arrive)" if alive else "no keep-alive from its replica either"
+    log.warning(
+        "%s: no progress for %.0f s; %s; giving up in %.0f s", proxy.label, idle, state, max(left, 0.0)
+    )
