@@ -88,6 +88,9 @@ _lock = threading.Lock()
 
 
 def breaker_for(key: tuple[str, ...], label: str) -> Breaker:
+    found = _breakers.get(key)  # every call looks its breaker up: no lock once it exists
+    if found is not None:
+        return found
     with _lock:
         found = _breakers.get(key)
         if found is None:

@@ -34,6 +34,7 @@ from ._breaker import breaker_note, guarded
 from ._config import NatsSettings, connect
 from ._errors import PayloadTooLargeError, RemoteCallError
 from ._invoke import current_traceparent
+from ._request import request
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
 
@@ -179,7 +180,7 @@ class RemoteSibling:
             text, events = await on_background_loop(crew.request(self, body, headers, wait))
         else:
             try:
-                msg = await nc.request(self.subject, body, timeout=wait, headers=headers)
+                msg = await request(nc, self.subject, body, headers, wait)
             except Exception as exc:
                 raise crew.call_error(self, exc, wait, headers) from None
             msg_headers = msg.headers
@@ -418,7 +419,7 @@ class RemoteCrew:
         if nc is None or nc.is_closed:
             nc = await self._connected()
         try:
-            msg = await nc.request(proxy.subject, body, timeout=timeout, headers=headers)
+            msg = await request(nc, proxy.subject, body, headers, timeout)
         except Exception as exc:
             raise self.call_error(proxy, exc, timeout, headers) from None
         return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)

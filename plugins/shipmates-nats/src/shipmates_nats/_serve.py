@@ -27,8 +27,6 @@ from shipmates.plugin import (
     GcPause,
     attach_trace_context,
     model_label,
-    reset_budget,
-    reset_delegation_path,
     set_budget,
     set_delegation_path,
 )
@@ -50,10 +48,12 @@ from ._invoke import (
     events_header,
 )
 from ._protocol import capped_timeout
+from ._slots import Slots
 from ._stream_serve import StreamReplier
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
+_NO_HEADERS: dict[str, str] = {}
 
 
 EAGER = sys.version_info >= (3, 11)
@@ -114,7 +114,7 @@ class SiblingServer:
         """In-flight calls and their deadlines (loop time)."""
         self.expired: set[asyncio.Task[None]] = set()
         self.reaper: asyncio.Task[None] | None = None
-        self.slots = asyncio.Semaphore(max_inflight)
+        self.slots = Slots(max_inflight)
         self.stopped = asyncio.Event()
         self.durable = False
         self.handled = 0
@@ -248,10 +248,13 @@ class SiblingServer:
     def _handler(self, h: Hosted) -> Any:
         loop = asyncio.get_running_loop()
         cap = self.cap(h)
+        own_limit = min(h.timeout, cap)
+        slots = self.slots
 
         async def handle(request: Any) -> None:
             headers = request.headers
-            limit = capped_timeout(headers.get(p.H_TIMEOUT) if headers else None, h.timeout, cap)
+            asked = headers.get(p.H_TIMEOUT) if headers else None
+            limit = capped_timeout(asked, h.timeout, cap) if asked else own_limit
             deadline = loop.time() + limit
             if self.heartbeat.paused:  # the crew's budget is spent: no new work until it is raised
                 with contextlib.suppress(Exception):
@@ -259,23 +262,24 @@ class SiblingServer:
                         p.E_UNAVAILABLE, f"{h.label}: budget spent: {self.heartbeat.paused}"
                     )
                 return
-            await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
-            if loop.time() >= deadline:  # its caller has given up while it waited for a slot
-                self.slots.release()
-                with contextlib.suppress(Exception):
-                    await request.respond_error(
-                        p.E_TIMEOUT,
-                        f"{h.label} did not start within {limit:g}s: all {self.max_inflight} call slots "
-                        "of this replica stayed busy (serve --max-inflight, --max-timeout)",
-                    )
-                return
+            if not slots.take():  # back-pressure: at most max_inflight calls at once
+                await slots.wait()
+                if loop.time() >= deadline:  # its caller gave up while it waited for a slot
+                    slots.release()
+                    with contextlib.suppress(Exception):
+                        await request.respond_error(
+                            p.E_TIMEOUT,
+                            f"{h.label} did not start within {limit:g}s: all {self.max_inflight} call slots "
+                            "of this replica stayed busy (serve --max-inflight, --max-timeout)",
+                        )
+                    return
             coro = self._respond(h, request, limit)
             if EAGER:
                 ctx = contextvars.copy_context()
                 try:
                     first = ctx.run(coro.send, None)  # most calls finish right here: no task at all
                 except StopIteration:
-                    self.slots.release()
+                    slots.release()
                     return
                 task = loop.create_task(_resume(coro, first), context=ctx)
             else:
@@ -302,14 +306,17 @@ class SiblingServer:
                     task.cancel()
 
     async def _respond(self, h: Hosted, request: Any, limit: float) -> None:
-        headers = request.headers or {}
-        span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
-        token = current_traceparent.set(span)
-        events_token = call_events.set([]) if self.collect_events else None
+        # Each call runs in a context of its own (copied by ``handle`` or its task), so the
+        # context variables set here need no undoing.
+        headers = request.headers or _NO_HEADERS
+        span = p.continue_trace(headers.get(p.H_TRACEPARENT))
+        current_traceparent.set(span)
+        if self.collect_events:
+            call_events.set([])
         caller = headers.get(p.H_CALLER)
         path = tuple(x for x in caller.split(",") if x) if caller else None
-        stack_token = set_delegation_path(path) if path else None
-        budget_token = set_budget(None)
+        if path:
+            set_delegation_path(path)
         end_trace = attach_trace_context(headers)  # with OpenTelemetry: the caller's span is the parent
         max_bytes = self.limit_bytes
         try:
@@ -367,12 +374,6 @@ class SiblingServer:
             with contextlib.suppress(Exception):
                 await request.respond_error(p.E_FAILED, f"{h.label}: {type(exc).__name__}: {exc}")
         finally:
-            current_traceparent.reset(token)
-            if events_token is not None:
-                call_events.reset(events_token)
-            if stack_token is not None:
-                reset_delegation_path(stack_token)
-            reset_budget(budget_token)
             if end_trace is not None:
                 end_trace()
             if self.verbose:
