@@ -26,6 +26,7 @@ from shipmates import Provenance
 from shipmates.plugin import (
     GcPause,
     attach_trace_context,
+    current_budget,
     model_label,
     set_budget,
     set_delegation_path,
@@ -124,6 +125,9 @@ class SiblingServer:
         """Streams the replies of calls that ask for it (started once connected)."""
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
+        self.outer_budget = False
+        """Whether ``serve`` itself runs under a budget (calls copy its context): then a call
+        without a budget header must clear it."""
         self.heartbeat = Heartbeat(self)
 
     def cap(self, h: Hosted) -> float:
@@ -153,6 +157,7 @@ class SiblingServer:
             inbox_prefix=p.inbox_prefix(self.ns),
         )
         self.limit_bytes = self.max_bytes
+        self.outer_budget = current_budget() is not None
         self.replier = StreamReplier(self.nc)
         await self.replier.start()
         js = None
@@ -320,7 +325,9 @@ class SiblingServer:
         end_trace = attach_trace_context(headers)  # with OpenTelemetry: the caller's span is the parent
         max_bytes = self.limit_bytes
         try:
-            set_budget(p.read_budget(headers.get(p.H_BUDGET)))  # the caller's remaining budget
+            budget = headers.get(p.H_BUDGET)
+            if budget or self.outer_budget:  # the caller's remaining budget, or none
+                set_budget(p.read_budget(budget))
             body = request.data
             if len(body) > max_bytes:
                 raise CallFailedError(
