@@ -100,6 +100,10 @@ def test_captain_uses_a_stdio_mcp_server(tides: tuple[Path, Path], monkeypatch: 
     # The broken server is reported with its name; the rest of the crew answers.
     broken = crew.captain.invoke("ask sunk about anything")
     assert "MCP server 'sunk'" in broken and "did not start or answer" in broken
+    from shipmates._cli._chat_session import ChatSession
+
+    roster = {r.name: r.status for r in ChatSession(crew, memory=0).records()}
+    assert roster["sunk"] == "unavailable" and roster["tides"] == "ok"  # as /agents shows it
     assert "55" in crew.captain.invoke("what is fib 10?")
     assert "06:12" in crew.captain.invoke("high tide at Roscoff")
 

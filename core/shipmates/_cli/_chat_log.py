@@ -103,6 +103,10 @@ class ChatLog:
             import sqlite3
 
             self._connection = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+            # A log, not a ledger: without an fsync per turn a power cut may lose the last turns,
+            # never the file (WAL), and a one-shot chat does not wait on the disk.
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.executescript(_SCHEMA)
         return self._connection
 

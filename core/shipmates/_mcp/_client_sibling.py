@@ -172,11 +172,20 @@ class McpServerAgent(Agent):
         )
         self.connection = McpConnection(server)
         self._connected = False
+        self.available = True
+        """False once its server failed to start or answer (``/agents`` shows it unavailable);
+        the next delegation tries to start it again."""
 
     async def _connect(self) -> None:
         if self._connected:
             return
-        for tool in await self.connection.tools():
+        try:
+            tools = await self.connection.tools()
+        except McpServerStartError:
+            self.available = False
+            raise
+        self.available = True
+        for tool in tools:
             if self.get_tool(tool.name) is None:
                 self.add_tool(mcp_tool(self.connection, tool))
         self._connected = True
