@@ -29,6 +29,7 @@ from shipmates.plugin import delegation_path, on_background_loop, plugin_host, s
 
 from . import _protocol as p
 from ._frames import FIELD_CHARS, decode, parse_usage
+from ._routing import E_BUSY, direct_subject
 
 if TYPE_CHECKING:
     from ._remote import RemoteSibling
@@ -96,10 +97,21 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         subject, queue = own.subject, own._pending_queue  # next_msg() would make a task per frame
     cancel: str | None = None
     ended = False
+    router = crew.router
+    tried: list[str] = []
+    rid: str | None = None
     try:
         yield RunStarted(agent=name, query=str(query)[:FIELD_CHARS], model="remote")
-        publish = nc.publish(proxy.subject, body, reply=subject, headers=headers)
-        await (publish if local else on_background_loop(publish))
+
+        async def send() -> None:  # to the replica with the most room (_routing), else the queue group
+            nonlocal rid
+            rid = router.pick(proxy.routes, tried) if proxy.routes else None
+            router.started(rid)
+            target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
+            publish = nc.publish(target, body, reply=subject, headers=headers)
+            await (publish if local else on_background_loop(publish))
+
+        await send()
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + wait
@@ -143,6 +155,12 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 if kind == p.F_ACK and cancel is None:
                     cancel = _cancel_subject(crew.ns, frame_headers.get(p.H_CANCEL))
             else:  # the end, an error reply, or a replica that answers in one reply
+                if rid is not None and frame_headers.get(p.H_ERROR_CODE) == E_BUSY and cancel is None:
+                    router.finished(rid, None)
+                    router.busy(rid)
+                    tried.append(rid)
+                    await send()  # refused before it started: another replica may take it
+                    continue
                 if frame_headers.get("Status") == "503":
                     from nats.errors import NoRespondersError
 
@@ -150,6 +168,8 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 from ._remote import _answer
 
                 ended = True
+                router.finished(rid, loop.time() - start)
+                rid = None
                 text = _answer(proxy, frame_headers, msg.data)
                 usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
                 missing = _missing(usage, streamed)
@@ -158,6 +178,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 yield RunFinished(agent=name, path=(name,), status="ok", output=text, usage=usage or streamed)
                 return
     finally:
+        router.finished(rid, None)
         if own is None:
             replies.calls.pop(token, None)
         else:
