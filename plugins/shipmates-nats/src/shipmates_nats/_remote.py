@@ -102,6 +102,8 @@ class RemoteSibling:
         self.fallback: Any = None
         """The local copy of this sibling that takes calls when no replica answers (``SHIPMATES_PREFER``)."""
         self.versions = ""
+        self.exclusive = False
+        """Some replicas are outside the required version range: never call the queue group."""
         self.update(card, instances, hosts)
 
     def update(self, card: dict[str, Any], instances: list[str], hosts: list[str] | None = None) -> None:
@@ -220,8 +222,21 @@ class RemoteSibling:
         router = crew.router
         tried: list[str] = []
         retried = False
+        deadline = time.monotonic() + wait
         while True:
-            rid = router.pick(self.routes, tried) if self.routes else None
+            rid = self.route(tried)
+            if rid is None and self.exclusive:  # only the replicas in range: wait for one
+                if not self.routes:
+                    raise NoReplicaError(
+                        f"no replica of {self.label} within the range {REQUIRE_ENV} asks for"
+                    )
+                if time.monotonic() >= deadline:
+                    from nats.errors import TimeoutError as NatsTimeout
+
+                    raise crew.call_error(self, NatsTimeout(), wait, headers)
+                await asyncio.sleep(0.02)
+                tried.clear()
+                continue
             subject = self.subject if rid is None else direct_subject(self.subject, rid)
             router.started(rid)
             started = time.monotonic()
@@ -253,6 +268,12 @@ class RemoteSibling:
             router.finished(rid, time.monotonic() - started)
             text = _answer(self, msg_headers, msg.data)
             return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
+
+    def route(self, tried: list[str]) -> str | None:
+        """The replica for the next attempt (None: the queue group, or none left)."""
+        if not self.routes:
+            return None
+        return self.crew.router.pick(self.routes, tried)
 
     async def _request(
         self, nc: Any, subject: str, rid: str | None, body: bytes, headers: dict[str, str], wait: float
@@ -522,6 +543,7 @@ class RemoteCrew:
                     proxy = self.bound[(name, dist)] = RemoteSibling(self, card, ids, hosts)
                     self.proxies.setdefault(name, proxy)
                 proxy.routes = [i.id for i in insts if routable(i.card)]
+                proxy.exclusive = len(insts) < len(every)
                 proxy.versions = _versions_note(insts)
                 proxy.update(card, ids, hosts)
                 out.append((proxy, view, dist, insts))

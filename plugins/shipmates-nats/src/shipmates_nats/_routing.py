@@ -82,8 +82,10 @@ class Router:
                 if beat.get("state") == "draining":
                     r.busy_until = now + HEARTBEAT_FRESH
 
-    def pick(self, instances: Iterable[str], avoid: Iterable[str] = ()) -> str | None:
-        """The replica with the lowest expected wait among ``instances``, or None (use the queue group)."""
+    def pick(self, instances: Iterable[str], avoid: Iterable[str] = (), force: bool = False) -> str | None:
+        """The replica with the lowest expected wait among ``instances``, or None (use the queue group).
+
+        ``force``: busy and saturated replicas count too (when the queue group is not an option)."""
         now = time.monotonic()
         skip = set(avoid)
         best: list[str] = []
@@ -96,7 +98,8 @@ class Router:
                     continue
                 r = self._get(instance)
                 fresh = now - r.beat_at < HEARTBEAT_FRESH
-                if r.busy_until > now or (fresh and r.capacity and r.reported >= r.capacity):
+                full = r.busy_until > now or (fresh and r.capacity and r.reported >= r.capacity)
+                if full and not force:
                     continue
                 load = max(r.inflight, r.reported if fresh else 0)
                 latency = typical if r.latency <= 0 else r.latency * 0.5 ** ((now - r.used_at) / DECAY)

@@ -105,7 +105,9 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
 
         async def send() -> None:  # to the replica with the most room (_routing), else the queue group
             nonlocal rid
-            rid = router.pick(proxy.routes, tried) if proxy.routes else None
+            rid = proxy.route(tried)
+            if rid is None and proxy.exclusive:  # never the queue group: it has replicas out of range
+                rid = router.pick(proxy.routes, force=True)
             router.started(rid)
             target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
             publish = nc.publish(target, body, reply=subject, headers=headers)
