@@ -203,11 +203,18 @@ def test_a_version_range_excludes_a_replica(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    old = _serve(serve, nats_server.url, "rt4", sites["1.0.0"])
-    new = _serve(serve, nats_server.url, "rt4", sites["2.0.0"])
+    from shipmates_nats._status import collect, render
+
+    old = _serve(serve, nats_server.url, "rt4", sites["1.0.0"], SHIPMATES_NATS_HEARTBEAT="0.2")
+    new = _serve(serve, nats_server.url, "rt4", sites["2.0.0"], SHIPMATES_NATS_HEARTBEAT="0.2")
     work = _proxy(nats_server.url, "rt4", "work", 2)
     location = work.provenance.location or ""
     assert "versions 1.0.0 (" in location and "2.0.0 (" in location  # both shown in /agents
+    doc = collect([settings(nats_server.url, "rt4")], 1.0)  # and in `shipmates status`
+    entry = next(e for e in doc["siblings"] if e["name"] == "work")
+    assert entry["versions"] == ["1.0.0", "2.0.0"]
+    shown = render(doc)
+    assert "work (versions 1.0.0, 2.0.0)" in shown and f"PID {old.pid} v1.0.0" in shown, shown
 
     monkeypatch.setenv("SHIPMATES_REQUIRE", "work>=2")
     work.crew.scan()
