@@ -100,6 +100,15 @@ def _pid(answer: str) -> int:
     return int(answer.split()[1])
 
 
+async def _streamed(proxy: Any, query: str) -> str:
+    """The answer of a streamed call (``astream``: how a captain's run calls a remote sibling)."""
+    from shipmates import RunFinished
+
+    finished = [e async for e in proxy.astream(query) if isinstance(e, RunFinished) and e.depth == 0]
+    assert len(finished) == 1, finished
+    return str(finished[0].output)
+
+
 def test_a_slow_saturated_replica_gets_few_calls(
     nats_server: Any, serve: Any, sites: dict[str, Path]
 ) -> None:
@@ -153,6 +162,7 @@ def test_prefer_remote_falls_back_to_the_local_copy(
 
     replica.stop()  # every replica gone: the local copy answers, even before a refresh notices
     assert _pid(work.invoke("alone")) == os.getpid()
+    assert _pid(asyncio.run(_streamed(work, "alone, streamed"))) == os.getpid()
     wait_for(lambda: (refreshed(), work.available is False)[1], 10, what="the replica to be gone")
     assert captain.siblings["work"] is work  # the name stays, on the local copy
     assert _pid(work.invoke("still alone")) == os.getpid()
@@ -160,6 +170,7 @@ def test_prefer_remote_falls_back_to_the_local_copy(
     back = _serve(serve, nats_server.url, "rt2", sites["1.0.0"])
     wait_for(lambda: (refreshed(), work.available)[1], 10, what="the replica to return")
     assert _pid(work.invoke("together again")) == back.pid
+    assert _pid(asyncio.run(_streamed(work, "together again, streamed"))) == back.pid
 
 
 def test_an_idempotent_sibling_is_retried_once_when_its_replica_dies(
@@ -172,8 +183,8 @@ def test_an_idempotent_sibling_is_retried_once_when_its_replica_dies(
     once = _proxy(nats_server.url, "rt3", "once", 2)
     assert work.idempotent and not once.idempotent
 
-    async def killed_mid_call(proxy: Any, query: str) -> tuple[Any, int]:
-        call = asyncio.ensure_future(proxy.ainvoke(query))
+    async def killed_mid_call(proxy: Any, query: str, streamed: bool = False) -> tuple[Any, int]:
+        call = asyncio.ensure_future(_streamed(proxy, query) if streamed else proxy.ainvoke(query))
         while not any(query in line for line in noted(journal, "working ")):
             await asyncio.sleep(0.02)
         line = next(line for line in noted(journal, "working ") if query in line)
@@ -189,8 +200,16 @@ def test_an_idempotent_sibling_is_retried_once_when_its_replica_dies(
     survivor = _pid(answer)
     assert survivor != victim and survivor in replicas
 
-    error, dead = asyncio.run(killed_mid_call(once, "sleep 1.6"))
-    assert dead == survivor  # the only replica left
+    third = _serve(serve, nats_server.url, "rt3", sites["1.0.0"])
+    assert third.pid not in replicas
+    wait_for(
+        lambda: len(work.crew.scan()["work"].instances) == 2, 15, what="the victim gone, the third replica in"
+    )
+    answer, victim = asyncio.run(killed_mid_call(work, "sleep 1.55", streamed=True))
+    assert isinstance(answer, str), answer  # a streamed call is retried the same way
+    assert _pid(answer) != victim
+
+    error, _ = asyncio.run(killed_mid_call(once, "sleep 1.6"))
     assert isinstance(error, RemoteCallError), error
     assert "died before it answered" in str(error) and "not retried" in str(error)
     assert "idempotent = True" in str(error)

@@ -27,3 +27,9 @@ class NoReplicaError(RemoteCallError):
 
 class ReplicaLostError(RemoteCallError):
     """The replica running a call is gone (its process or connection died) before it answered."""
+
+
+def replica_lost(label: str, instance: str) -> ReplicaLostError:
+    return ReplicaLostError(
+        f"the replica {instance} of {label} died before it answered (its process or connection is gone)"
+    )

@@ -32,7 +32,7 @@ from shipmates.plugin import (
 from . import _protocol as p
 from ._breaker import CircuitOpenError, breaker_note, guarded
 from ._config import NatsSettings, connect
-from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError
+from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
 from ._heartbeat import heartbeat_subject
 from ._invoke import current_traceparent
 from ._routing import E_BUSY, Router, direct_subject, routable
@@ -254,10 +254,7 @@ class RemoteSibling:
                         retried = True
                         log.warning("%s; retrying once on another replica (idempotent)", exc)
                         continue
-                    raise RemoteCallError(
-                        f"{exc}; not retried, since {self.name} does not declare `idempotent = True`: "
-                        "ask again, or use durable delegation for long jobs"
-                    ) from None
+                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
                 raise crew.call_error(self, exc, wait, headers) from None
             msg_headers = msg.headers
             if rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY:
@@ -288,10 +285,7 @@ class RemoteSibling:
                 if done:
                     return call.result()
                 if not await self.crew.alive(nc, self.name, rid):
-                    raise ReplicaLostError(
-                        f"the replica {rid} of {self.label} died before it answered "
-                        "(its process or connection is gone)"
-                    )
+                    raise replica_lost(self.label, rid)
         finally:
             if not call.done():
                 call.cancel()
@@ -316,13 +310,48 @@ class RemoteSibling:
         durable siblings answer in one reply: started, then finished.
         """
         if self.streams and not self.durable:
-            return stream_call(self, query)
+            return self._streamed(query)
         return self._one_reply(query)
 
-    async def _one_reply(self, query: Any) -> AsyncIterator[RunEvent]:
-        yield RunStarted(agent=self.name, query=str(query)[:400], model="remote")
-        text = await self.ainvoke(query)
+    async def _streamed(self, query: Any) -> AsyncIterator[RunEvent]:
+        """:func:`stream_call`, with the local fallback and the idempotent retry of :meth:`ainvoke`."""
+        if self.fallback is not None and not self.available:
+            async for event in self._one_reply(query, local=True):
+                yield event
+            return
+        retried = False
+        while True:
+            try:
+                async for event in stream_call(self, query):
+                    if retried and isinstance(event, RunStarted) and event.depth == 0:
+                        continue  # said once, by the first attempt
+                    yield event
+                return
+            except NoReplicaError as exc:
+                if self.fallback is None:
+                    raise
+                log.info("%s; the local copy takes the call", exc)
+                text = await self._local(query)
+                yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
+                return
+            except ReplicaLostError as exc:
+                if not self.idempotent or retried:
+                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
+                retried = True
+                log.warning("%s; retrying once on another replica (idempotent)", exc)
+
+    async def _one_reply(self, query: Any, local: bool = False) -> AsyncIterator[RunEvent]:
+        yield RunStarted(agent=self.name, query=str(query)[:400], model="local" if local else "remote")
+        text = await (self._local(query) if local else self.ainvoke(query))
         yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
+
+    def _not_retried(self) -> str:
+        if self.idempotent:
+            return "it was already retried once"
+        return (
+            f"not retried, since {self.name} does not declare `idempotent = True`: "
+            "ask again, or use durable delegation for long jobs"
+        )
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
