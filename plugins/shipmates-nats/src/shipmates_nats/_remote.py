@@ -42,6 +42,7 @@ from ._versions import REQUIRE_ENV, required, satisfies
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
+_timeout = asyncio.timeout
 
 SCAN_MIN = 0.1
 """Seconds a discovery scan always listens for answers."""
@@ -267,8 +268,9 @@ class RemoteSibling:
             return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
 
     def route(self, tried: list[str]) -> str | None:
-        """The replica for the next attempt (None: the queue group, or none left)."""
-        if not self.routes:
+        """The replica for the next attempt (None: the queue group, or none left). One replica
+        alone gets its calls through the queue group: nothing to choose, nothing to retry on."""
+        if len(self.routes) < 2 and not self.exclusive:
             return None
         return self.crew.router.pick(self.routes, tried)
 
@@ -278,17 +280,37 @@ class RemoteSibling:
         """``nc.request``; for a routed call, its replica is checked every :data:`LIVENESS` seconds."""
         if rid is None:
             return await nc.request(subject, body, timeout=wait, headers=headers)
-        call = asyncio.ensure_future(nc.request(subject, body, timeout=wait, headers=headers))
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        # nc.request, resumable: its reply future outlives each LIVENESS wait (no task per call)
+        if not nc._resp_sub_prefix:
+            await nc._init_request_sub()
+        token = nc._nuid.next()
+        token.extend(os.urandom(2).hex().encode())
+        key = token.decode()
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        nc._resp_map[key] = reply
         try:
+            await nc.publish(subject, body, reply=(nc._resp_sub_prefix + token).decode(), headers=headers)
+            deadline = time.monotonic() + wait
             while True:
-                done, _ = await asyncio.wait((call,), timeout=LIVENESS)
-                if done:
-                    return call.result()
-                if not await self.crew.alive(nc, self.name, rid):
-                    raise replica_lost(self.label, rid)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NatsTimeout
+                try:
+                    async with _timeout(min(LIVENESS, left)):
+                        msg = await asyncio.shield(reply)
+                except TimeoutError:
+                    if time.monotonic() < deadline and not await self.crew.alive(nc, self.name, rid):
+                        raise replica_lost(self.label, rid) from None
+                    continue
+                if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
+                    raise NoRespondersError
+                return msg
         finally:
-            if not call.done():
-                call.cancel()
+            nc._resp_map.pop(key, None)
+            reply.cancel()
 
     async def _local(self, query: Any) -> str:
         """Call the local fallback (its own input model when it is typed)."""
