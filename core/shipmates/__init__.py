@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 # name -> private module that defines it; imported on first attribute access.
 _LAZY = {
     "Agent": "_run._agent",
+    "RunOptions": "_run._run_loop",
     "RunResult": "_run._run_loop",
     "Budget": "_run._budget",
     "BudgetExhausted": "_run._budget",
@@ -88,6 +89,7 @@ __all__ = [
     "Provenance",
     "RunEvent",
     "RunFinished",
+    "RunOptions",
     "RunResult",
     "RunStarted",
     "SelfAbsorptionError",
@@ -125,7 +127,7 @@ if TYPE_CHECKING:
     from ._plugins._host import get_plugin_manager
     from ._run._agent import Agent
     from ._run._budget import Budget, BudgetExhausted
-    from ._run._run_loop import RunResult
+    from ._run._run_loop import RunOptions, RunResult
     from ._run._session import Session
     from ._run._stream_events import (
         ModelCallFinished,

@@ -27,15 +27,8 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from .._run import _stream_events as ev
 from .._run._context import parent_call_id
-from .._run._stream_events import (
-    ModelCallFinished,
-    RunEvent,
-    RunFinished,
-    RunStarted,
-    ToolCallFinished,
-    ToolCallStarted,
-)
 from .._settings import otel_exporter
 from ._hookspecs import hookimpl
 
@@ -85,20 +78,20 @@ def _parent(span: Span | None) -> context.Context | None:
 
 
 @hookimpl
-def run_event(event: RunEvent) -> None:
-    if isinstance(event, ToolCallStarted):
+def run_event(event: ev.RunEvent) -> None:
+    if isinstance(event, ev.ToolCallStarted):
         _call_started(event)
-    elif isinstance(event, ToolCallFinished):
+    elif isinstance(event, ev.ToolCallFinished):
         _call_finished(event)
-    elif isinstance(event, ModelCallFinished):
+    elif isinstance(event, ev.ModelCallFinished):
         _model_call(event)
-    elif isinstance(event, RunStarted):
+    elif isinstance(event, ev.RunStarted):
         _run_started(event)
-    elif isinstance(event, RunFinished):
+    elif isinstance(event, ev.RunFinished):
         _run_finished(event)
 
 
-def _run_started(event: RunStarted) -> None:
+def _run_started(event: ev.RunStarted) -> None:
     # A sibling's run goes under the call that delegated; a top-level run continues the current
     # context (the application's span, or a remote caller's).
     caller = _call_span(event.parent_call_id) if event.parent_call_id is not None else None
@@ -116,7 +109,7 @@ def _run_started(event: RunStarted) -> None:
         _tokens[id(span)] = _run_span.set(span)
 
 
-def _run_finished(event: RunFinished) -> None:
+def _run_finished(event: ev.RunFinished) -> None:
     span = _run_span.get()
     if span is None:
         return
@@ -141,7 +134,7 @@ def _call_span(call_id: str | None) -> Span | None:
         return _calls.get((id(_run_span.get()), call_id))
 
 
-def _call_started(event: ToolCallStarted) -> None:
+def _call_started(event: ev.ToolCallStarted) -> None:
     call = event.call
     span = _tracer().start_span(
         f"execute_tool {call.tool}",
@@ -159,7 +152,7 @@ def _call_started(event: ToolCallStarted) -> None:
         _calls[(id(_run_span.get()), call.call_id)] = span
 
 
-def _call_finished(event: ToolCallFinished) -> None:
+def _call_finished(event: ev.ToolCallFinished) -> None:
     call = event.call
     with _lock:
         span = _calls.pop((id(_run_span.get()), call.call_id), None)
@@ -171,7 +164,7 @@ def _call_finished(event: ToolCallFinished) -> None:
     span.end()
 
 
-def _model_call(event: ModelCallFinished) -> None:
+def _model_call(event: ev.ModelCallFinished) -> None:
     run = _run_span.get()
     end = time.time_ns()
     attributes: dict[str, Any] = {

@@ -13,17 +13,16 @@ from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
 from ._budget import Budget, BudgetExhausted
-from ._run_loop import RunResult, run_agent
+from ._run_loop import RunOptions, RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
 from ._tool_calls import max_result_chars as result_limit
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from typing_extensions import Unpack
 
-    from ._session import Session
     from ._stream_events import RunEvent
-    from ._tool_calls import Approver
 
 
 class Agent:
@@ -177,18 +176,11 @@ class Agent:
         """The model this agent uses now (the session default when ``model`` is None)."""
         return get_model(self.model, plugin_manager=self.plugin_manager)
 
-    async def arun(
-        self,
-        query: str | BaseModel,
-        *,
-        session: Session | None = None,
-        approve: Approver | None = None,
-        model: str | Model | None = None,
-        budget: Budget | None = None,
-    ) -> RunResult:
+    async def arun(self, query: str | BaseModel, **options: Unpack[RunOptions]) -> RunResult:
         """Run the agent loop on ``query`` and return the full :class:`RunResult`.
 
-        ``session`` gives multi-turn memory (updated only when the run completes);
+        The options (:class:`shipmates.RunOptions`, all keyword-only and optional): ``session``
+        gives multi-turn memory (updated only when the run completes);
         ``approve(event) -> bool`` (or awaitable) is asked before each tool call and delegation,
         including the calls its siblings make further down (they inherit it); a refusal is
         reported to the model that asked;
@@ -197,17 +189,9 @@ class Agent:
         Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
-        return await run_agent(self, query, session=session, approve=approve, model=model, budget=budget)
+        return await run_agent(self, query, **options)
 
-    def stream(
-        self,
-        query: str | BaseModel,
-        *,
-        session: Session | None = None,
-        approve: Approver | None = None,
-        model: str | Model | None = None,
-        budget: Budget | None = None,
-    ) -> AsyncGenerator[RunEvent, None]:
+    def stream(self, query: str | BaseModel, **options: Unpack[RunOptions]) -> AsyncGenerator[RunEvent, None]:
         """Run the agent loop on ``query`` as an async iterator of its events, as they happen.
 
         The events (``shipmates.RunStarted``, ``TextDelta``, ``ToolCallStarted``,
@@ -224,24 +208,16 @@ class Agent:
         """
         from ._stream import stream_run
 
-        return stream_run(self, query, session=session, approve=approve, model=model, budget=budget)
+        return stream_run(self, query, **options)
 
-    def stream_sync(
-        self,
-        query: str | BaseModel,
-        *,
-        session: Session | None = None,
-        approve: Approver | None = None,
-        model: str | Model | None = None,
-        budget: Budget | None = None,
-    ) -> Iterator[RunEvent]:
+    def stream_sync(self, query: str | BaseModel, **options: Unpack[RunOptions]) -> Iterator[RunEvent]:
         """Blocking :meth:`stream` for scripts: a plain iterator of the same events.
 
         The run goes on shipmates' shared background loop; leaving the loop early cancels it.
         """
         from ._stream import stream_sync
 
-        return stream_sync(self, query, session=session, approve=approve, model=model, budget=budget)
+        return stream_sync(self, query, **options)
 
     async def ainvoke(self, query: str | BaseModel) -> str:
         """Run the agent loop and return its text answer; raise MaxTurnsExceeded at ``max_turns``."""

@@ -12,14 +12,14 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._budget import Budget, Spend, usage_tokens
 from ._context import delegation_stack, inherited_approver, require_approval
 from ._events import ToolCallEvent
-from ._slips import FailedCalls, calls_in_text, unique_calls, unknown_call_in_text
+from ._slips import FailedCalls, calls_in_text, run_each_once, unknown_call_in_text
 from ._stream import RunScope, StreamHooks
 from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
@@ -73,6 +73,20 @@ class RunResult:
 
     def __str__(self) -> str:
         return self.output
+
+
+class RunOptions(TypedDict, total=False):
+    """The keyword options of a run: :meth:`Agent.arun`, :meth:`~Agent.stream` and
+    :meth:`~Agent.stream_sync` take any of them (see :meth:`Agent.arun`)."""
+
+    session: Session | None
+    """Multi-turn memory, updated only when the run completes."""
+    approve: Approver | None
+    """Asked before each tool call and delegation, nested ones included."""
+    model: str | Model | None
+    """The model for this run instead of the agent's."""
+    budget: Budget | None
+    """Limits on tokens, cost and delegations over the whole tree."""
 
 
 async def run_agent(
@@ -181,43 +195,14 @@ async def _turns(
                 session.add(messages[first_new:])
             return RunResult("ok", response.content or "", messages, events, turn, agent.name)
         calls, said = response.tool_calls, response.content
-        results = await _run_calls(agent, calls, hooks, stack, events, approve, failed, said)
+
+        async def run(batch: list[ToolCall], said: str | None = said) -> list[str]:
+            return await run_turn_calls(agent, batch, hooks, stack, events, approve, said)
+
+        results = await run_each_once(calls, failed, run, events)
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
-
-
-async def _run_calls(
-    agent: Agent,
-    calls: list[ToolCall],
-    hooks: _Hooks,
-    stack: tuple[str, ...],
-    events: list[ToolCallEvent],
-    approve: Approver | None,
-    failed: FailedCalls,
-    said: str | None,
-) -> list[str]:
-    """One turn's calls: each distinct call once, a call that already failed not again."""
-    if len(calls) == 1 and not failed:  # the common case: nothing to compare
-        results = await run_turn_calls(agent, calls, hooks, stack, events, approve, said)
-        failed.note(calls, events)
-        return results
-    unique, index = unique_calls(calls)
-    answers: dict[int, str] = {}
-    run: list[int] = []
-    for i, call in enumerate(unique):
-        repeat = failed.repeat_of(call)  # raises when the model insists a third time
-        if repeat is None:
-            run.append(i)
-        else:
-            answers[i] = repeat
-    if run:
-        ran = [unique[i] for i in run]
-        answers.update(
-            zip(run, await run_turn_calls(agent, ran, hooks, stack, events, approve, said), strict=True)
-        )
-        failed.note(ran, events)
-    return [answers[i] for i in index]
 
 
 HAND_OVER = 0.001

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ShipmatesError
@@ -126,6 +126,34 @@ def unique_calls(calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[int]]:
             unique.append(call)
         index.append(first[key])
     return unique, index
+
+
+async def run_each_once(
+    calls: list[ToolCall],
+    failed: FailedCalls,
+    run: Callable[[list[ToolCall]], Awaitable[list[str]]],
+    events: Sequence[ToolCallEvent],
+) -> list[str]:
+    """One turn's ``calls`` through ``run``: each distinct call once, a call that already failed
+    not again (see :class:`FailedCalls`); ``events`` are the run's, to learn what failed."""
+    if len(calls) == 1 and not failed:  # the common case: nothing to compare
+        results = await run(calls)
+        failed.note(calls, events)
+        return results
+    unique, index = unique_calls(calls)
+    answers: dict[int, str] = {}
+    to_run: list[int] = []
+    for i, call in enumerate(unique):
+        repeat = failed.repeat_of(call)  # raises when the model insists a third time
+        if repeat is None:
+            to_run.append(i)
+        else:
+            answers[i] = repeat
+    if to_run:
+        batch = [unique[i] for i in to_run]
+        answers.update(zip(to_run, await run(batch), strict=True))
+        failed.note(batch, events)
+    return [answers[i] for i in index]
 
 
 class RepeatedFailureError(ShipmatesError):
