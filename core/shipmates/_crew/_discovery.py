@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +44,7 @@ from ._loader import (
     load_entry_point,
 )
 from ._records import AgentRecord, Discovery
-from ._selector import Selector, parse_names
+from ._selector import PREFER_ENV, Selector, parse_names, preferred
 from ._sibling import Provenance, SiblingAttributeError, SiblingSpec, sibling_spec
 
 if TYPE_CHECKING:
@@ -121,7 +120,7 @@ def discover(
     by_name: dict[str, list[_Candidate]] = {}
     for c in live:
         by_name.setdefault(c.name, []).append(c)
-    prefer = parse_names(os.environ.get(PREFER_ENV, ""))
+    prefer = preferred()
     for name, group in by_name.items():
         chosen = _preferred(group, prefer)
         if chosen is not None:
@@ -136,9 +135,6 @@ def discover(
             records.append(_record(group[0], "ok", None))
     records.sort(key=lambda r: _order(r.name, r.provenance))
     return Discovery(records)
-
-
-PREFER_ENV = "SHIPMATES_PREFER"
 
 
 def _preferred(group: list[_Candidate], prefer: frozenset[str]) -> _Candidate | None:
