@@ -941,7 +941,7 @@ def bench_scale(args: argparse.Namespace, info: dict[str, Any]) -> Section:
         return sec
     sec.add(
         f"{d['calls']} calls (8 in flight) to `benchcpu` (a pure-Python loop per call, run in `serve`'s "
-        f"thread pool) on {d['cores']} cores, best of 2 interleaved rounds; load average "
+        f"thread pool) on {d['cores']} cores, best of 3 interleaved rounds; load average "
         f"{d['loadavg_1m']} at the end (other processes share the machine).",
         "",
     )
