@@ -79,6 +79,8 @@ def score(turn: Turn, spec: dict[str, Any]) -> None:
             turn.problems.append(f"{name} called")
     if spec.get("ends") and not turn.ended:
         turn.problems.append("chat not ended")
+    if turn.ended and not spec.get("ends"):
+        turn.problems.append("chat ended")
     if turn.error and not turn.ended:
         turn.problems.append(f"error: {turn.error[:120]}")
 

@@ -53,9 +53,7 @@ def test_absorb_adds_a_tool_named_after_the_sibling() -> None:
         "properties": {
             "query": {
                 "type": "string",
-                "description": (
-                    "The user's request for echo, restated in full with every number and detail it needs."
-                ),
+                "description": "What to ask echo, in plain language.",
             }
         },
         "required": ["query"],

@@ -8,17 +8,20 @@ import sys
 USAGE_ERROR = 2
 
 
+SERVE_DESCRIPTION = (
+    "Serve every discovered sibling as an MCP tool named after it, over stdio (the default: stdout is "
+    "the protocol channel) or streamable HTTP. A sibling that fails to load is left out and reported "
+    "on stderr."
+)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = "Model Context Protocol: serve the installed crew to any MCP client."
     sub = parser.add_subparsers(dest="mcp_command", metavar="COMMAND", required=True)
     serve = sub.add_parser(
         "serve",
         help="serve every discovered sibling as an MCP tool (stdio, or streamable HTTP with --http)",
-        description=(
-            "Serve every discovered sibling as an MCP tool named after it, over stdio (the default: "
-            "stdout is the protocol channel) or streamable HTTP. A sibling that fails to load is "
-            "left out and reported on stderr."
-        ),
+        description=SERVE_DESCRIPTION,
     )
     serve.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at http://HOST:PORT/mcp")
     serve.add_argument(

@@ -73,7 +73,7 @@ def _model_input(spec: SiblingSpec) -> tuple[dict[str, Any], Binder]:
 
 def query_description(name: str) -> str:
     """The ``query`` parameter's description (a small model sometimes sends it as the value)."""
-    return f"The user's request for {name}, restated in full with every number and detail it needs."
+    return f"What to ask {name}, in plain language."
 
 
 def _query_input(name: str) -> tuple[dict[str, Any], Binder]:

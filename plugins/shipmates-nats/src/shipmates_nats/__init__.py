@@ -10,7 +10,7 @@ Importing this package is cheap; nats-py is imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipmates.plugin import lazy_exports
 
@@ -32,6 +32,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DelegateOptions",
     "NatsConnectError",
     "NatsServer",
     "NatsSettings",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._config import NatsSettings, connect
     from ._errors import NatsConnectError, NatsSetupError, PayloadTooLargeError, RemoteCallError
     from ._remote import RemoteCrew, RemoteSibling, get_crew
@@ -97,13 +100,15 @@ async def adelegate(
     return await _proxy(name, settings).adelegate(query, key=key, timeout=timeout)
 
 
-def delegate(
-    name: str,
-    query: Any,
-    *,
-    key: str | None = None,
-    timeout: float | None = None,
-    settings: NatsSettings | None = None,
-) -> str:
-    """Blocking :func:`adelegate`."""
-    return _proxy(name, settings).delegate(query, key=key, timeout=timeout)
+class DelegateOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`adelegate`, which :func:`delegate` takes too."""
+
+    key: str | None
+    timeout: float | None
+    settings: NatsSettings | None
+
+
+def delegate(name: str, query: Any, **options: Unpack[DelegateOptions]) -> str:
+    """Blocking :func:`adelegate`, with the same arguments."""
+    proxy = _proxy(name, options.get("settings"))
+    return proxy.delegate(query, key=options.get("key"), timeout=options.get("timeout"))

@@ -53,35 +53,37 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exclude", action="append", metavar="NAMES", help="do not serve these agents or distributions"
     )
-    parser.add_argument(
-        "--drain-timeout",
-        type=_number(float, 0, inclusive=True),
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)",
+    max_timeout = (
+        "longest a call may run, whatever timeout the caller asks for (default: the sibling's own "
+        f"timeout or {DEFAULT_MAX_TIMEOUT:g}, whichever is longer)"
     )
-    parser.add_argument(
-        "--max-inflight",
-        type=_number(int, 1, inclusive=True),
-        default=64,
-        metavar="N",
-        help="calls run at once by this process; more wait for a free slot (default 64)",
+    limits: tuple[tuple[str, Any, float | None, str, str], ...] = (
+        (
+            "--drain-timeout",
+            _number(float, 0, inclusive=True),
+            30.0,
+            "SECONDS",
+            "on SIGTERM/SIGINT, how long in-flight calls may finish (default 30)",
+        ),
+        (
+            "--max-inflight",
+            _number(int, 1, inclusive=True),
+            64,
+            "N",
+            "calls run at once by this process; more wait for a free slot (default 64)",
+        ),
+        ("--max-timeout", _number(float, 0), None, "SECONDS", max_timeout),
+        (
+            "--ack-wait",
+            _number(float, 0),
+            30.0,
+            "SECONDS",
+            "a durable job whose worker is silent this long goes to another replica",
+        ),
     )
-    parser.add_argument(
-        "--max-timeout",
-        type=_number(float, 0),
-        metavar="SECONDS",
-        help="longest a call may run, whatever timeout the caller asks for (default: the sibling's "
-        f"own timeout or {DEFAULT_MAX_TIMEOUT:g}, whichever is longer)",
-    )
+    for flag, kind, default, metavar, text in limits:
+        parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     parser.add_argument("--no-durable", action="store_true", help="do not take durable (JetStream) jobs")
-    parser.add_argument(
-        "--ack-wait",
-        type=_number(float, 0),
-        default=30.0,
-        metavar="SECONDS",
-        help="a durable job whose worker is silent this long goes to another replica",
-    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every call")
     add_arguments(parser)
     from shipmates.plugin import add_model_arguments
