@@ -896,6 +896,63 @@ def bench_recovery(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     return sec
 
 
+# ================================================================================ 9. routing, scale
+def _routing_data(sec: Section, args: argparse.Namespace, only: str) -> dict[str, Any] | None:
+    cmd = [sys.executable, str(HERE / "bench_routing.py"), "--json", "--only", only]
+    if args.quick:
+        cmd += ["--calls", "100", "--cpu-calls", "40"]
+    out = _script_output(sec, cmd, only, f"{only} benchmark")
+    return None if out is None else dict(json.loads(out[out.index("{") :])[only])
+
+
+def bench_routing(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("routing", "9. Load-aware routing (bench/bench_routing.py)")
+    d = _routing_data(sec, args, "routing")
+    if d is None:
+        return sec
+    sec.add(
+        f"{d['calls']} calls (4 in flight) to `benchwork` (each sleeps {d['delay_ms']:g} ms) through the "
+        "captain's proxy: a crew of one healthy `serve` replica, and a crew of that healthy replica plus "
+        "one slowed tenfold; for reference the mixed crew once more with routing off (queue group only).",
+        "",
+    )
+    sec.table(
+        ["crew", "calls to the healthy replica", "p50"],
+        [
+            ["healthy only", "100%", f"{d['healthy_only_p50_ms']:.2f} ms"],
+            ["healthy + slowed tenfold", f"{d['healthy_share']:.1%}", f"{d['mixed_p50_ms']:.2f} ms"],
+            [
+                "same, queue group only",
+                f"{d['queue_group_healthy_share']:.1%}",
+                f"{d['queue_group_p50_ms']:.2f} ms",
+            ],
+        ],
+    )
+    share, ratio = d["healthy_share"], d["p50_ratio"]
+    sec.goal("calls to the healthy replica", share >= 0.9, f"{share:.1%}", ">= 90%")
+    sec.goal("p50 vs a healthy-only crew", ratio <= 1.5, f"{ratio:.2f}x", "<= 1.5x")
+    return sec
+
+
+def bench_scale(args: argparse.Namespace, info: dict[str, Any]) -> Section:
+    sec = Section("scale", "10. Scaling a CPU-bound sibling (bench/bench_routing.py)")
+    d = _routing_data(sec, args, "scale")
+    if d is None:
+        return sec
+    sec.add(
+        f"{d['calls']} calls (8 in flight) to `benchcpu` (a pure-Python loop per call, run in `serve`'s "
+        f"thread pool) on {d['cores']} cores, best of 3 interleaved rounds; load average "
+        f"{d['loadavg_1m']} at the end (other processes share the machine).",
+        "",
+    )
+    sec.table(
+        ["replicas", "calls/s"],
+        [["1", f"{d['one_replica_rps']:.1f}"], ["2", f"{d['two_replicas_rps']:.1f}"]],
+    )
+    sec.goal("2 replicas vs 1: throughput", d["speedup"] >= 1.7, f"{d['speedup']:.2f}x", ">= 1.7x")
+    return sec
+
+
 # ================================================================================ profile
 def bench_profile(args: argparse.Namespace, info: dict[str, Any]) -> Section:
     sec = Section("profile", "What dominates (profiles)")
@@ -1174,6 +1231,8 @@ BENCHES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Section]] = {
     "stream": bench_stream,
     "mcp": bench_mcp,
     "recovery": bench_recovery,
+    "routing": bench_routing,
+    "scale": bench_scale,
     "profile": bench_profile,
 }
 

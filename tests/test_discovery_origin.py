@@ -63,3 +63,24 @@ def test_allow_list_by_origin(site_and_remote: Any) -> None:
     d = site.discover(plugin_manager=pm, only=["remote:*"])
     assert d.agents["fib"].provenance.origin == "remote"
     assert d.siblings["fib"].invoke("8") == "remote fib: 8"
+
+
+@pytest.mark.parametrize(("prefer", "kept_origin"), [("remote:fib", "remote"), ("local:fib", "entry-point")])
+def test_shipmates_prefer_settles_the_clash_for_the_copy_it_names(
+    site_and_remote: Any, monkeypatch: pytest.MonkeyPatch, prefer: str, kept_origin: str
+) -> None:
+    site, pm = site_and_remote
+    monkeypatch.setenv("SHIPMATES_PREFER", prefer)
+    d = site.discover(plugin_manager=pm)
+    assert d.agents["fib"].provenance.origin == kept_origin
+    (other,) = [r for r in d.records if r.provenance.origin != kept_origin]
+    assert other.status == "excluded"
+    assert "is preferred from" in (other.reason or "") and "(SHIPMATES_PREFER)" in (other.reason or "")
+
+
+def test_shipmates_prefer_naming_both_copies_leaves_the_conflict(
+    site_and_remote: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site, pm = site_and_remote
+    monkeypatch.setenv("SHIPMATES_PREFER", "fib")  # names both: nothing to settle
+    assert [r.status for r in site.discover(plugin_manager=pm).records] == ["conflict", "conflict"]

@@ -85,6 +85,7 @@ __all__ = [
     "hookimpl",
     "inject_trace_context",
     "lazy_exports",
+    "load_local_agent",
     "local_agent_names",
     "model_label",
     "model_session",
@@ -254,6 +255,22 @@ def local_agent_names() -> set[str]:
     from ._crew._entrypoints import AGENTS_GROUP, entry_points
 
     return {ep.name for ep in entry_points(AGENTS_GROUP)}
+
+
+def load_local_agent(name: str) -> Any:
+    """The sibling installed here as ``name`` (its ``shipmates.agents`` entry point), loaded as
+    discovery loads one; raises :class:`LookupError` when none is installed, or naming why it
+    failed to load (a plugin's fallback for a sibling ``SHIPMATES_PREFER`` takes from elsewhere)."""
+    from ._crew._discovery import _Candidate, _load, _provenance
+    from ._crew._entrypoints import AGENTS_GROUP, entry_points
+
+    for ep in entry_points(AGENTS_GROUP):
+        if ep.name == name:
+            record = _load(_Candidate(ep.name, _provenance(ep), entry=ep), False, None, None)
+            if record.status != "ok":
+                raise LookupError(record.one_line())
+            return record.sibling
+    raise LookupError(f"no sibling named {name!r} is installed here")
 
 
 def plugin_host(plugin_manager: pluggy.PluginManager | PluginHost | None = None) -> PluginHost:

@@ -9,6 +9,9 @@ Rules, in this order:
 2. Names must match ``^[a-zA-Z0-9_-]{1,64}$`` (what model APIs accept), else ``failed``.
 3. One name from two sources: neither loads, every one is recorded as ``conflict`` naming the
    others, and the reason says how to keep one. The outcome never depends on path order.
+   ``SHIPMATES_PREFER`` (tokens as in the lists, e.g. ``remote:fib``) settles such a clash
+   instead: the one source it names loads and the others are ``excluded`` (a plugin may use
+   them as its fallback: shipmates-nats calls the local copy when no replica answers).
 4. Loading is per entry and isolated: any failure is recorded as ``failed`` with a one-line
    reason and the others still load; ``strict`` (``SHIPMATES_STRICT=1``) re-raises the first.
    That covers the import, the provider call and every read of the sibling's attributes
@@ -41,7 +44,7 @@ from ._loader import (
     load_entry_point,
 )
 from ._records import AgentRecord, Discovery
-from ._selector import Selector, parse_names
+from ._selector import PREFER_ENV, Selector, parse_names, preferred
 from ._sibling import Provenance, SiblingAttributeError, SiblingSpec, sibling_spec
 
 if TYPE_CHECKING:
@@ -117,7 +120,13 @@ def discover(
     by_name: dict[str, list[_Candidate]] = {}
     for c in live:
         by_name.setdefault(c.name, []).append(c)
+    prefer = preferred()
     for name, group in by_name.items():
+        chosen = _preferred(group, prefer)
+        if chosen is not None:
+            reason = f"the name {name!r} is preferred from {_where(chosen)} ({PREFER_ENV})"
+            records += [_record(c, "excluded", reason) for c in group if c is not chosen]
+            group = [chosen]
         if len(group) > 1:
             records += [_record(c, "conflict", _conflict_reason(name, c, group)) for c in group]
         elif load:
@@ -126,6 +135,18 @@ def discover(
             records.append(_record(group[0], "ok", None))
     records.sort(key=lambda r: _order(r.name, r.provenance))
     return Discovery(records)
+
+
+def _preferred(group: list[_Candidate], prefer: frozenset[str]) -> _Candidate | None:
+    """The one candidate of a clash that ``SHIPMATES_PREFER`` names, else None."""
+    if len(group) < 2 or not prefer:
+        return None
+    named = [
+        c
+        for c in group
+        if any(Selector.match(t, c.name, c.provenance.distribution, c.provenance.origin) for t in prefer)
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _agent_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -> Selector:

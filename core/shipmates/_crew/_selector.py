@@ -102,3 +102,12 @@ def selector_matches(token: str, name: str, distribution: str | None, origin: st
     The rule of :meth:`Selector.match`; see :class:`Selector` for whole allow/deny lists.
     """
     return Selector.match(token, name, distribution, origin)
+
+
+PREFER_ENV = "SHIPMATES_PREFER"
+
+
+def preferred(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """``SHIPMATES_PREFER``: tokens (as in the lists) naming the one copy that wins a name clash."""
+    env = os.environ if environ is None else environ
+    return parse_names(env.get(PREFER_ENV, ""))

@@ -19,3 +19,17 @@ class RemoteCallError(ShipmatesError):
 
 class PayloadTooLargeError(RemoteCallError):
     """A request or response exceeded the configured size limit."""
+
+
+class NoReplicaError(RemoteCallError):
+    """No replica of a remote sibling is serving (its local fallback, if configured, takes the call)."""
+
+
+class ReplicaLostError(RemoteCallError):
+    """The replica running a call is gone (its process or connection died) before it answered."""
+
+
+def replica_lost(label: str, instance: str) -> ReplicaLostError:
+    return ReplicaLostError(
+        f"the replica {instance} of {label} died before it answered (its process or connection is gone)"
+    )

@@ -101,8 +101,9 @@ class Heartbeat:
                         "name": h.name,
                         "distribution": h.provenance.distribution,
                         "version": h.provenance.version,
+                        "id": service.id,  # its micro instance: what a captain routes to
                     }
-                    for h in s.hosted
+                    for h, service in zip(s.hosted, s.services, strict=False)
                 ],
                 "state": state,
                 "inflight": len(s.inflight),

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from shipmates.plugin import Selector, agent_selector, hookimpl, local_agent_names
+from shipmates.plugin import Selector, agent_selector, hookimpl, local_agent_names, selector_matches
 
 if TYPE_CHECKING:
     from shipmates import Agent
@@ -118,7 +118,37 @@ def register_agents(register: RegisterAgent) -> None:
         if not _remote_allowed(proxy.name, proxy.provenance.distribution):
             continue
         _decided.add(proxy.name)
+        if proxy.fallback is None and prefers_remote(proxy.name, proxy.distribution):
+            _load_fallback(proxy)
         register(proxy, name=proxy.name, provenance=proxy.provenance, instances=[i.id for i in insts])
+
+
+PREFER_ENV = "SHIPMATES_PREFER"
+
+
+def prefers_remote(name: str, distribution: str | None) -> bool:
+    """``SHIPMATES_PREFER`` names the served ``name`` and not the one installed here (``remote:fib``):
+    discovery keeps the remote one, and the local copy becomes its fallback."""
+    tokens = [t for t in os.environ.get(PREFER_ENV, "").split(",") if t.strip()]
+    return any(
+        selector_matches(t, name, distribution, "remote")
+        and not selector_matches(t, name, None, "entry-point")
+        for t in tokens
+    )
+
+
+def _load_fallback(proxy: RemoteSibling) -> None:
+    """Give ``proxy`` the local copy of its sibling, when one is installed here."""
+    if proxy.name not in local_agent_names():
+        return
+    from shipmates.plugin import load_local_agent
+
+    try:
+        proxy.fallback = load_local_agent(proxy.name)
+    except LookupError as exc:
+        warn(f"no local fallback for {proxy.label}: {exc}")
+        return
+    proxy.update(proxy.card, proxy.instances, proxy.hosts)  # /agents names the fallback
 
 
 def _remote_allowed(name: str, distribution: str | None) -> bool:
@@ -201,8 +231,8 @@ def refresh_agents(captain: Agent) -> None:
             continue
         proxy.available = False
         tool = captain.get_tool(name)
-        if tool is not None and tool.sibling is proxy:
-            captain.remove(name)
+        if tool is not None and tool.sibling is proxy and proxy.fallback is None:
+            captain.remove(name)  # (with a fallback it stays: the local copy answers meanwhile)
 
 
 def _refresh_name(
@@ -223,6 +253,12 @@ def _refresh_name(
             _take(captain, ours)  # its replicas are back
         elif tool is not None and tool.sibling is ours:
             ours.available = True
+        return
+    if tool is not None and len(proxies) == 1 and _takes_over(tool, proxies[0]):
+        proxies[0].fallback = tool.sibling  # the local copy answers whenever no replica does
+        proxies[0].update(proxies[0].card, proxies[0].instances, proxies[0].hosts)
+        captain.remove(name)
+        _take(captain, proxies[0])
         return
     if tool is not None:
         if name not in _decided:
@@ -247,6 +283,13 @@ def _refresh_name(
         )
     elif wanted:
         _take(captain, wanted[0])
+
+
+def _takes_over(tool: Any, proxy: RemoteSibling) -> bool:
+    """True when ``SHIPMATES_PREFER`` wants ``proxy`` instead of the local sibling behind ``tool``."""
+    provenance = getattr(tool, "provenance", None)
+    local = provenance is not None and provenance.origin != "remote"
+    return local and prefers_remote(proxy.name, proxy.distribution)
 
 
 def _take(captain: Agent, proxy: RemoteSibling) -> None:

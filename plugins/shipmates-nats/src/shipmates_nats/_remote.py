@@ -30,16 +30,20 @@ from shipmates.plugin import (
 )
 
 from . import _protocol as p
-from ._breaker import breaker_note, guarded
+from ._breaker import CircuitOpenError, breaker_note, guarded
 from ._config import NatsSettings, connect
-from ._errors import PayloadTooLargeError, RemoteCallError
+from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
+from ._heartbeat import heartbeat_subject
 from ._invoke import current_traceparent
 from ._request import request
+from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
+from ._versions import REQUIRE_ENV, required, satisfies
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
+_timeout = asyncio.timeout
 
 SCAN_MIN = 0.1
 """Seconds a discovery scan always listens for answers."""
@@ -49,9 +53,11 @@ SCAN_MAX = 1.0
 """...or after this long at most."""
 POLL_INTERVAL = 2.0
 NETWORK_GRACE = 1.0
+"""Seconds added to a sibling's own timeout for the round trip."""
 LOCAL_AFTER = 8
 """Calls from one event loop before it gets a connection of its own."""
-"""Seconds added to a sibling's own timeout for the round trip."""
+LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
+"""Seconds between checks (a micro PING) that the replica holding a routed call is still there."""
 
 
 @dataclass
@@ -93,6 +99,13 @@ class RemoteSibling:
         self.breaker_key = (crew.ns, self.name, self.distribution or "")
         self.available = True
         self.instances: list[str] = []
+        self.routes: list[str] = []
+        """Instances that take calls on their own subject (:mod:`._routing`), within the version range."""
+        self.fallback: Any = None
+        """The local copy of this sibling that takes calls when no replica answers (``SHIPMATES_PREFER``)."""
+        self.versions = ""
+        self.exclusive = False
+        """Some replicas are outside the required version range: never call the queue group."""
         self.update(card, instances, hosts)
 
     def update(self, card: dict[str, Any], instances: list[str], hosts: list[str] | None = None) -> None:
@@ -107,6 +120,8 @@ class RemoteSibling:
         self.served_timeout = float(served) if isinstance(served, (int, float)) else DEFAULT_TOOL_TIMEOUT
         self.timeout = self.served_timeout + 2 * NETWORK_GRACE
         self.durable = bool(card.get("durable"))
+        self.idempotent = card.get("idempotent") is True
+        """Declared by the sibling: a call whose replica dies is retried once on another."""
         protocols = card.get("protocols")
         self.streams = isinstance(protocols, list) and p.STREAM_PROTOCOL in protocols
         model = card.get("model")
@@ -122,7 +137,9 @@ class RemoteSibling:
             card.get("version"),
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
             f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}"
-            + breaker_note(self.breaker_key),
+            + self.versions
+            + breaker_note(self.breaker_key)
+            + (f"; falls back to the local {_describe(self.fallback)}" if self.fallback is not None else ""),
         )
 
     @property
@@ -162,9 +179,18 @@ class RemoteSibling:
 
     async def ainvoke(self, query: Any) -> str:
         """Ask a replica; durable siblings go through the JetStream work queue. A circuit breaker
-        (:mod:`._breaker`) fails fast after repeated failures."""
-        with guarded(self.breaker_key, self.label):
-            return await self._ainvoke(query)
+        (:mod:`._breaker`) fails fast after repeated failures. With a local fallback, the local
+        copy answers when no replica does."""
+        if self.fallback is not None and not self.available:
+            return await self._local(query)  # every replica is gone: no network round trip
+        try:
+            with guarded(self.breaker_key, self.label):
+                return await self._ainvoke(query)
+        except (NoReplicaError, CircuitOpenError) as exc:
+            if self.fallback is None:
+                raise
+            log.info("%s; the local copy takes the call", exc)
+            return await self._local(query)
 
     async def _ainvoke(self, query: Any) -> str:
         if self.durable:
@@ -177,8 +203,9 @@ class RemoteSibling:
         entry = crew._local.get(asyncio.get_running_loop())
         nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
-            text, events = await on_background_loop(crew.request(self, body, headers, wait))
-        else:
+            text, events = await on_background_loop(self.call(None, body, headers, wait))
+        elif len(self.routes) < 2 and not self.exclusive:
+            # Nothing to route (one replica, no version range): the queue group, inline.
             try:
                 msg = await request(nc, self.subject, body, headers, wait)
             except Exception as exc:
@@ -186,9 +213,126 @@ class RemoteSibling:
             msg_headers = msg.headers
             text = _answer(self, msg_headers, msg.data)
             events = msg_headers.get(p.H_EVENTS) if msg_headers else None
+        else:
+            text, events = await self.call(nc, body, headers, wait)
         if events:
             _replay(self, events)
         return text
+
+    async def call(
+        self, nc: Any, body: bytes, headers: dict[str, str], wait: float
+    ) -> tuple[str, str | None]:
+        """One call, routed (:mod:`._routing`): the answer, and the served sibling's own tool calls.
+
+        A replica that refuses as busy, or is gone before the call reached it, is skipped for the
+        next; one that dies holding the call is retried once elsewhere for an idempotent sibling.
+        """
+        crew = self.crew
+        if nc is None:
+            nc = crew.nc if crew.nc is not None and not crew.nc.is_closed else await crew._connected()
+        router = crew.router
+        tried: list[str] = []
+        retried = False
+        deadline = time.monotonic() + wait
+        while True:
+            rid = self.route(tried)
+            if rid is None and self.exclusive:  # only the replicas in range: wait for one
+                if not self.routes:
+                    raise NoReplicaError(
+                        f"no replica of {self.label} within the range {REQUIRE_ENV} asks for"
+                    )
+                if time.monotonic() >= deadline:
+                    from nats.errors import TimeoutError as NatsTimeout
+
+                    raise crew.call_error(self, NatsTimeout(), wait, headers)
+                await asyncio.sleep(0.02)
+                tried.clear()
+                continue
+            subject = self.subject if rid is None else direct_subject(self.subject, rid)
+            router.started(rid)
+            started = time.monotonic()
+            try:
+                msg = await self._request(nc, subject, rid, body, headers, wait)
+            except Exception as exc:
+                router.finished(rid, None)
+                if rid is None:
+                    raise crew.call_error(self, exc, wait, headers) from None
+                tried.append(rid)
+                if _no_responders(exc):
+                    continue  # that replica left before the call reached it: nothing ran
+                if isinstance(exc, ReplicaLostError):
+                    if self.idempotent and not retried:
+                        retried = True
+                        log.warning("%s; retrying once on another replica (idempotent)", exc)
+                        continue
+                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
+                raise crew.call_error(self, exc, wait, headers) from None
+            msg_headers = msg.headers
+            if rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY:
+                router.finished(rid, None)
+                router.busy(rid)
+                tried.append(rid)
+                continue
+            router.finished(rid, time.monotonic() - started)
+            text = _answer(self, msg_headers, msg.data)
+            return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
+
+    def route(self, tried: list[str]) -> str | None:
+        """The replica for the next attempt (None: the queue group, or none left). One replica
+        alone gets its calls through the queue group: nothing to choose, nothing to retry on."""
+        if len(self.routes) < 2 and not self.exclusive:
+            return None
+        return self.crew.router.pick(self.routes, tried)
+
+    async def _request(
+        self, nc: Any, subject: str, rid: str | None, body: bytes, headers: dict[str, str], wait: float
+    ) -> Any:
+        """``nc.request``; for a routed call, its replica is checked every :data:`LIVENESS` seconds."""
+        if rid is None:
+            return await request(nc, subject, body, headers, wait)
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        # nc.request, resumable: its reply future outlives each LIVENESS wait (no task per call)
+        if not nc._resp_sub_prefix:
+            await nc._init_request_sub()
+        token = nc._nuid.next()
+        token.extend(os.urandom(2).hex().encode())
+        key = token.decode()
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        nc._resp_map[key] = reply
+        try:
+            await nc.publish(subject, body, reply=(nc._resp_sub_prefix + token).decode(), headers=headers)
+            deadline = time.monotonic() + wait
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NatsTimeout
+                try:
+                    async with _timeout(min(LIVENESS, left)):
+                        msg = await asyncio.shield(reply)
+                except TimeoutError:
+                    if time.monotonic() < deadline and not await self.crew.alive(nc, self.name, rid):
+                        raise replica_lost(self.label, rid) from None
+                    continue
+                if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
+                    raise NoRespondersError
+                return msg
+        finally:
+            nc._resp_map.pop(key, None)
+            reply.cancel()
+
+    async def _local(self, query: Any) -> str:
+        """Call the local fallback (its own input model when it is typed)."""
+        from shipmates.plugin import sibling_spec
+
+        spec = sibling_spec(self.fallback)
+        arg = query
+        if spec.input_model is not None and not isinstance(query, spec.input_model):
+            data = query.model_dump() if hasattr(query, "model_dump") else query
+            arg = spec.input_model.model_validate(data if isinstance(data, dict) else {"query": data})
+        result = await (spec.call(arg) if spec.is_async else asyncio.to_thread(spec.call, arg))
+        return result if isinstance(result, str) else str(result)
 
     def astream(self, query: Any) -> AsyncIterator[RunEvent]:
         """The call's events as they happen: the served run's own tool and model calls, text
@@ -198,13 +342,48 @@ class RemoteSibling:
         durable siblings answer in one reply: started, then finished.
         """
         if self.streams and not self.durable:
-            return stream_call(self, query)
+            return self._streamed(query)
         return self._one_reply(query)
 
-    async def _one_reply(self, query: Any) -> AsyncIterator[RunEvent]:
-        yield RunStarted(agent=self.name, query=str(query)[:400], model="remote")
-        text = await self.ainvoke(query)
+    async def _streamed(self, query: Any) -> AsyncIterator[RunEvent]:
+        """:func:`stream_call`, with the local fallback and the idempotent retry of :meth:`ainvoke`."""
+        if self.fallback is not None and not self.available:
+            async for event in self._one_reply(query, local=True):
+                yield event
+            return
+        retried = False
+        while True:
+            try:
+                async for event in stream_call(self, query):
+                    if retried and isinstance(event, RunStarted) and event.depth == 0:
+                        continue  # said once, by the first attempt
+                    yield event
+                return
+            except NoReplicaError as exc:
+                if self.fallback is None:
+                    raise
+                log.info("%s; the local copy takes the call", exc)
+                text = await self._local(query)
+                yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
+                return
+            except ReplicaLostError as exc:
+                if not self.idempotent or retried:
+                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
+                retried = True
+                log.warning("%s; retrying once on another replica (idempotent)", exc)
+
+    async def _one_reply(self, query: Any, local: bool = False) -> AsyncIterator[RunEvent]:
+        yield RunStarted(agent=self.name, query=str(query)[:400], model="local" if local else "remote")
+        text = await (self._local(query) if local else self.ainvoke(query))
         yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
+
+    def _not_retried(self) -> str:
+        if self.idempotent:
+            return "it was already retried once"
+        return (
+            f"not retried, since {self.name} does not declare `idempotent = True`: "
+            "ask again, or use durable delegation for long jobs"
+        )
 
     def invoke(self, query: Any) -> str:
         """Blocking :meth:`ainvoke`."""
@@ -249,6 +428,8 @@ class RemoteCrew:
         self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._local_locks: dict[Any, asyncio.Lock] = {}
         self._replies: dict[Any, Replies] = {}
+        self.router = Router()
+        """The load of every replica (own calls and heartbeats): where the next call goes."""
         self.loop_local = os.environ.get("SHIPMATES_NATS_LOOP_LOCAL", "1") != "0"
         """Calls from another event loop use a connection of that loop (set the variable to 0
         to send every call through the background loop instead)."""
@@ -261,7 +442,21 @@ class RemoteCrew:
                 self.settings, name="shipmates-captain", inbox_prefix=p.inbox_prefix(self.ns)
             )
             self.js = self.nc.jetstream()
+
+            async def beat(msg: Any) -> None:
+                self.router.heartbeat(msg.data)
+
+            await self.nc.subscribe(heartbeat_subject(self.ns), cb=beat)
         return self.nc
+
+    async def alive(self, nc: Any, name: str, instance: str) -> bool:
+        """False once nothing answers the replica's own micro PING subject (it is gone); a slow
+        answer counts as alive."""
+        try:
+            await nc.request(f"{p.srv_prefix(self.ns)}.PING.{name}.{instance}", b"", timeout=LIVENESS)
+        except Exception as exc:
+            return not _no_responders(exc)
+        return True
 
     def connect(self) -> RemoteCrew:
         _run_within(self._connected(), self.settings.connect_timeout + 5)
@@ -350,6 +545,7 @@ class RemoteCrew:
         alive = now - 2 * POLL_INTERVAL - SCAN_MAX
         for view in self.views.values():
             view.instances = {k: v for k, v in view.instances.items() if v.seen >= alive}
+        self.router.forget(i for view in self.views.values() for i in view.instances)
         self.scanned_at = time.monotonic()
         return self.views
 
@@ -396,7 +592,10 @@ class RemoteCrew:
         """
         out: list[tuple[RemoteSibling, RemoteView, str, list[Instance]]] = []
         for name, view in sorted(self.views.items()):
-            for dist, insts in view.by_distribution().items():
+            for dist, every in view.by_distribution().items():
+                insts = _in_range(name, every)
+                if not insts:
+                    continue
                 card = max(insts, key=lambda i: i.seen).card
                 ids = [i.id for i in insts]
                 hosts = sorted({str(i.card.get("host") or "unknown host") for i in insts})
@@ -404,25 +603,14 @@ class RemoteCrew:
                 if proxy is None:
                     proxy = self.bound[(name, dist)] = RemoteSibling(self, card, ids, hosts)
                     self.proxies.setdefault(name, proxy)
-                else:
-                    proxy.update(card, ids, hosts)
+                proxy.routes = [i.id for i in insts if routable(i.card)]
+                proxy.exclusive = len(insts) < len(every)
+                proxy.versions = _versions_note(insts)
+                proxy.update(card, ids, hosts)
                 out.append((proxy, view, dist, insts))
         return out
 
     # -- calls ------------------------------------------------------------------------------
-
-    async def request(
-        self, proxy: RemoteSibling, body: bytes, headers: dict[str, str], timeout: float, nc: Any = None
-    ) -> tuple[str, str | None]:
-        """The answer text, and the served sibling's own tool calls (JSON) when it made any."""
-        nc = nc or self.nc
-        if nc is None or nc.is_closed:
-            nc = await self._connected()
-        try:
-            msg = await request(nc, proxy.subject, body, headers, timeout)
-        except Exception as exc:
-            raise self.call_error(proxy, exc, timeout, headers) from None
-        return _answer(proxy, msg.headers, msg.data), (msg.headers or {}).get(p.H_EVENTS)
 
     def call_error(
         self, proxy: RemoteSibling, exc: Exception, timeout: float, headers: dict[str, str]
@@ -432,7 +620,7 @@ class RemoteCrew:
         from nats.errors import TimeoutError as NatsTimeout
 
         if isinstance(exc, NoRespondersError):
-            return RemoteCallError(
+            return NoReplicaError(
                 f"no replica of {proxy.label} is serving in namespace '{self.ns}' on "
                 f"{self.settings.display_url}: start `shipmates serve` where it is installed, "
                 "or check --namespace"
@@ -475,6 +663,48 @@ async def _closer(nc: Any, forget: Any) -> Any:
         forget()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(nc.close(), 2)
+
+
+def _in_range(name: str, insts: list[Instance]) -> list[Instance]:
+    """The instances within the version range ``SHIPMATES_REQUIRE`` sets for ``name``; the others
+    are reported once each."""
+    spec = required(name, insts[0].card.get("distribution"))
+    if spec is None:
+        return insts
+    from ._plugin import warn
+
+    kept = []
+    for inst in insts:
+        if satisfies(inst.card.get("version"), spec):
+            kept.append(inst)
+        else:
+            warn(
+                f"replica {inst.id} of remote sibling '{name}' ({inst.card.get('distribution')} "
+                f"{inst.card.get('version')} on host {inst.card.get('host')}) is outside the required "
+                f"range '{spec}' ({REQUIRE_ENV}): it is not called"
+            )
+    return kept
+
+
+def _versions_note(insts: list[Instance]) -> str:
+    """``"; versions 1.0 (id1), 1.2 (id2,id3)"`` when the replicas disagree, else ""."""
+    by_version: dict[str, list[str]] = {}
+    for inst in insts:
+        by_version.setdefault(str(inst.card.get("version")), []).append(inst.id)
+    if len(by_version) < 2:
+        return ""
+    return "; versions " + ", ".join(f"{v} ({','.join(ids)})" for v, ids in sorted(by_version.items()))
+
+
+def _no_responders(exc: BaseException) -> bool:
+    from nats.errors import NoRespondersError
+
+    return isinstance(exc, NoRespondersError)
+
+
+def _describe(sibling: Any) -> str:
+    name = getattr(sibling, "name", "sibling")
+    return f"'{name}'"
 
 
 def _replay(proxy: RemoteSibling, raw: str) -> None:

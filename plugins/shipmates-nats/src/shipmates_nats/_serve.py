@@ -49,6 +49,7 @@ from ._invoke import (
     events_header,
 )
 from ._protocol import capped_timeout
+from ._routing import E_BUSY, ROUTE_PROTOCOL, direct_subject
 from ._slots import Slots
 from ._stream_serve import StreamReplier
 
@@ -180,6 +181,8 @@ class SiblingServer:
                 durable=self.durable and bool(getattr(h.sibling, "durable", False)),
             )
             h.card["durableWorker"] = self.durable
+            h.card["protocols"].append(ROUTE_PROTOCOL)  # its own subject; busy refusals when full
+            h.card["idempotent"] = getattr(h.sibling, "idempotent", False) is True
             h.card["model"] = model_label(h.sibling)  # own model, or "session default (NAME)"
             config = ServiceConfig(
                 name=h.name,
@@ -190,11 +193,14 @@ class SiblingServer:
             )
             service = Service(self.nc, config)
             service._prefix = p.srv_prefix(self.ns)  # namespaced discovery subjects
+            subject = p.invoke_subject(self.ns, h.name, prov.distribution)
             await service.add_endpoint(
-                name="invoke",
-                subject=p.invoke_subject(self.ns, h.name, prov.distribution),
-                handler=self._handler(h),
-                metadata={"format": "json"},
+                name="invoke", subject=subject, handler=self._handler(h), metadata={"format": "json"}
+            )
+            await service.add_endpoint(  # load-aware routing (_routing): this replica alone
+                name="direct",
+                subject=direct_subject(subject, service.id),
+                handler=self._handler(h, direct=True),
             )
             await service.start()
             self.services.append(service)
@@ -250,7 +256,9 @@ class SiblingServer:
             pm.register(EventCollector(), name="shipmates_nats.events")
         self.collect_events = True
 
-    def _handler(self, h: Hosted) -> Any:
+    def _handler(self, h: Hosted, direct: bool = False) -> Any:
+        """``direct``: the replica's own subject, where a call is refused at once while every slot
+        is taken (the captain tries another replica) instead of waiting for one."""
         loop = asyncio.get_running_loop()
         cap = self.cap(h)
         own_limit = min(h.timeout, cap)
@@ -268,6 +276,12 @@ class SiblingServer:
                     )
                 return
             if not slots.take():  # back-pressure: at most max_inflight calls at once
+                if direct:  # the replica's own subject: refuse at once, the captain tries another
+                    with contextlib.suppress(Exception):
+                        await request.respond_error(
+                            E_BUSY, f"{h.label}: busy ({self.max_inflight} calls in flight)"
+                        )
+                    return
                 await slots.wait()
                 if loop.time() >= deadline:  # its caller gave up while it waited for a slot
                     slots.release()
@@ -390,8 +404,12 @@ class SiblingServer:
         """Leave discovery, stop taking calls, finish in-flight ones until the deadline, disconnect."""
         deadline = time.monotonic() + self.drain_timeout
         await self.heartbeat.stop()
+        from nats.micro.service import ServiceVerb
+
         for service in self.services:
-            for sub in list(service._subscriptions.values()):
+            for key, sub in list(service._subscriptions.items()):
+                if key == ServiceVerb.PING:
+                    continue  # its own PING: captains holding a call check it is still there
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
             for endpoint in service._endpoints:

@@ -112,12 +112,14 @@ def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
                 inflight=beat.get("inflight", 0),
                 max_inflight=beat.get("max_inflight"),
                 handled=beat.get("handled", 0),
+                version=served.get("version"),
             )
             replica["heard"] = True
     breakers = _breakers()
     for entry in siblings.values():
         entry["state"] = _sibling_state(entry)
         entry["inflight"] = sum(r.get("inflight", 0) for r in entry["replicas"])
+        entry["versions"] = sorted({str(r["version"]) for r in entry["replicas"] if r.get("version")})
         prefix = f"{entry['namespace']}/{entry['name']}/"
         found = [b for k, b in breakers.items() if k.startswith(prefix)]
         entry["breaker"] = found[-1]["state"] if found else "closed"
@@ -170,8 +172,10 @@ def render(doc: dict[str, Any]) -> str:
     for e in doc["siblings"]:
         live = sum(1 for r in e["replicas"] if r.get("state") in ("serving", "busy"))
         wanted = f"/{e['wanted']}" if e.get("wanted") is not None else ""
+        versions = e.get("versions") or []
+        name = e["name"] + (f" (versions {', '.join(versions)})" if len(versions) > 1 else "")
         rows.append(
-            (e["crew"], e["name"], e["state"], f"{live}{wanted}", str(e["restarts"]), str(e["inflight"]),
+            (e["crew"], name, e["state"], f"{live}{wanted}", str(e["restarts"]), str(e["inflight"]),
              e["breaker"], (e.get("last_error") or "-")[:60])
         )  # fmt: skip
     header, *body = table(rows)
@@ -181,7 +185,9 @@ def render(doc: dict[str, Any]) -> str:
         for r in e["replicas"]:
             where = "local" if r.get("local") else "remote"
             lines.append(
-                f"    {r.get('worker') or '-'} {where} {r['host']} PID {r['pid']}: {r.get('state', '?')}, "
+                f"    {r.get('worker') or '-'} {where} {r['host']} PID {r['pid']}"
+                + (f" v{r['version']}" if r.get("version") else "")
+                + f": {r.get('state', '?')}, "
                 f"{r.get('inflight', 0)} in flight, {r.get('handled', 0)} handled"
             )
     return "\n".join(lines)

@@ -28,7 +28,9 @@ from shipmates import (
 from shipmates.plugin import delegation_path, on_background_loop, plugin_host, submit
 
 from . import _protocol as p
+from ._errors import replica_lost
 from ._frames import FIELD_CHARS, decode, parse_usage
+from ._routing import E_BUSY, direct_subject
 
 if TYPE_CHECKING:
     from ._remote import RemoteSibling
@@ -38,6 +40,8 @@ log = logging.getLogger("shipmates_nats")
 NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
 """Seconds without an event after which a streamed call says "no progress for N s" (again every N s)."""
 _timeout = asyncio.timeout
+LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
+"""Seconds of silence after which a routed call checks that its replica is still there."""
 
 
 class Replies:
@@ -96,14 +100,27 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         subject, queue = own.subject, own._pending_queue  # next_msg() would make a task per frame
     cancel: str | None = None
     ended = False
+    router = crew.router
+    tried: list[str] = []
+    rid: str | None = None
     try:
         yield RunStarted(agent=name, query=str(query)[:FIELD_CHARS], model="remote")
-        publish = nc.publish(proxy.subject, body, reply=subject, headers=headers)
-        await (publish if local else on_background_loop(publish))
+
+        async def send() -> None:  # to the replica with the most room (_routing), else the queue group
+            nonlocal rid
+            rid = proxy.route(tried)
+            if rid is None and proxy.exclusive:  # never the queue group: it has replicas out of range
+                rid = router.pick(proxy.routes, force=True)
+            router.started(rid)
+            target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
+            publish = nc.publish(target, body, reply=subject, headers=headers)
+            await (publish if local else on_background_loop(publish))
+
+        await send()
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + wait
-        progress = warn_at = start  # the last event; when "no progress" was last said
+        progress = warn_at = heard = start  # the last event; when "no progress" was last said; any frame
         alive = False
         trace = _Trace(proxy)
         streamed = Usage()
@@ -113,16 +130,23 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 from nats.errors import TimeoutError as NatsTimeout
 
                 raise crew.call_error(proxy, NatsTimeout(), wait, headers)
+            check = heard + LIVENESS if rid is not None else deadline  # is its replica still there?
             try:
-                async with _timeout(min(deadline, warn_at + NO_PROGRESS) - now):
+                async with _timeout(min(deadline, warn_at + NO_PROGRESS, check) - now):
                     msg = await queue.get()
                 if own is not None:
                     own._pending_size -= len(msg.data)
             except TimeoutError:
-                if loop.time() < deadline:
+                if rid is not None and loop.time() >= check:
+                    here = crew.alive(nc, name, rid)
+                    if not await (here if local else on_background_loop(here)):
+                        raise replica_lost(proxy.label, rid) from None
+                    heard = loop.time()
+                elif loop.time() < deadline and loop.time() >= warn_at + NO_PROGRESS:
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
                     warn_at = loop.time()
                 continue
+            heard = loop.time()
             frame_headers = msg.headers
             if frame_headers is None:  # an event (no headers to build or parse: the common frame)
                 try:
@@ -143,6 +167,17 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 if kind == p.F_ACK and cancel is None:
                     cancel = _cancel_subject(crew.ns, frame_headers.get(p.H_CANCEL))
             else:  # the end, an error reply, or a replica that answers in one reply
+                if rid is not None and frame_headers.get(p.H_ERROR_CODE) == E_BUSY and cancel is None:
+                    router.finished(rid, None)
+                    router.busy(rid)
+                    tried.append(rid)
+                    await send()  # refused before it started: another replica may take it
+                    continue
+                if rid is not None and frame_headers.get("Status") == "503" and cancel is None:
+                    router.finished(rid, None)
+                    tried.append(rid)  # that replica left before the call reached it: nothing ran
+                    await send()
+                    continue
                 if frame_headers.get("Status") == "503":
                     from nats.errors import NoRespondersError
 
@@ -150,6 +185,8 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 from ._remote import _answer
 
                 ended = True
+                router.finished(rid, loop.time() - start)
+                rid = None
                 text = _answer(proxy, frame_headers, msg.data)
                 usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
                 missing = _missing(usage, streamed)
@@ -158,6 +195,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 yield RunFinished(agent=name, path=(name,), status="ok", output=text, usage=usage or streamed)
                 return
     finally:
+        router.finished(rid, None)
         if own is None:
             replies.calls.pop(token, None)
         else:

@@ -1,0 +1,56 @@
+"""Version ranges a captain requires of remote siblings (``SHIPMATES_REQUIRE``).
+
+``SHIPMATES_REQUIRE="fib>=1.2,<2 shipmates-echo~=3.0"``: entries separated by spaces or ``;``,
+each a sibling name or a distribution followed by a PEP 440 specifier set. Replicas whose
+version is outside the range are never called; each is reported once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+from shipmates.plugin import selector_matches
+
+REQUIRE_ENV = "SHIPMATES_REQUIRE"
+_ENTRY = re.compile(r"^([A-Za-z0-9_.*:-]+?)\s*((?:[<>=!~]=?|===).*)$")
+
+
+def requirements(raw: str | None = None) -> list[tuple[str, SpecifierSet]]:
+    """The parsed ``SHIPMATES_REQUIRE`` (or ``raw``); raises ValueError naming a bad entry."""
+    text = os.environ.get(REQUIRE_ENV, "") if raw is None else raw
+    found: list[tuple[str, SpecifierSet]] = []
+    for entry in re.split(r"[\s;]+", text.strip()):
+        if not entry:
+            continue
+        match = _ENTRY.match(entry)
+        try:
+            if match is None:
+                raise InvalidSpecifier(entry)
+            found.append((match.group(1), SpecifierSet(match.group(2))))
+        except InvalidSpecifier:
+            raise ValueError(
+                f"{REQUIRE_ENV}: {entry!r} is not NAME followed by a version range (e.g. 'fib>=1.2,<2')"
+            ) from None
+    return found
+
+
+def required(name: str, distribution: str | None) -> SpecifierSet | None:
+    """The range the replicas of ``name`` (from ``distribution``) must be in, or None."""
+    ranges = [spec for token, spec in requirements() if selector_matches(token, name, distribution, "remote")]
+    if not ranges:
+        return None
+    combined = SpecifierSet()
+    for spec in ranges:
+        combined &= spec
+    return combined
+
+
+def satisfies(version: str | None, spec: SpecifierSet) -> bool:
+    """Whether ``version`` is in ``spec`` (an unknown or unparsable version is not)."""
+    try:
+        return Version(version or "") in spec
+    except InvalidVersion:
+        return False
