@@ -188,29 +188,37 @@ def _delegation_stack() -> ContextVar[tuple[str, ...]]:
 
 def set_delegation_path(path: tuple[str, ...]) -> Token[tuple[str, ...]]:
     """Continue ``path`` (a remote caller's) in this context; undo with :func:`reset_delegation_path`."""
-    from ._run._context import delegation_stack
-
-    return delegation_stack.set(path)
+    return (_stack or _delegation_stack()).set(path)
 
 
 def reset_delegation_path(token: Token[tuple[str, ...]]) -> None:
     """Restore the delegation path :func:`set_delegation_path` replaced."""
-    from ._run._context import delegation_stack
-
-    delegation_stack.reset(token)
+    (_stack or _delegation_stack()).reset(token)
 
 
 def current_budget() -> Budget | None:
     """What the running call's run tree may still spend (the tightest of the budgets in force),
     or None when it runs under no budget."""
-    from ._run._budget import ambient
-    from ._run._context import parent_call
-
+    parent_call, ambient = _budget_vars or _load_budget_vars()
     link = parent_call.get()
     spend = getattr(link[1], "spend", None) if link is not None else None
     if spend is None:
         spend = ambient.get()
     return spend.remaining() if spend is not None else None
+
+
+_budget_vars: tuple[ContextVar[Any], ContextVar[Any]] | None = None
+"""The context variables :func:`current_budget` reads, imported once (as ``_stack``: a remote
+call reads them on every request)."""
+
+
+def _load_budget_vars() -> tuple[ContextVar[Any], ContextVar[Any]]:
+    global _budget_vars
+    from ._run._budget import ambient
+    from ._run._context import parent_call
+
+    _budget_vars = (parent_call, ambient)
+    return _budget_vars
 
 
 _OTEL = "shipmates._plugins._builtin_otel"

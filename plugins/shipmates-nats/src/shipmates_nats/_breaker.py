@@ -88,6 +88,9 @@ _lock = threading.Lock()
 
 
 def breaker_for(key: tuple[str, ...], label: str) -> Breaker:
+    found = _breakers.get(key)  # every call looks its breaker up: no lock once it exists
+    if found is not None:
+        return found
     with _lock:
         found = _breakers.get(key)
         if found is None:
@@ -150,6 +153,10 @@ class guarded:  # noqa: N801 - used as a context manager, like a function
         return self.breaker
 
     def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        breaker = self.breaker
+        if error is None and breaker.state == "closed" and not breaker.failures:
+            breaker.probing = False  # the usual call: nothing to record
+            return
         if error is not None and not isinstance(error, Exception):
             self.breaker.probing = False  # cancelled: neither success nor failure
             return

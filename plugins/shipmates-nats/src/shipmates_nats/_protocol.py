@@ -157,6 +157,17 @@ def new_traceparent(parent: str | None = None) -> str:
     return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
+def continue_trace(parent: str | None) -> str:
+    """The span a served call runs in: the caller's traceparent as it is when it has the form
+    captains send (version 00), so a call draws no new ids; else :func:`new_traceparent`.
+
+    Nested calls are children of it (same trace id, new span ids): without OpenTelemetry no span
+    is recorded, so a span of the replica's own would only cost a random draw per call."""
+    if parent and len(parent) == 55 and parent.startswith("00-") and parent[35] == "-" and parent[52] == "-":
+        return parent
+    return new_traceparent(parent)
+
+
 _rand = random.Random().getrandbits
 """Trace and span ids need uniqueness, not secrecy: a fast PRNG seeded from os.urandom."""
 

@@ -35,6 +35,7 @@ from ._config import NatsSettings, connect
 from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
 from ._heartbeat import heartbeat_subject
 from ._invoke import current_traceparent
+from ._request import request
 from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
@@ -203,6 +204,15 @@ class RemoteSibling:
         nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
             text, events = await on_background_loop(self.call(None, body, headers, wait))
+        elif len(self.routes) < 2 and not self.exclusive:
+            # Nothing to route (one replica, no version range): the queue group, inline.
+            try:
+                msg = await request(nc, self.subject, body, headers, wait)
+            except Exception as exc:
+                raise crew.call_error(self, exc, wait, headers) from None
+            msg_headers = msg.headers
+            text = _answer(self, msg_headers, msg.data)
+            events = msg_headers.get(p.H_EVENTS) if msg_headers else None
         else:
             text, events = await self.call(nc, body, headers, wait)
         if events:
@@ -279,7 +289,7 @@ class RemoteSibling:
     ) -> Any:
         """``nc.request``; for a routed call, its replica is checked every :data:`LIVENESS` seconds."""
         if rid is None:
-            return await nc.request(subject, body, timeout=wait, headers=headers)
+            return await request(nc, subject, body, headers, wait)
         from nats.errors import NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
 

@@ -26,9 +26,8 @@ from shipmates import Provenance
 from shipmates.plugin import (
     GcPause,
     attach_trace_context,
+    current_budget,
     model_label,
-    reset_budget,
-    reset_delegation_path,
     set_budget,
     set_delegation_path,
 )
@@ -51,10 +50,12 @@ from ._invoke import (
 )
 from ._protocol import capped_timeout
 from ._routing import E_BUSY, ROUTE_PROTOCOL, direct_subject
+from ._slots import Slots
 from ._stream_serve import StreamReplier
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
+_NO_HEADERS: dict[str, str] = {}
 
 
 EAGER = sys.version_info >= (3, 11)
@@ -115,7 +116,7 @@ class SiblingServer:
         """In-flight calls and their deadlines (loop time)."""
         self.expired: set[asyncio.Task[None]] = set()
         self.reaper: asyncio.Task[None] | None = None
-        self.slots = asyncio.Semaphore(max_inflight)
+        self.slots = Slots(max_inflight)
         self.stopped = asyncio.Event()
         self.durable = False
         self.handled = 0
@@ -125,6 +126,9 @@ class SiblingServer:
         """Streams the replies of calls that ask for it (started once connected)."""
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
+        self.outer_budget = False
+        """Whether ``serve`` itself runs under a budget (calls copy its context): then a call
+        without a budget header must clear it."""
         self.heartbeat = Heartbeat(self)
 
     def cap(self, h: Hosted) -> float:
@@ -154,6 +158,7 @@ class SiblingServer:
             inbox_prefix=p.inbox_prefix(self.ns),
         )
         self.limit_bytes = self.max_bytes
+        self.outer_budget = current_budget() is not None
         self.replier = StreamReplier(self.nc)
         await self.replier.start()
         js = None
@@ -256,10 +261,13 @@ class SiblingServer:
         is taken (the captain tries another replica) instead of waiting for one."""
         loop = asyncio.get_running_loop()
         cap = self.cap(h)
+        own_limit = min(h.timeout, cap)
+        slots = self.slots
 
         async def handle(request: Any) -> None:
             headers = request.headers
-            limit = capped_timeout(headers.get(p.H_TIMEOUT) if headers else None, h.timeout, cap)
+            asked = headers.get(p.H_TIMEOUT) if headers else None
+            limit = capped_timeout(asked, h.timeout, cap) if asked else own_limit
             deadline = loop.time() + limit
             if self.heartbeat.paused:  # the crew's budget is spent: no new work until it is raised
                 with contextlib.suppress(Exception):
@@ -267,29 +275,30 @@ class SiblingServer:
                         p.E_UNAVAILABLE, f"{h.label}: budget spent: {self.heartbeat.paused}"
                     )
                 return
-            if direct and self.slots.locked():
-                with contextlib.suppress(Exception):
-                    await request.respond_error(
-                        E_BUSY, f"{h.label}: busy ({self.max_inflight} calls in flight)"
-                    )
-                return
-            await self.slots.acquire()  # back-pressure: at most max_inflight calls at once
-            if loop.time() >= deadline:  # its caller has given up while it waited for a slot
-                self.slots.release()
-                with contextlib.suppress(Exception):
-                    await request.respond_error(
-                        p.E_TIMEOUT,
-                        f"{h.label} did not start within {limit:g}s: all {self.max_inflight} call slots "
-                        "of this replica stayed busy (serve --max-inflight, --max-timeout)",
-                    )
-                return
+            if not slots.take():  # back-pressure: at most max_inflight calls at once
+                if direct:  # the replica's own subject: refuse at once, the captain tries another
+                    with contextlib.suppress(Exception):
+                        await request.respond_error(
+                            E_BUSY, f"{h.label}: busy ({self.max_inflight} calls in flight)"
+                        )
+                    return
+                await slots.wait()
+                if loop.time() >= deadline:  # its caller gave up while it waited for a slot
+                    slots.release()
+                    with contextlib.suppress(Exception):
+                        await request.respond_error(
+                            p.E_TIMEOUT,
+                            f"{h.label} did not start within {limit:g}s: all {self.max_inflight} call slots "
+                            "of this replica stayed busy (serve --max-inflight, --max-timeout)",
+                        )
+                    return
             coro = self._respond(h, request, limit)
             if EAGER:
                 ctx = contextvars.copy_context()
                 try:
                     first = ctx.run(coro.send, None)  # most calls finish right here: no task at all
                 except StopIteration:
-                    self.slots.release()
+                    slots.release()
                     return
                 task = loop.create_task(_resume(coro, first), context=ctx)
             else:
@@ -316,18 +325,23 @@ class SiblingServer:
                     task.cancel()
 
     async def _respond(self, h: Hosted, request: Any, limit: float) -> None:
-        headers = request.headers or {}
-        span = p.new_traceparent(headers.get(p.H_TRACEPARENT))
-        token = current_traceparent.set(span)
-        events_token = call_events.set([]) if self.collect_events else None
+        # Each call runs in a context of its own (copied by ``handle`` or its task), so the
+        # context variables set here need no undoing.
+        headers = request.headers or _NO_HEADERS
+        span = p.continue_trace(headers.get(p.H_TRACEPARENT))
+        current_traceparent.set(span)
+        if self.collect_events:
+            call_events.set([])
         caller = headers.get(p.H_CALLER)
         path = tuple(x for x in caller.split(",") if x) if caller else None
-        stack_token = set_delegation_path(path) if path else None
-        budget_token = set_budget(None)
+        if path:
+            set_delegation_path(path)
         end_trace = attach_trace_context(headers)  # with OpenTelemetry: the caller's span is the parent
         max_bytes = self.limit_bytes
         try:
-            set_budget(p.read_budget(headers.get(p.H_BUDGET)))  # the caller's remaining budget
+            budget = headers.get(p.H_BUDGET)
+            if budget or self.outer_budget:  # the caller's remaining budget, or none
+                set_budget(p.read_budget(budget))
             body = request.data
             if len(body) > max_bytes:
                 raise CallFailedError(
@@ -381,12 +395,6 @@ class SiblingServer:
             with contextlib.suppress(Exception):
                 await request.respond_error(p.E_FAILED, f"{h.label}: {type(exc).__name__}: {exc}")
         finally:
-            current_traceparent.reset(token)
-            if events_token is not None:
-                call_events.reset(events_token)
-            if stack_token is not None:
-                reset_delegation_path(stack_token)
-            reset_budget(budget_token)
             if end_trace is not None:
                 end_trace()
             if self.verbose:

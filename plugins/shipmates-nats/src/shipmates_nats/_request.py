@@ -1,0 +1,111 @@
+"""The proxy's request/reply: one reply subscription per connection, a future per call.
+
+nats-py's ``nc.request`` works the same way, but each call also draws a NUID and ``os.urandom``
+bytes for its reply token, validates the subject once more and waits through ``wait_for``, and
+each reply goes through the subscription's queue and task before it reaches the caller. With the
+``traceparent`` header every call carries, that made a proxy call a fifth slower than a bare
+``nc.request`` at 64 calls in flight (bench/bench_nats.py). Here a counter is the token, one
+timer bounds the wait, and a reply resolves its call as nats-py reads it. The wire
+is the same: a request with a reply subject under the connection's inbox prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+_STATUS, _NO_RESPONDERS = "Status", "503"
+
+
+class _Deliver(asyncio.Queue):  # type: ignore[type-arg]
+    """Stands in for the reply subscription's message queue: nats-py puts each reply here as it
+    reads it, and the reply resolves its call at once (no hop through the subscription's task)."""
+
+    def __init__(self, requester: Requester, sub: Any) -> None:
+        super().__init__()
+        self.requester = requester
+        self.sub = sub
+
+    def put_nowait(self, msg: Any) -> None:
+        self.sub._pending_size -= len(msg.data)  # nats-py counts it as queued: it is not
+        self.requester.deliver(msg)
+
+
+class Requester:
+    """Requests on one connection, from the event loop that owns it."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.prefix = nc.new_inbox() + "."
+        self.cut = len(self.prefix)
+        self.waiting: dict[str, asyncio.Future[Any]] = {}
+        self.tokens = itertools.count(1)
+        self.started: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        sub = await self.nc.subscribe(self.prefix + "*", cb=self._arrived)
+        if isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue) and hasattr(sub, "_pending_size"):
+            sub._pending_queue = _Deliver(self, sub)  # else replies take the callback's way
+
+    async def _arrived(self, msg: Any) -> None:
+        self.deliver(msg)
+
+    def deliver(self, msg: Any) -> None:
+        future = self.waiting.pop(msg.subject[self.cut :], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def request(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+        """The reply to ``body`` sent to ``subject``; raises nats-py's ``TimeoutError`` and
+        ``NoRespondersError`` as ``nc.request`` does."""
+        token = str(next(self.tokens))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting[token] = future
+        timer = None
+        try:
+            await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
+            timer = loop.call_later(timeout, _expire, future)  # cheaper than asyncio.timeout
+            msg = await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.waiting.pop(token, None)
+        reply_headers = msg.headers
+        if reply_headers and reply_headers.get(_STATUS) == _NO_RESPONDERS:
+            from nats.errors import NoRespondersError
+
+            raise NoRespondersError
+        return msg
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        from nats.errors import TimeoutError as NatsTimeout
+
+        future.set_exception(NatsTimeout())
+
+
+_requesters: dict[Any, Requester] = {}
+
+
+async def request(nc: Any, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+    """``nc.request(subject, body, timeout=timeout, headers=headers)``, with less work per call.
+
+    Run it on ``nc``'s own event loop (its reply subscription delivers there)."""
+    found = _requesters.get(nc)
+    if found is None:
+        for old in [c for c in _requesters if c.is_closed]:
+            del _requesters[old]
+        found = _requesters[nc] = Requester(nc)
+        found.started = asyncio.ensure_future(found.start())
+    started = found.started
+    if started is not None:
+        if not started.done():
+            await asyncio.shield(started)
+        elif started.exception() is not None:  # could not subscribe (closed?): try again next call
+            _requesters.pop(nc, None)
+            started.result()
+        found.started = None
+    return await found.request(subject, body, headers, timeout)
