@@ -133,7 +133,9 @@ def test_a_repeated_failing_call_is_not_run_again_and_then_stops_the_run(script:
     assert "kept repeating the call flaky" in message and "no luck with 3" in message
 
 
-def test_the_parameter_description_as_query_is_sent_back_to_the_model(script: Script) -> None:
+def test_the_parameter_description_as_query_passes_the_users_request_on(script: Script) -> None:
+    """The slip the 1.5B model made most: the query's own description sent as the query. The
+    sibling gets what the user asked instead, as the captain should have sent."""
     from shipmates._run._sibling_tool import query_description
 
     asked: list[str] = []
@@ -147,16 +149,26 @@ def test_the_parameter_description_as_query_is_sent_back_to_the_model(script: Sc
 
     captain = Agent("captain", model="slips/any")
     captain.absorb(Echo())
-    script.replies = [
-        [("echo", {"query": query_description("echo")})],
-        [("echo", {"query": "say hi"})],
-        "echo: say hi",
-    ]
+    script.replies = [[("echo", {"query": query_description("echo")})], "echo: ask echo to say hi"]
     result = _run(captain, "ask echo to say hi")
-    assert asked == ["say hi"]
-    first = script.requests[1][-1]["content"]
-    assert "the description of the parameter" in first and "what the user asked" in first
-    assert result.output == "echo: say hi"
+    assert asked == ["ask echo to say hi"]
+    assert result.output == "echo: ask echo to say hi"
+
+
+def test_a_placeholder_query_outside_a_run_is_an_error_naming_the_fix() -> None:
+    from shipmates._run._sibling_tool import query_description, sibling_tool
+    from shipmates._run._tool import ToolArgumentsError
+
+    class Echo:
+        name, description = "echo", "Echoes."
+
+        def invoke(self, query: str) -> str:
+            return query
+
+    tool = sibling_tool(Echo())
+    for placeholder in ("", "  ", query_description("echo")):
+        with pytest.raises(ToolArgumentsError, match="Call 'echo' again with what the user asked"):
+            tool.bind({"query": placeholder})
 
 
 def test_text_beside_a_tool_call_reaches_the_trace(script: Script) -> None:

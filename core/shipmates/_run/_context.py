@@ -20,6 +20,11 @@ delegation_stack: ContextVar[tuple[str, ...]] = ContextVar("shipmates_delegation
 parent_call: ContextVar[tuple[str | None, Any] | None] = ContextVar("shipmates_parent_call", default=None)
 
 
+run_request: ContextVar[str | None] = ContextVar("shipmates_run_request", default=None)
+"""The request of the agent run in progress (its user message): what a delegation passes on
+when the model's query is only a placeholder (empty, or the parameter's own description)."""
+
+
 def parent_call_id() -> str | None:
     """The id of the tool call the running agent works for (None for a top-level run)."""
     link = parent_call.get()

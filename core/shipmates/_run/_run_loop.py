@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from .._models._model import complete, stream_model
 from .._models._registry import get_model
 from ._budget import Budget, Spend, usage_tokens
-from ._context import delegation_stack, inherited_approver, require_approval
+from ._context import delegation_stack, inherited_approver, require_approval, run_request
 from ._events import ToolCallEvent
 from ._slips import FailedCalls, calls_in_text, run_each_once, unknown_call_in_text
 from ._stream import RunScope, StreamHooks
@@ -118,8 +118,10 @@ async def run_agent(
         end_approval = None
     else:
         end_approval = require_approval(approve, asyncio.get_running_loop())
+    request_token = None
     try:
         messages = _opening(agent, query, session)
+        request_token = run_request.set(messages[-1]["content"])
         if scope.emitting:
             scope.started(messages[-1]["content"], str(getattr(resolved, "model_id", "")))
         result = await _turns(agent, resolved, messages, session, hooks, stack, approve, scope)
@@ -131,6 +133,8 @@ async def run_agent(
         scope.failed(exc)
         raise
     finally:
+        if request_token is not None:
+            run_request.reset(request_token)
         scope.close()
         if token is not None:
             delegation_stack.reset(token)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._crew._sibling import Provenance, SiblingSpec, sibling_spec
 from .._errors import AbsorbError
+from ._context import run_request
 from ._tool import Tool, ToolArgumentsError, validation_message
 
 Binder = Callable[[dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
@@ -91,6 +92,9 @@ def _query_input(name: str) -> tuple[dict[str, Any], Binder]:
         query = arguments.get("query")
         if isinstance(query, str):
             if not query.strip() or query.strip().casefold().rstrip(".") == placeholder:
+                request = run_request.get()
+                if request:  # a small model's slip: pass on what the user asked, as it should have
+                    return (request,), empty
                 raise ToolArgumentsError(
                     f"error: the query for '{name}' was "
                     f"{'empty' if not query.strip() else 'the description of the parameter'}, not a "
