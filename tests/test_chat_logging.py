@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from shipmates._cli._main import main
 from support import litellm_offline
+from support.cli import run_cli
 from support.litellm_offline import custom_provider
 
 _no_openai_settings = litellm_offline._no_openai_settings
@@ -42,11 +43,7 @@ def memo(litellm_lib: Any) -> Iterator[Any]:
 
 
 def chat(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = main(["chat", "--model", "memo/x", "--no-trace", *argv])
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
+    status, out, err = run_cli(capsys, "chat", "--model", "memo/x", "--no-trace", *argv)
     return status, out.strip(), err
 
 
@@ -118,9 +115,7 @@ def test_a_failed_turn_is_logged_with_its_error(capsys: pytest.CaptureFixture[st
 
 
 def run_once(capsys: pytest.CaptureFixture[str], prompt: str, *argv: str) -> tuple[int, str, str]:
-    status = main(["chat", "--no-trace", "--once", prompt, *argv])
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(capsys, "chat", "--no-trace", "--once", prompt, *argv)
 
 
 def test_system_sets_the_captains_instructions(memo: Any, capsys: pytest.CaptureFixture[str]) -> None:

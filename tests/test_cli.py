@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from shipmates import ModelError, ModelResponse, get_plugin_manager, hookimpl
-from shipmates._cli._main import main
 from support import plugin_spec
+from support.cli import run_cli as run
 
 BROKEN_PLUGIN = """
 raise ImportError("this plugin is broken on purpose")
@@ -27,16 +27,6 @@ from shipmates import hookimpl
 def register_agents(register):
     raise RuntimeError("register_agents exploded")
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``main(argv)`` -> (status, stdout, stderr); argparse's SystemExit becomes a status."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def use_plugin(plugin: object) -> None:

@@ -8,10 +8,8 @@ and never keeps the other plugins from being called.
 from __future__ import annotations
 
 import inspect
-import io
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,9 @@ import pluggy
 import pytest
 import shipmates
 from shipmates import Agent, ModelResponse, ToolCall, hookimpl
-from shipmates._cli._main import main
 from shipmates._plugins import _hookspecs
 from shipmates._plugins._hookspecs import HOOK_NAMES, ShipmatesSpec
+from support.cli import run_cli as run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,19 +99,6 @@ def use(*plugins: object) -> None:
     """Register on the shared manager (the conftest resets it after each test)."""
     for plugin in plugins:
         shipmates.get_plugin_manager().register(plugin)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin = sys.__stdin__
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 class Echo:

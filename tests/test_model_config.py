@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipmates._cli._main import main
 from shipmates._settings import SettingsError, read_settings
+from support.cli import run_cli as run
 from support.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
@@ -26,15 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 HELPER = (
     "from shipmates import Agent\n\ndef build_agent():\n    return Agent('helper', 'Helps with anything.')\n"
 )
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(autouse=True)

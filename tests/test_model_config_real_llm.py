@@ -8,19 +8,14 @@ The test never starts or stops the server.
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from shipmates._cli._main import main
+from support.real_llm import real_llm_base
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
-# Read at import: the test isolation removes every SHIPMATES_* variable before each test.
-_PID = os.environ.get("SHIPMATES_TEST_LLM_PID")
-_BASE = os.environ.get("OPENAI_API_BASE", "")
 
 DOUBLER = """
 from shipmates import Agent, tool
@@ -37,21 +32,10 @@ def build_agent():
 """
 
 
-def _server() -> str:
-    if not _PID or not _BASE:
-        pytest.skip('no local test model: run eval "$(../shared/llm/start)" first (opt-in)')
-    url = urlparse(_BASE)
-    try:
-        socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1).close()
-    except OSError:
-        pytest.skip(f"the local test model at {_BASE} does not answer")
-    return _BASE
-
-
 def test_api_base_and_options_reach_a_sibling_on_a_real_model(
     fake_site: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = _server()
+    base = real_llm_base()
     for key in ("OPENAI_API_BASE", "OPENAI_API_KEY"):  # only the flags say where the model is
         monkeypatch.delenv(key, raising=False)
     fake_site.sibling("doubler", code=DOUBLER)

@@ -7,34 +7,17 @@ Runs only when the server started by ``eval "$(../shared/llm/start)"`` is up: it
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from shipmates import Agent, ModelCallFinished, RunFinished, TextDelta
+from support.real_llm import real_llm_base
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
 
-# Read at import: the test isolation removes every SHIPMATES_* variable before each test.
-_PID = os.environ.get("SHIPMATES_TEST_LLM_PID")
-
-
-def _server() -> str:
-    base = os.environ.get("OPENAI_API_BASE", "")
-    if not _PID or not base:
-        pytest.skip('no local test model: run eval "$(../shared/llm/start)" first (opt-in)')
-    url = urlparse(base)
-    try:
-        socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1).close()
-    except OSError:
-        pytest.skip(f"the local test model at {base} does not answer")
-    return base
-
 
 def test_a_real_model_streams_its_answer_with_usage() -> None:
-    base = _server()
+    base = real_llm_base()
     agent = Agent(
         "poet",
         instructions="Answer in one short sentence.",

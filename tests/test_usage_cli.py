@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from typing import Any
 
 import pytest
 from shipmates import ModelResponse, ToolCall, get_plugin_manager, hookimpl
-from shipmates._cli._main import main
+from support.cli import run_cli as run
 
 HELPER = """
 from shipmates import Agent, tool
@@ -64,19 +62,6 @@ def counting(fake_site: Any, monkeypatch: pytest.MonkeyPatch) -> Counting:
     monkeypatch.delenv("SHIPMATES_MODEL", raising=False)
     fake_site.sibling("helper", code=HELPER)
     return model
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin = sys.__stdin__
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_once_json_prints_output_status_usage_and_every_tool_call(
