@@ -63,14 +63,20 @@ def _as_call(item: Any, tools: set[str], index: int) -> ToolCall | None:
     return ToolCall(id=f"text-call-{index}", name=name, arguments=text)
 
 
+def _json_body(text: str | None) -> str | None:
+    """The text inside a fence or ``<tool_call>`` tags (else the text, stripped), when it is short
+    enough to be a tool call and has an object in it; else None."""
+    if not text or len(text) > MAX_TEXT_CALL_CHARS or "{" not in text:
+        return None
+    wrapped = _WRAPPED.match(text)
+    return (wrapped.group("fenced") or wrapped.group("tagged") or "") if wrapped else text.strip()
+
+
 def calls_in_text(text: str | None, tools: Iterable[str]) -> list[ToolCall]:
     """The tool calls ``text`` consists of, when it is nothing but JSON naming the agent's tools
     (one object, a list of them, or one per line; fenced or in ``<tool_call>`` tags); else ``[]``."""
-    if not text or len(text) > MAX_TEXT_CALL_CHARS or ("{" not in text):
-        return []
-    wrapped = _WRAPPED.match(text)
-    body = (wrapped.group("fenced") or wrapped.group("tagged") or "") if wrapped else text.strip()
-    if not body.startswith(("{", "[")):
+    body = _json_body(text)
+    if body is None or not body.startswith(("{", "[")):
         return []
     try:
         parsed: Any = parse_json_object(body)
@@ -88,10 +94,9 @@ def calls_in_text(text: str | None, tools: Iterable[str]) -> list[ToolCall]:
 def unknown_call_in_text(text: str | None, tools: Iterable[str]) -> str | None:
     """When ``text`` is a tool call written as JSON that names none of the agent's ``tools``, the
     note that sends it back to the model (once per run); else None."""
-    if not text or len(text) > MAX_TEXT_CALL_CHARS or "{" not in text:
+    body = _json_body(text)
+    if body is None:
         return None
-    wrapped = _WRAPPED.match(text)
-    body = (wrapped.group("fenced") or wrapped.group("tagged") or "") if wrapped else text.strip()
     try:
         item: Any = parse_json_object(body)
     except ValueError:
