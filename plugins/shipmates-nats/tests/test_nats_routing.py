@@ -2,8 +2,8 @@
 
 Real nats-server, real `shipmates serve` processes of a generated distribution
 (``shipmates-routecrew``, in two versions): ``work`` answers after ``ROUTE_DELAY`` seconds (or
-``sleep N``) with its process id and version and declares ``idempotent = True``; ``once`` is the
-same without it.
+``sleep N``) with its process id and version (or fails, with ``ROUTE_FAIL`` set) and declares
+``idempotent = True``; ``once`` is the same without it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Work:
                 f.write(f"working {{os.getpid()}} {{query}}\\n")
         if query.startswith("sleep "):
             await asyncio.sleep(float(query.split()[1]))
+        elif os.environ.get("ROUTE_FAIL"):
+            raise RuntimeError(f"replica {{os.getpid()}} is broken")
         else:
             await asyncio.sleep(float(os.environ.get("ROUTE_DELAY", "0")))
         return f"{{self.name}} {{os.getpid()}} v{{VERSION}}: {{query}}"
@@ -256,3 +258,65 @@ def test_a_version_range_excludes_a_replica(
         and "SHIPMATES_REQUIRE" in lines[0]
     )
     assert old.proc.poll() is None  # still serving, just not called
+
+
+def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answers(
+    nats_server: Any,
+    serve: Any,
+    sites: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipmates.plugin import state_dir
+    from shipmates_nats import RemoteCallError, _breaker
+    from shipmates_nats._breaker import CircuitOpenError
+    from shipmates_nats._status import collect, render
+
+    monkeypatch.setenv(_breaker.FAILURES_ENV, "3")
+    monkeypatch.setenv(_breaker.COOLDOWN_ENV, "60")
+    _breaker.reset()
+    beat = {"SHIPMATES_NATS_HEARTBEAT": "0.2"}
+    broken = _serve(serve, nats_server.url, "rt5", sites["1.0.0"], ROUTE_FAIL="1", **beat)
+    healthy = _serve(serve, nats_server.url, "rt5", sites["1.0.0"], **beat)
+    work = _proxy(nats_server.url, "rt5", "work", 2)
+
+    async def one(i: int) -> Any:
+        try:
+            return await (_streamed(work, f"q{i}") if i % 2 else work.ainvoke(f"q{i}"))
+        except RemoteCallError as exc:
+            return exc
+
+    async def calls() -> tuple[list[Any], list[Any]]:
+        spread: list[Any] = []  # four at a time, so that both replicas get calls
+        while len([a for a in spread if isinstance(a, RemoteCallError)]) < 3 and len(spread) < 200:
+            spread += await asyncio.gather(*(one(len(spread) + i) for i in range(4)))
+        return spread, await asyncio.gather(*(one(i) for i in range(40)))
+
+    spread, after = asyncio.run(calls())
+    failures = [a for a in spread if isinstance(a, RemoteCallError)]
+    assert all(f"replica {broken.pid} is broken" in str(f) for f in failures), failures
+    assert len(failures) == 3, spread  # then its breaker is open: routing skips it
+    assert {_pid(a) for a in after} == {healthy.pid}, after  # (a failure would not be a str)
+    (broken_id,) = [i for i in work.routes if i in work.replica_breakers.by_id]
+    sibling_key = "rt5/work/shipmates-routecrew"
+    states = _breaker.states()
+    assert states[f"{sibling_key}/{broken_id}"]["state"] == "open"
+    assert states.get(sibling_key, {"state": "closed"})["state"] == "closed"  # a replica still answers
+
+    work.update(work.card, work.instances, work.hosts)  # what /agents shows
+    assert f"replica {broken_id} circuit open (3 failures)" in (work.provenance.location or "")
+    doc = collect([settings(nats_server.url, "rt5")], 1.0)  # and `shipmates status`
+    entry = next(e for e in doc["siblings"] if e["name"] == "work")
+    by_pid = {r["pid"]: r for r in entry["replicas"]}
+    assert by_pid[broken.pid]["breaker"] == "open" and by_pid[healthy.pid]["breaker"] == "closed"
+    assert entry["breaker"] == "closed (1 of 2 replicas open)"
+    shown = render(doc)
+    lines = [line for line in shown.splitlines() if f"PID {broken.pid} " in line]
+    assert lines[-1].endswith(", circuit open"), shown  # the line of its `work` replica
+    assert (state_dir() / "nats-breakers.json").exists()
+
+    healthy.stop()  # now no replica can answer: the sibling fails fast
+    wait_for(lambda: len(work.crew.scan()["work"].instances) == 1, 15, what="the healthy replica gone")
+    wait_for(lambda: work.routes == [broken_id], 5)
+    with pytest.raises(CircuitOpenError, match="circuit open for remote sibling 'work'"):
+        work.invoke("q")
+    _breaker.reset()

@@ -30,7 +30,7 @@ from shipmates.plugin import (
 )
 
 from . import _protocol as p
-from ._breaker import CircuitOpenError, breaker_note, guarded
+from ._breaker import CircuitOpenError, Replicas, breaker_note, guarded, mark_counted
 from ._config import NatsSettings, connect
 from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
 from ._heartbeat import heartbeat_subject
@@ -43,6 +43,7 @@ from ._versions import REQUIRE_ENV, required, satisfies
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
+E = TypeVar("E", bound="BaseException | None")
 _timeout = asyncio.timeout
 
 SCAN_MIN = 0.1
@@ -97,6 +98,8 @@ class RemoteSibling:
         self.distribution: str | None = card.get("distribution")
         self.subject = p.invoke_subject(crew.ns, self.name, self.distribution)
         self.breaker_key = (crew.ns, self.name, self.distribution or "")
+        self.replica_breakers = Replicas(self.breaker_key)
+        """The breakers of its replicas (:mod:`._breaker`): routing skips open ones."""
         self.available = True
         self.instances: list[str] = []
         self.routes: list[str] = []
@@ -138,7 +141,7 @@ class RemoteSibling:
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
             f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}"
             + self.versions
-            + breaker_note(self.breaker_key)
+            + breaker_note(self.breaker_key, self.replica_breakers)
             + (f"; falls back to the local {_describe(self.fallback)}" if self.fallback is not None else ""),
         )
 
@@ -178,8 +181,8 @@ class RemoteSibling:
         return body
 
     async def ainvoke(self, query: Any) -> str:
-        """Ask a replica; durable siblings go through the JetStream work queue. A circuit breaker
-        (:mod:`._breaker`) fails fast after repeated failures. With a local fallback, the local
+        """Ask a replica; durable siblings go through the JetStream work queue. Circuit breakers
+        (:mod:`._breaker`) fail fast after repeated failures. With a local fallback, the local
         copy answers when no replica does."""
         if self.fallback is not None and not self.available:
             return await self._local(query)  # every replica is gone: no network round trip
@@ -194,7 +197,7 @@ class RemoteSibling:
 
     async def _ainvoke(self, query: Any) -> str:
         if self.durable:
-            return await self.adelegate(query)
+            return await self._adelegate(query)
         body = self._body(query)
         headers = self._headers()
         wait = self.served_timeout + NETWORK_GRACE
@@ -204,8 +207,8 @@ class RemoteSibling:
         nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
             text, events = await on_background_loop(self.call(None, body, headers, wait))
-        elif len(self.routes) < 2 and not self.exclusive:
-            # Nothing to route (one replica, no version range): the queue group, inline.
+        elif len(self.routes) < 2 and not self.exclusive and not self.replica_breakers.by_id:
+            # Nothing to route (one replica, no version range, no failing one): the queue group, inline.
             try:
                 msg = await request(nc, self.subject, body, headers, wait)
             except Exception as exc:
@@ -261,28 +264,51 @@ class RemoteSibling:
                 if _no_responders(exc):
                     continue  # that replica left before the call reached it: nothing ran
                 if isinstance(exc, ReplicaLostError):
+                    self.settle(rid, exc)
                     if self.idempotent and not retried:
                         retried = True
                         log.warning("%s; retrying once on another replica (idempotent)", exc)
                         continue
-                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
-                raise crew.call_error(self, exc, wait, headers) from None
+                    raise mark_counted(RemoteCallError(f"{exc}; {self._not_retried()}"), exc) from None
+                raise self.settle(rid, crew.call_error(self, exc, wait, headers)) from None
             msg_headers = msg.headers
             if rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY:
                 router.finished(rid, None)
                 router.busy(rid)
                 tried.append(rid)
                 continue
+            try:
+                text = _answer(self, msg_headers, msg.data)
+            except Exception as exc:
+                router.finished(rid, None)  # a failing replica is not a fast one
+                raise self.settle(rid, exc) from None
             router.finished(rid, time.monotonic() - started)
-            text = _answer(self, msg_headers, msg.data)
+            self.settle(rid, None)
             return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
 
-    def route(self, tried: list[str]) -> str | None:
+    def route(self, tried: list[str], force: bool = False) -> str | None:
         """The replica for the next attempt (None: the queue group, or none left). One replica
-        alone gets its calls through the queue group: nothing to choose, nothing to retry on."""
-        if len(self.routes) < 2 and not self.exclusive:
+        alone gets its calls through the queue group: nothing to choose, nothing to retry on.
+
+        Replicas whose breaker is open are skipped (a half-open one takes this call as its probe);
+        when every replica's is open, the call fails fast with :class:`CircuitOpenError`."""
+        breakers = self.replica_breakers
+        routes = breakers.routes(self.routes, self.label) if breakers.by_id else self.routes
+        if len(self.routes) < 2 and not self.exclusive and not breakers.tripped():
             return None
-        return self.crew.router.pick(self.routes, tried)
+        skip = list(tried)
+        while True:
+            rid = self.crew.router.pick(routes, skip, force)
+            if rid is None or breakers.take(rid):
+                return rid
+            skip.append(rid)
+
+    def settle(self, rid: str | None, error: E) -> E:
+        """Count a routed call's outcome (``error``, or None: answered) on its replica's breaker.
+        Returns ``error``."""
+        if rid is not None:
+            self.replica_breakers.settle(rid, error, self.label)
+        return error
 
     async def _request(
         self, nc: Any, subject: str, rid: str | None, body: bytes, headers: dict[str, str], wait: float
@@ -346,31 +372,39 @@ class RemoteSibling:
         return self._one_reply(query)
 
     async def _streamed(self, query: Any) -> AsyncIterator[RunEvent]:
-        """:func:`stream_call`, with the local fallback and the idempotent retry of :meth:`ainvoke`."""
+        """:func:`stream_call`, with the breakers, the local fallback and the idempotent retry of
+        :meth:`ainvoke`."""
         if self.fallback is not None and not self.available:
             async for event in self._one_reply(query, local=True):
                 yield event
             return
-        retried = False
-        while True:
-            try:
-                async for event in stream_call(self, query):
-                    if retried and isinstance(event, RunStarted) and event.depth == 0:
-                        continue  # said once, by the first attempt
-                    yield event
-                return
-            except NoReplicaError as exc:
-                if self.fallback is None:
-                    raise
-                log.info("%s; the local copy takes the call", exc)
-                text = await self._local(query)
-                yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
-                return
-            except ReplicaLostError as exc:
-                if not self.idempotent or retried:
-                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
-                retried = True
-                log.warning("%s; retrying once on another replica (idempotent)", exc)
+        retried = started = False
+        try:
+            with guarded(self.breaker_key, self.label):
+                while True:
+                    try:
+                        async for event in stream_call(self, query):
+                            if isinstance(event, RunStarted) and event.depth == 0:
+                                if started:
+                                    continue  # said once, by the first attempt
+                                started = True
+                            yield event
+                        return
+                    except ReplicaLostError as exc:
+                        if not self.idempotent or retried:
+                            raise mark_counted(
+                                RemoteCallError(f"{exc}; {self._not_retried()}"), exc
+                            ) from None
+                        retried = True
+                        log.warning("%s; retrying once on another replica (idempotent)", exc)
+        except (NoReplicaError, CircuitOpenError) as exc:
+            if self.fallback is None:
+                raise
+            log.info("%s; the local copy takes the call", exc)
+            text = await self._local(query)
+            if not started:
+                yield RunStarted(agent=self.name, query=str(query)[:400], model="local")
+            yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
 
     async def _one_reply(self, query: Any, local: bool = False) -> AsyncIterator[RunEvent]:
         yield RunStarted(agent=self.name, query=str(query)[:400], model="local" if local else "remote")
@@ -393,8 +427,12 @@ class RemoteSibling:
         """Durable delegation: submitted to a JetStream work queue, idempotent on ``key``.
 
         A replica that dies mid-task leads to redelivery to another; calling again with the
-        same key returns the same single result.
+        same key returns the same single result. The sibling's circuit breaker counts it.
         """
+        with guarded(self.breaker_key, self.label):
+            return await self._adelegate(query, key=key, timeout=timeout)
+
+    async def _adelegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
         body = self._body(query)
         wait = timeout if timeout is not None else self.served_timeout
         headers = self._headers()
@@ -604,6 +642,7 @@ class RemoteCrew:
                     proxy = self.bound[(name, dist)] = RemoteSibling(self, card, ids, hosts)
                     self.proxies.setdefault(name, proxy)
                 proxy.routes = [i.id for i in insts if routable(i.card)]
+                proxy.replica_breakers.keep(ids)
                 proxy.exclusive = len(insts) < len(every)
                 proxy.versions = _versions_note(insts)
                 proxy.update(card, ids, hosts)

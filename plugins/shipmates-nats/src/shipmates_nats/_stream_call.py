@@ -110,7 +110,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             nonlocal rid
             rid = proxy.route(tried)
             if rid is None and proxy.exclusive:  # never the queue group: it has replicas out of range
-                rid = router.pick(proxy.routes, force=True)
+                rid = proxy.route([], force=True)
             router.started(rid)
             target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
             publish = nc.publish(target, body, reply=subject, headers=headers)
@@ -129,7 +129,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             if now >= deadline:
                 from nats.errors import TimeoutError as NatsTimeout
 
-                raise crew.call_error(proxy, NatsTimeout(), wait, headers)
+                raise proxy.settle(rid, crew.call_error(proxy, NatsTimeout(), wait, headers))
             check = heard + LIVENESS if rid is not None else deadline  # is its replica still there?
             try:
                 async with _timeout(min(deadline, warn_at + NO_PROGRESS, check) - now):
@@ -140,7 +140,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 if rid is not None and loop.time() >= check:
                     here = crew.alive(nc, name, rid)
                     if not await (here if local else on_background_loop(here)):
-                        raise replica_lost(proxy.label, rid) from None
+                        raise proxy.settle(rid, replica_lost(proxy.label, rid)) from None
                     heard = loop.time()
                 elif loop.time() < deadline and loop.time() >= warn_at + NO_PROGRESS:
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
@@ -185,9 +185,14 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 from ._remote import _answer
 
                 ended = True
-                router.finished(rid, loop.time() - start)
-                rid = None
-                text = _answer(proxy, frame_headers, msg.data)
+                answered, rid = rid, None
+                try:
+                    text = _answer(proxy, frame_headers, msg.data)
+                except Exception as exc:
+                    router.finished(answered, None)  # a failing replica is not a fast one
+                    raise proxy.settle(answered, exc) from None
+                router.finished(answered, loop.time() - start)
+                proxy.settle(answered, None)
                 usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
                 missing = _missing(usage, streamed)
                 if missing is not None:  # what dropped events did not say: charged all the same
