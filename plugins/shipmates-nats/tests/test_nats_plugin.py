@@ -26,6 +26,19 @@ def test_plugin_import_is_cheap() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_nats_loads_without_aiohttp_until_a_websocket_needs_it() -> None:
+    """nats-py imports aiohttp (a quarter of a second) only for WebSocket URLs: `serve` and the
+    captain start without it, and whoever imports aiohttp later gets the real module."""
+    code = (
+        "import sys; from shipmates_nats._nats_import import import_nats; import_nats('nats://h:4222'); "
+        "import nats; assert 'aiohttp' not in sys.modules; "
+        "import aiohttp; assert aiohttp.ClientSession; "
+        "import_nats('ws://h:8080'); assert sys.modules['nats.aio.transport'].aiohttp is aiohttp"
+    )
+    done = _run("-c", code)
+    assert done.returncode == 0, done.stderr
+
+
 def test_help_lists_serve_and_nats() -> None:
     done = _run("-m", "shipmates", "--help")
     assert done.returncode == 0, done.stderr

@@ -294,7 +294,7 @@ def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answe
     spread, after = asyncio.run(calls())
     failures = [a for a in spread if isinstance(a, RemoteCallError)]
     assert all(f"replica {broken.pid} is broken" in str(f) for f in failures), failures
-    assert len(failures) == 3, spread  # then its breaker is open: routing skips it
+    assert 3 <= len(failures) < 3 + 4, spread  # (calls in flight when it opened fail too)
     assert {_pid(a) for a in after} == {healthy.pid}, after  # (a failure would not be a str)
     (broken_id,) = [i for i in work.routes if i in work.replica_breakers.by_id]
     sibling_key = "rt5/work/shipmates-routecrew"
@@ -303,7 +303,7 @@ def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answe
     assert states.get(sibling_key, {"state": "closed"})["state"] == "closed"  # a replica still answers
 
     work.update(work.card, work.instances, work.hosts)  # what /agents shows
-    assert f"replica {broken_id} circuit open (3 failures)" in (work.provenance.location or "")
+    assert f"replica {broken_id} circuit open ({len(failures)} failures)" in (work.provenance.location or "")
     doc = collect([settings(nats_server.url, "rt5")], 1.0)  # and `shipmates status`
     entry = next(e for e in doc["siblings"] if e["name"] == "work")
     by_pid = {r["pid"]: r for r in entry["replicas"]}
@@ -320,3 +320,31 @@ def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answe
     with pytest.raises(CircuitOpenError, match="circuit open for remote sibling 'work'"):
         work.invoke("q")
     _breaker.reset()
+
+
+def test_a_call_held_by_the_only_replica_when_it_dies_fails_at_once(
+    nats_server: Any, serve: Any, sites: dict[str, Path], journal: Path
+) -> None:
+    """Not at its timeout (20 s here): the captain checks every second that the replica holding
+    the call is still there, also when the sibling has only that one."""
+    import time
+
+    from shipmates_nats import RemoteCallError
+
+    replica = _serve(serve, nats_server.url, "rt6", sites["1.0.0"])
+    once = _proxy(nats_server.url, "rt6", "once", 1)
+
+    async def killed(call: Any, query: str) -> tuple[Any, float]:
+        task = asyncio.ensure_future(call)
+        while not any(query in line for line in noted(journal, "working ")):
+            await asyncio.sleep(0.02)
+        os.kill(replica.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        try:
+            return await asyncio.wait_for(task, 15), time.monotonic() - killed_at
+        except Exception as exc:
+            return exc, time.monotonic() - killed_at
+
+    error, took = asyncio.run(killed(once.ainvoke("sleep 10"), "sleep 10"))
+    assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
+    assert took < 3.0, took

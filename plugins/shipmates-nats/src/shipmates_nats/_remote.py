@@ -35,7 +35,7 @@ from ._config import NatsSettings, connect
 from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
 from ._heartbeat import heartbeat_subject
 from ._invoke import current_traceparent
-from ._request import request
+from ._request import Watch, request
 from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
@@ -44,7 +44,6 @@ from ._versions import REQUIRE_ENV, required, satisfies
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
 E = TypeVar("E", bound="BaseException | None")
-_timeout = asyncio.timeout
 
 SCAN_MIN = 0.1
 """Seconds a discovery scan always listens for answers."""
@@ -58,7 +57,7 @@ NETWORK_GRACE = 1.0
 LOCAL_AFTER = 8
 """Calls from one event loop before it gets a connection of its own."""
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
-"""Seconds between checks (a micro PING) that the replica holding a routed call is still there."""
+"""Seconds between checks (a micro PING) that the replica holding a call is still there."""
 
 
 @dataclass
@@ -208,14 +207,22 @@ class RemoteSibling:
         if nc is None:
             text, events = await on_background_loop(self.call(None, body, headers, wait))
         elif len(self.routes) < 2 and not self.exclusive and not self.replica_breakers.by_id:
-            # Nothing to route (one replica, no version range, no failing one): the queue group, inline.
+            # Nothing to route (one replica at most, no version range, no failing one): inline.
+            rid = self.routes[0] if self.routes else None
             try:
-                msg = await request(nc, self.subject, body, headers, wait)
+                msg = await self._request(nc, rid, body, headers, wait)
             except Exception as exc:
-                raise crew.call_error(self, exc, wait, headers) from None
-            msg_headers = msg.headers
-            text = _answer(self, msg_headers, msg.data)
-            events = msg_headers.get(p.H_EVENTS) if msg_headers else None
+                if rid is None or not _no_responders(exc):
+                    raise crew.call_error(self, exc, wait, headers) from None
+                msg = None  # gone since the last scan: call() looks again
+            msg_headers = msg.headers if msg is not None else None
+            if msg is None or (rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY):
+                text, events = await self.call(
+                    nc, body, headers, wait, [rid] if rid else [], gone=msg is None
+                )
+            else:
+                text = _answer(self, msg_headers, msg.data)
+                events = msg_headers.get(p.H_EVENTS) if msg_headers else None
         else:
             text, events = await self.call(nc, body, headers, wait)
         if events:
@@ -223,21 +230,32 @@ class RemoteSibling:
         return text
 
     async def call(
-        self, nc: Any, body: bytes, headers: dict[str, str], wait: float
+        self,
+        nc: Any,
+        body: bytes,
+        headers: dict[str, str],
+        wait: float,
+        tried: list[str] | None = None,
+        gone: bool = False,
     ) -> tuple[str, str | None]:
         """One call, routed (:mod:`._routing`): the answer, and the served sibling's own tool calls.
 
         A replica that refuses as busy, or is gone before the call reached it, is skipped for the
-        next; one that dies holding the call is retried once elsewhere for an idempotent sibling.
+        next (once gone, after a fresh look at who serves); one that dies holding the call is retried
+        once elsewhere for an idempotent sibling. ``tried``: replicas to skip; ``gone``: one of them
+        left.
         """
         crew = self.crew
         if nc is None:
             nc = crew.nc if crew.nc is not None and not crew.nc.is_closed else await crew._connected()
         router = crew.router
-        tried: list[str] = []
-        retried = False
+        tried = tried if tried is not None else []
+        retried = rescanned = False
         deadline = time.monotonic() + wait
         while True:
+            if gone and not rescanned:  # a replica left since the last scan: who serves now?
+                rescanned = True
+                await crew.rescan()
             rid = self.route(tried)
             if rid is None and self.exclusive:  # only the replicas in range: wait for one
                 if not self.routes:
@@ -251,17 +269,17 @@ class RemoteSibling:
                 await asyncio.sleep(0.02)
                 tried.clear()
                 continue
-            subject = self.subject if rid is None else direct_subject(self.subject, rid)
             router.started(rid)
             started = time.monotonic()
             try:
-                msg = await self._request(nc, subject, rid, body, headers, wait)
+                msg = await self._request(nc, rid, body, headers, wait)
             except Exception as exc:
                 router.finished(rid, None)
                 if rid is None:
                     raise crew.call_error(self, exc, wait, headers) from None
                 tried.append(rid)
                 if _no_responders(exc):
+                    gone = True
                     continue  # that replica left before the call reached it: nothing ran
                 if isinstance(exc, ReplicaLostError):
                     self.settle(rid, exc)
@@ -288,14 +306,14 @@ class RemoteSibling:
 
     def route(self, tried: list[str], force: bool = False) -> str | None:
         """The replica for the next attempt (None: the queue group, or none left). One replica
-        alone gets its calls through the queue group: nothing to choose, nothing to retry on.
+        alone gets the call on its own subject (so a call it holds when it dies fails at once).
 
         Replicas whose breaker is open are skipped (a half-open one takes this call as its probe);
         when every replica's is open, the call fails fast with :class:`CircuitOpenError`."""
         breakers = self.replica_breakers
         routes = breakers.routes(self.routes, self.label) if breakers.by_id else self.routes
         if len(self.routes) < 2 and not self.exclusive and not breakers.tripped():
-            return None
+            return routes[0] if routes and routes[0] not in tried else None
         skip = list(tried)
         while True:
             rid = self.crew.router.pick(routes, skip, force)
@@ -304,49 +322,23 @@ class RemoteSibling:
             skip.append(rid)
 
     def settle(self, rid: str | None, error: E) -> E:
-        """Count a routed call's outcome (``error``, or None: answered) on its replica's breaker.
-        Returns ``error``."""
-        if rid is not None:
+        """Count the outcome (``error``, or None: answered) of a call routed among replicas on its
+        replica's breaker (a sibling with one replica counts on its own). Returns ``error``."""
+        if rid is not None and len(self.routes) > 1:
             self.replica_breakers.settle(rid, error, self.label)
         return error
 
     async def _request(
-        self, nc: Any, subject: str, rid: str | None, body: bytes, headers: dict[str, str], wait: float
+        self, nc: Any, rid: str | None, body: bytes, headers: dict[str, str], wait: float
     ) -> Any:
-        """``nc.request``; for a routed call, its replica is checked every :data:`LIVENESS` seconds."""
+        """The request, to the queue group or to replica ``rid``, which is checked every
+        :data:`LIVENESS` seconds while the call waits (:class:`~._request.Watch`)."""
         if rid is None:
-            return await request(nc, subject, body, headers, wait)
-        from nats.errors import NoRespondersError
-        from nats.errors import TimeoutError as NatsTimeout
-
-        # nc.request, resumable: its reply future outlives each LIVENESS wait (no task per call)
-        if not nc._resp_sub_prefix:
-            await nc._init_request_sub()
-        token = nc._nuid.next()
-        token.extend(os.urandom(2).hex().encode())
-        key = token.decode()
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        nc._resp_map[key] = reply
-        try:
-            await nc.publish(subject, body, reply=(nc._resp_sub_prefix + token).decode(), headers=headers)
-            deadline = time.monotonic() + wait
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise NatsTimeout
-                try:
-                    async with _timeout(min(LIVENESS, left)):
-                        msg = await asyncio.shield(reply)
-                except TimeoutError:
-                    if time.monotonic() < deadline and not await self.crew.alive(nc, self.name, rid):
-                        raise replica_lost(self.label, rid) from None
-                    continue
-                if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
-                    raise NoRespondersError
-                return msg
-        finally:
-            nc._resp_map.pop(key, None)
-            reply.cancel()
+            return await request(nc, self.subject, body, headers, wait)
+        watch = Watch(
+            LIVENESS, lambda: self.crew.alive(nc, self.name, rid), lambda: replica_lost(self.label, rid)
+        )
+        return await request(nc, direct_subject(self.subject, rid), body, headers, wait, watch)
 
     async def _local(self, query: Any) -> str:
         """Call the local fallback (its own input model when it is typed)."""
@@ -462,6 +454,7 @@ class RemoteCrew:
         self.bound: dict[tuple[str, str], RemoteSibling] = {}
         """(name, distribution token) -> its proxy, one per distribution, kept across scans."""
         self._poller: Any = None
+        self._rescan: Any = None
         self._local: dict[Any, tuple[Any, Any]] = {}
         self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._local_locks: dict[Any, asyncio.Lock] = {}
@@ -613,14 +606,26 @@ class RemoteCrew:
         async def poll() -> None:
             while True:
                 await asyncio.sleep(interval)
-                try:
-                    await self._scan()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.debug("NATS discovery poll failed: %s", exc)
+                await self._refresh()
 
         self._poller = submit(poll())
+
+    async def _refresh(self) -> None:
+        """Scan, and give the proxies the replicas served now (on the background loop)."""
+        try:
+            await self._scan()
+            self.siblings()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("NATS discovery poll failed: %s", exc)
+
+    async def rescan(self) -> None:
+        """A replica a proxy knew is gone: look again now rather than at the next poll (one scan
+        at a time, shared by the calls that wait for it)."""
+        if self._rescan is None or self._rescan.done():
+            self._rescan = submit(self._refresh())
+        await asyncio.wrap_future(self._rescan)
 
     def siblings(self) -> list[tuple[RemoteSibling, RemoteView, str, list[Instance]]]:
         """One entry per (name, distribution) served now, each with its own proxy (reused across scans).

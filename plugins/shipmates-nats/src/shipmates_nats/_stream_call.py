@@ -176,6 +176,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 if rid is not None and frame_headers.get("Status") == "503" and cancel is None:
                     router.finished(rid, None)
                     tried.append(rid)  # that replica left before the call reached it: nothing ran
+                    await crew.rescan()  # who serves now?
                     await send()
                     continue
                 if frame_headers.get("Status") == "503":
