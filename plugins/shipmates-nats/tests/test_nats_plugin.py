@@ -92,3 +92,25 @@ def test_model_from_schema_keeps_the_schema_and_types_simple_fields() -> None:
         "json": "ok",
         "inner": {"x": 2},
     }
+
+
+def test_version_ranges_come_from_require_then_the_environment_then_the_config_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from shipmates_nats import _plugin, _versions
+
+    (Path(os.environ["SHIPMATES_HOME"]) / "config.toml").write_text(
+        '[agents]\nrequire = ["fib>=1.2", "report<2"]\n'
+    )
+    monkeypatch.delenv("SHIPMATES_REQUIRE", raising=False)
+    assert str(_versions.required("fib", "shipmates-fib")) == ">=1.2"
+    assert str(_versions.required("report", None)) == "<2"
+    monkeypatch.setenv("SHIPMATES_REQUIRE", "fib>=2")
+    assert str(_versions.required("fib", None)) == ">=2" and _versions.required("report", None) is None
+    _plugin._use_require("remote:fib~=3.0")  # chat --require
+    assert str(_versions.required("fib", None)) == "~=3.0"
+    with pytest.raises(ValueError, match=r"'fib>>1' \(--require, SHIPMATES_REQUIRE or the config file"):
+        _plugin._use_require("fib>>1")
+    assert str(_versions.required("fib", None)) == "~=3.0"  # a bad value changes nothing

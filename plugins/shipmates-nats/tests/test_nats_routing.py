@@ -259,6 +259,9 @@ def test_a_version_range_excludes_a_replica(
     )
     assert old.proc.poll() is None  # still serving, just not called
 
+    jobs = [work.delegate(f"job {i}", timeout=15) for i in range(8)]  # durable jobs too
+    assert all(" v2.0.0: " in job for job in jobs), jobs
+
 
 def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answers(
     nats_server: Any,

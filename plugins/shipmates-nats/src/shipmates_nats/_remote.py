@@ -428,6 +428,9 @@ class RemoteSibling:
         body = self._body(query)
         wait = timeout if timeout is not None else self.served_timeout
         headers = self._headers()
+        spec = required(self.name, self.distribution)
+        if spec is not None:  # a worker outside the range gives the job back for another
+            headers[p.H_REQUIRE] = str(spec)
         key = p.check_key(key or uuid.uuid4().hex)
         return await on_background_loop(self.crew.submit_durable(self, body, key, headers, wait))
 
