@@ -295,14 +295,21 @@ class RemoteSibling:
                 router.busy(rid)
                 tried.append(rid)
                 continue
-            try:
-                text = _answer(self, msg_headers, msg.data)
-            except Exception as exc:
-                router.finished(rid, None)  # a failing replica is not a fast one
-                raise self.settle(rid, exc) from None
-            router.finished(rid, time.monotonic() - started)
-            self.settle(rid, None)
+            text = self.answered(rid, msg_headers, msg.data, time.monotonic() - started)
             return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
+
+    def answered(self, rid: str | None, headers: dict[str, str] | None, data: bytes, seconds: float) -> str:
+        """The answer of a reply from replica ``rid`` (None: the queue group) after ``seconds``, its
+        outcome counted by the router and the breakers; raises the error the reply carries."""
+        router = self.crew.router
+        try:
+            text = _answer(self, headers, data)
+        except Exception as exc:
+            router.finished(rid, None)  # a failing replica is not a fast one
+            raise self.settle(rid, exc) from None
+        router.finished(rid, seconds)
+        self.settle(rid, None)
+        return text
 
     def route(self, tried: list[str], force: bool = False) -> str | None:
         """The replica for the next attempt (None: the queue group, or none left). One replica

@@ -183,17 +183,9 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                     from nats.errors import NoRespondersError
 
                     raise crew.call_error(proxy, NoRespondersError(), wait, headers)
-                from ._remote import _answer
-
                 ended = True
                 answered, rid = rid, None
-                try:
-                    text = _answer(proxy, frame_headers, msg.data)
-                except Exception as exc:
-                    router.finished(answered, None)  # a failing replica is not a fast one
-                    raise proxy.settle(answered, exc) from None
-                router.finished(answered, loop.time() - start)
-                proxy.settle(answered, None)
+                text = proxy.answered(answered, frame_headers, msg.data, loop.time() - start)
                 usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
                 missing = _missing(usage, streamed)
                 if missing is not None:  # what dropped events did not say: charged all the same
