@@ -99,6 +99,8 @@ class RemoteSibling:
         self.breaker_key = (crew.ns, self.name, self.distribution or "")
         self.replica_breakers = Replicas(self.breaker_key)
         """The breakers of its replicas (:mod:`._breaker`): routing skips open ones."""
+        self._watches: dict[str, tuple[Any, str, Watch]] = {}
+        """Per replica: the connection, its own subject and the liveness check of calls to it."""
         self.available = True
         self.instances: list[str] = []
         self.routes: list[str] = []
@@ -210,7 +212,7 @@ class RemoteSibling:
             # Nothing to route (one replica at most, no version range, no failing one): inline.
             rid = self.routes[0] if self.routes else None
             try:
-                msg = await self._request(nc, rid, body, headers, wait)
+                msg = await self._request(nc, rid, body, headers, wait)  # (no coroutine of its own)
             except Exception as exc:
                 if rid is None or not _no_responders(exc):
                     raise crew.call_error(self, exc, wait, headers) from None
@@ -335,17 +337,20 @@ class RemoteSibling:
             self.replica_breakers.settle(rid, error, self.label)
         return error
 
-    async def _request(
+    def _request(
         self, nc: Any, rid: str | None, body: bytes, headers: dict[str, str], wait: float
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """The request, to the queue group or to replica ``rid``, which is checked every
         :data:`LIVENESS` seconds while the call waits (:class:`~._request.Watch`)."""
         if rid is None:
-            return await request(nc, self.subject, body, headers, wait)
-        watch = Watch(
-            LIVENESS, lambda: self.crew.alive(nc, self.name, rid), lambda: replica_lost(self.label, rid)
-        )
-        return await request(nc, direct_subject(self.subject, rid), body, headers, wait, watch)
+            return request(nc, self.subject, body, headers, wait)
+        found = self._watches.get(rid)
+        if found is None or found[0] is not nc:
+            watch = Watch(
+                LIVENESS, lambda: self.crew.alive(nc, self.name, rid), lambda: replica_lost(self.label, rid)
+            )
+            found = self._watches[rid] = (nc, direct_subject(self.subject, rid), watch)
+        return request(nc, found[1], body, headers, wait, found[2])
 
     async def _local(self, query: Any) -> str:
         """Call the local fallback (its own input model when it is typed)."""
@@ -658,6 +663,8 @@ class RemoteCrew:
                     self.proxies.setdefault(name, proxy)
                 proxy.routes = [i.id for i in insts if routable(i.card)]
                 proxy.replica_breakers.keep(ids)
+                if any(r not in ids for r in proxy._watches):
+                    proxy._watches = {r: w for r, w in proxy._watches.items() if r in ids}
                 proxy.exclusive = len(insts) < len(every)
                 proxy.versions = _versions_note(insts)
                 proxy.update(card, ids, hosts)

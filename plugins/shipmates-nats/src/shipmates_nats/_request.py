@@ -66,17 +66,19 @@ class Requester:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.waiting[token] = future
-        timer: asyncio.TimerHandle | Watch | None = None
+        timer = None
         try:
             await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
             if watch is None:
                 timer = loop.call_later(timeout, _expire, future)  # cheaper than asyncio.timeout
             else:
-                timer = watch.start(future, loop.time() + timeout)
+                timer = loop.call_later(min(watch.every, timeout), _due, future, watch, loop.time() + timeout)
             msg = await future
         finally:
             if timer is not None:
                 timer.cancel()
+            if not future.done():
+                future.cancel()  # (a watching task ends with it)
             self.waiting.pop(token, None)
         reply_headers = msg.headers
         if reply_headers and reply_headers.get(_STATUS) == _NO_RESPONDERS:
@@ -87,46 +89,45 @@ class Requester:
 
 
 class Watch:
-    """Checks every ``every`` seconds while a call waits that ``alive()`` is still true; when it is
-    not, the call fails with ``lost()`` at once instead of waiting for its timeout. One timer per
-    call, as without a watch: a call answered within ``every`` seconds costs nothing more."""
+    """What to check while a call to one replica waits: every ``every`` seconds, ``alive()``; when
+    it says no, the call fails with ``lost()`` at once instead of waiting for its timeout. Made once
+    per replica (and connection) and used by every call to it: a call answered within ``every``
+    seconds costs one timer, as without a watch."""
+
+    __slots__ = ("alive", "every", "lost")
 
     def __init__(self, every: float, alive: Callable[[], Awaitable[bool]], lost: Callable[[], Exception]):
         self.every, self.alive, self.lost = every, alive, lost
-        self.timer: asyncio.TimerHandle | None = None
-        self.checking: asyncio.Task[None] | None = None
 
-    def start(self, future: asyncio.Future[Any], deadline: float) -> Watch:
-        self.future, self.deadline = future, deadline
-        self._arm()
-        return self
 
-    def _arm(self) -> None:
-        loop = self.future.get_loop()
-        self.timer = loop.call_at(min(loop.time() + self.every, self.deadline), self._due)
+def _due(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    if future.done():
+        return
+    if future.get_loop().time() >= deadline:
+        _expire(future)
+    else:  # a long call: watched by a task of its own from here on (kept: tasks are weakly held)
+        task = asyncio.ensure_future(_watching(future, watch, deadline))
+        _watchers.add(task)
+        task.add_done_callback(_watchers.discard)
 
-    def _due(self) -> None:
-        if self.future.done():
+
+_watchers: set[asyncio.Task[None]] = set()
+
+
+async def _watching(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    while not future.done():
+        here = await watch.alive()
+        if future.done():
             return
-        if self.future.get_loop().time() >= self.deadline:
-            _expire(self.future)
-        else:
-            self.checking = asyncio.ensure_future(self._check())
-
-    async def _check(self) -> None:
-        here = await self.alive()
-        if self.future.done():
+        if not here:
+            future.set_exception(watch.lost())
             return
-        if here:
-            self._arm()
-        else:
-            self.future.set_exception(self.lost())
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.checking is not None:
-            self.checking.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            _expire(future)
+            return
+        await asyncio.wait({future}, timeout=min(watch.every, left))
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
