@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .._models._model import complete, stream_model
+from .._models._model import complete, stream_model, takes_settings
 from .._models._registry import get_model
 from ._budget import Budget, Spend, usage_tokens
 from ._context import delegation_stack, inherited_approver, require_approval, run_request
@@ -175,7 +175,7 @@ async def _turns(
         if spend is not None and (why := spend.why_spent()) is not None:
             return RunResult("budget_exhausted", last_text, messages, events, turn - 1, agent.name, why)
         settings = agent.model_settings
-        if past.answer_now:  # it keeps asking what it has the answer to: this turn answers
+        if past.answer_now and takes_settings(model):  # it keeps asking what it knows: answer now
             settings = {**settings, "tool_choice": "none"}
         if scope.emitting:
             response = await _streamed(model, messages, agent.tool_schemas(), settings, scope)
