@@ -334,14 +334,15 @@ def test_a_call_held_by_the_only_replica_when_it_dies_fails_at_once(
 
     from shipmates_nats import RemoteCallError
 
-    replica = _serve(serve, nats_server.url, "rt6", sites["1.0.0"])
+    _serve(serve, nats_server.url, "rt6", sites["1.0.0"])
     once = _proxy(nats_server.url, "rt6", "once", 1)
 
     async def killed(call: Any, query: str) -> tuple[Any, float]:
         task = asyncio.ensure_future(call)
         while not any(query in line for line in noted(journal, "working ")):
             await asyncio.sleep(0.02)
-        os.kill(replica.pid, signal.SIGKILL)
+        line = next(line for line in noted(journal, "working ") if query in line)
+        os.kill(int(line.split()[1]), signal.SIGKILL)
         killed_at = time.monotonic()
         try:
             return await asyncio.wait_for(task, 15), time.monotonic() - killed_at
@@ -349,5 +350,11 @@ def test_a_call_held_by_the_only_replica_when_it_dies_fails_at_once(
             return exc, time.monotonic() - killed_at
 
     error, took = asyncio.run(killed(once.ainvoke("sleep 10"), "sleep 10"))
+    assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
+    assert took < 3.0, took
+
+    _serve(serve, nats_server.url, "rt6", sites["1.0.0"])  # and a streamed call (a captain's run)
+    wait_for(lambda: len(once.crew.scan()["once"].instances) == 1, 15, what="only the new replica")
+    error, took = asyncio.run(killed(_streamed(once, "sleep 10.5"), "sleep 10.5"))
     assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
     assert took < 3.0, took
