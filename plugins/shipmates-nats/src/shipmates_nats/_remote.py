@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from packaging.specifiers import SpecifierSet
 from shipmates import EndSession, Provenance, RunEvent, RunFinished, RunStarted
 from shipmates.plugin import (
     DEFAULT_TOOL_TIMEOUT,
@@ -39,7 +40,7 @@ from ._request import Watch, request
 from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
-from ._versions import REQUIRE_ENV, required, satisfies
+from ._versions import WHERE, required, requirements, satisfies
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
@@ -261,9 +262,7 @@ class RemoteSibling:
             rid = self.route(tried)
             if rid is None and self.exclusive:  # only the replicas in range: wait for one
                 if not self.routes:
-                    raise NoReplicaError(
-                        f"no replica of {self.label} within the range {REQUIRE_ENV} asks for"
-                    )
+                    raise NoReplicaError(f"no replica of {self.label} within the range required ({WHERE})")
                 if time.monotonic() >= deadline:
                     from nats.errors import TimeoutError as NatsTimeout
 
@@ -649,9 +648,10 @@ class RemoteCrew:
         reports the conflict with every provenance; a proxy never changes distribution.
         """
         out: list[tuple[RemoteSibling, RemoteView, str, list[Instance]]] = []
+        ranges = requirements()
         for name, view in sorted(self.views.items()):
             for dist, every in view.by_distribution().items():
-                insts = _in_range(name, every)
+                insts = _in_range(name, every, ranges)
                 if not insts:
                     continue
                 card = max(insts, key=lambda i: i.seen).card
@@ -726,10 +726,10 @@ async def _closer(nc: Any, forget: Any) -> Any:
             await asyncio.wait_for(nc.close(), 2)
 
 
-def _in_range(name: str, insts: list[Instance]) -> list[Instance]:
-    """The instances within the version range ``SHIPMATES_REQUIRE`` sets for ``name``; the others
-    are reported once each."""
-    spec = required(name, insts[0].card.get("distribution"))
+def _in_range(name: str, insts: list[Instance], ranges: list[tuple[str, SpecifierSet]]) -> list[Instance]:
+    """The instances within the version range ``ranges`` (:func:`~._versions.requirements`) set for
+    ``name``; the others are reported once each."""
+    spec = required(name, insts[0].card.get("distribution"), ranges)
     if spec is None:
         return insts
     from ._plugin import warn
@@ -742,7 +742,7 @@ def _in_range(name: str, insts: list[Instance]) -> list[Instance]:
             warn(
                 f"replica {inst.id} of remote sibling '{name}' ({inst.card.get('distribution')} "
                 f"{inst.card.get('version')} on host {inst.card.get('host')}) is outside the required "
-                f"range '{spec}' ({REQUIRE_ENV}): it is not called"
+                f"range '{spec}' ({WHERE}): it is not called"
             )
     return kept
 

@@ -49,9 +49,13 @@ def requirements(raw: str | None = None) -> list[tuple[str, SpecifierSet]]:
     return found
 
 
-def required(name: str, distribution: str | None) -> SpecifierSet | None:
-    """The range the replicas of ``name`` (from ``distribution``) must be in, or None."""
-    ranges = [spec for token, spec in requirements() if selector_matches(token, name, distribution, "remote")]
+def required(
+    name: str, distribution: str | None, parsed: list[tuple[str, SpecifierSet]] | None = None
+) -> SpecifierSet | None:
+    """The range the replicas of ``name`` (from ``distribution``) must be in, or None
+    (``parsed``: :func:`requirements`, when the caller has them already)."""
+    every = requirements() if parsed is None else parsed
+    ranges = [spec for token, spec in every if selector_matches(token, name, distribution, "remote")]
     if not ranges:
         return None
     combined = SpecifierSet()
