@@ -41,9 +41,8 @@ class CircuitOpenError(RemoteCallError):
 
 def _fail_fast(left: float) -> str:
     if left > 0:
-        return (
-            f"failing fast for {left:.0f}s more, then one probe call decides ({FAILURES_ENV}, {COOLDOWN_ENV})"
-        )
+        more = f"{left:.0f}s" if left >= 1 else "under a second"
+        return f"failing fast for {more} more, then one probe call decides ({FAILURES_ENV}, {COOLDOWN_ENV})"
     return f"failing fast while a probe call decides ({FAILURES_ENV}, {COOLDOWN_ENV})"
 
 
@@ -242,6 +241,13 @@ class Replicas:
         except CircuitOpenError:
             return False  # another call took the probe meanwhile
         return True
+
+    def release(self, rid: str | None) -> None:
+        """A call to ``rid`` ended with neither an answer nor a failure (cancelled): a probe it
+        held may go again."""
+        b = self.by_id.get(rid) if rid is not None else None
+        if b is not None:
+            b.probing = False
 
     def settle(self, rid: str, error: BaseException | None, label: str) -> None:
         """Count a call's outcome on ``rid``'s breaker; a failure counted here is marked, so that

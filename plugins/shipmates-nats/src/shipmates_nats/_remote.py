@@ -274,6 +274,9 @@ class RemoteSibling:
             started = time.monotonic()
             try:
                 msg = await self._request(nc, rid, body, headers, wait)
+            except asyncio.CancelledError:
+                self.replica_breakers.release(rid)
+                raise
             except Exception as exc:
                 router.finished(rid, None)
                 if rid is None:

@@ -194,6 +194,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 return
     finally:
         router.finished(rid, None)
+        proxy.replica_breakers.release(rid)  # (rid is None once answered)
         if own is None:
             replies.calls.pop(token, None)
         else:
