@@ -59,6 +59,9 @@ LOCAL_AFTER = 8
 """Calls from one event loop before it gets a connection of its own."""
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
 """Seconds between checks (a micro PING) that the replica holding a call is still there."""
+FIRST_CHECK = min(LIVENESS, 0.25)
+"""...the first one this soon: a live replica answers or acks a call within it, most of the time,
+and a call sent to a replica just killed is lost (its connection not yet closed on the server)."""
 
 
 @dataclass
@@ -349,7 +352,10 @@ class RemoteSibling:
         found = self._watches.get(rid)
         if found is None or found[0] is not nc:
             watch = Watch(
-                LIVENESS, lambda: self.crew.alive(nc, self.name, rid), lambda: replica_lost(self.label, rid)
+                LIVENESS,
+                lambda: self.crew.alive(nc, self.name, rid),
+                lambda: replica_lost(self.label, rid),
+                first=FIRST_CHECK,
             )
             found = self._watches[rid] = (nc, direct_subject(self.subject, rid), watch)
         return request(nc, found[1], body, headers, wait, found[2])

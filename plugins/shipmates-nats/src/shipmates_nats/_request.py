@@ -72,7 +72,7 @@ class Requester:
             if watch is None:
                 timer = loop.call_later(timeout, _expire, future)  # cheaper than asyncio.timeout
             else:
-                timer = loop.call_later(min(watch.every, timeout), _due, future, watch, loop.time() + timeout)
+                timer = loop.call_later(min(watch.first, timeout), _due, future, watch, loop.time() + timeout)
             msg = await future
         finally:
             if timer is not None:
@@ -89,15 +89,17 @@ class Requester:
 
 
 class Watch:
-    """What to check while a call to one replica waits: every ``every`` seconds, ``alive()``; when
-    it says no, the call fails with ``lost()`` at once instead of waiting for its timeout. Made once
-    per replica (and connection) and used by every call to it: a call answered within ``every``
-    seconds costs one timer, as without a watch."""
+    """What to check while a call to one replica waits: after ``first`` seconds, then every
+    ``every``, ``alive()``; when it says no, the call fails with ``lost()`` at once instead of
+    waiting for its timeout. Made once per replica (and connection) and used by every call to it:
+    a call answered within ``first`` seconds costs one timer, as without a watch."""
 
-    __slots__ = ("alive", "every", "lost")
+    __slots__ = ("alive", "every", "first", "lost")
 
-    def __init__(self, every: float, alive: Callable[[], Awaitable[bool]], lost: Callable[[], Exception]):
-        self.every, self.alive, self.lost = every, alive, lost
+    def __init__(
+        self, every: float, alive: Callable[[], Awaitable[bool]], lost: Callable[[], Exception], first: float
+    ) -> None:
+        self.every, self.alive, self.lost, self.first = every, alive, lost, min(first, every)
 
 
 def _due(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:

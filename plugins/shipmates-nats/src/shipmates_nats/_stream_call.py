@@ -42,6 +42,8 @@ NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
 _timeout = asyncio.timeout
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
 """Seconds of silence after which a routed call checks that its replica is still there."""
+FIRST_CHECK = min(LIVENESS, 0.25)
+"""...before its first frame (the ack comes at once from a replica that is there)."""
 
 
 class Replies:
@@ -121,6 +123,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         start = loop.time()
         deadline = start + wait
         progress = warn_at = heard = start  # the last event; when "no progress" was last said; any frame
+        silence = FIRST_CHECK  # before the replica's ack: it acks at once when it is there
         alive = False
         trace = _Trace(proxy)
         streamed = Usage()
@@ -130,7 +133,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 from nats.errors import TimeoutError as NatsTimeout
 
                 raise proxy.settle(rid, crew.call_error(proxy, NatsTimeout(), wait, headers))
-            check = heard + LIVENESS if rid is not None else deadline  # is its replica still there?
+            check = heard + silence if rid is not None else deadline  # is its replica still there?
             try:
                 async with _timeout(min(deadline, warn_at + NO_PROGRESS, check) - now):
                     msg = await queue.get()
@@ -141,12 +144,12 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                     here = crew.alive(nc, name, rid)
                     if not await (here if local else on_background_loop(here)):
                         raise proxy.settle(rid, replica_lost(proxy.label, rid)) from None
-                    heard = loop.time()
+                    heard, silence = loop.time(), LIVENESS
                 elif loop.time() < deadline and loop.time() >= warn_at + NO_PROGRESS:
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
                     warn_at = loop.time()
                 continue
-            heard = loop.time()
+            heard, silence = loop.time(), LIVENESS
             frame_headers = msg.headers
             if frame_headers is None:  # an event (no headers to build or parse: the common frame)
                 try:
