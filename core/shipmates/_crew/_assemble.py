@@ -60,6 +60,7 @@ def assemble(
     model: str | None = None,
     only: list[str] | None = None,
     exclude: list[str] | None = None,
+    prefer: list[str] | None = None,
 ) -> Crew:
     """Discover the crew, pick the captain and absorb every other sibling into it.
 
@@ -72,8 +73,8 @@ def assemble(
 
     if captain and only is not None and captain not in only:
         only = [*only, captain]  # the captain is never filtered out by its own --only
-    remember_selector(only, exclude)
-    discovery = discover(only=only, exclude=exclude)
+    remember_selector(only, exclude, prefer)
+    discovery = discover(only=only, exclude=exclude, prefer=prefer)
     if captain:
         record = next((r for r in discovery.records if r.name == captain), None)
         if record is None:

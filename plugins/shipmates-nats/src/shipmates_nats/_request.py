@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 _STATUS, _NO_RESPONDERS = "Status", "503"
@@ -56,9 +57,11 @@ class Requester:
         if future is not None and not future.done():
             future.set_result(msg)
 
-    async def request(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+    async def request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float, watch: Watch | None = None
+    ) -> Any:
         """The reply to ``body`` sent to ``subject``; raises nats-py's ``TimeoutError`` and
-        ``NoRespondersError`` as ``nc.request`` does."""
+        ``NoRespondersError`` as ``nc.request`` does, and what ``watch`` raises."""
         token = str(next(self.tokens))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -66,11 +69,16 @@ class Requester:
         timer = None
         try:
             await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
-            timer = loop.call_later(timeout, _expire, future)  # cheaper than asyncio.timeout
+            if watch is None:
+                timer = loop.call_later(timeout, _expire, future)  # cheaper than asyncio.timeout
+            else:
+                timer = loop.call_later(min(watch.first, timeout), _due, future, watch, loop.time() + timeout)
             msg = await future
         finally:
             if timer is not None:
                 timer.cancel()
+            if not future.done():
+                future.cancel()  # (a watching task ends with it)
             self.waiting.pop(token, None)
         reply_headers = msg.headers
         if reply_headers and reply_headers.get(_STATUS) == _NO_RESPONDERS:
@@ -78,6 +86,50 @@ class Requester:
 
             raise NoRespondersError
         return msg
+
+
+class Watch:
+    """What to check while a call to one replica waits: after ``first`` seconds, then every
+    ``every``, ``alive()``; when it says no, the call fails with ``lost()`` at once instead of
+    waiting for its timeout. Made once per replica (and connection) and used by every call to it:
+    a call answered within ``first`` seconds costs one timer, as without a watch."""
+
+    __slots__ = ("alive", "every", "first", "lost")
+
+    def __init__(
+        self, every: float, alive: Callable[[], Awaitable[bool]], lost: Callable[[], Exception], first: float
+    ) -> None:
+        self.every, self.alive, self.lost, self.first = every, alive, lost, min(first, every)
+
+
+def _due(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    if future.done():
+        return
+    if future.get_loop().time() >= deadline:
+        _expire(future)
+    else:  # a long call: watched by a task of its own from here on (kept: tasks are weakly held)
+        task = asyncio.ensure_future(_watching(future, watch, deadline))
+        _watchers.add(task)
+        task.add_done_callback(_watchers.discard)
+
+
+_watchers: set[asyncio.Task[None]] = set()
+
+
+async def _watching(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    while not future.done():
+        here = await watch.alive()
+        if future.done():
+            return
+        if not here:
+            future.set_exception(watch.lost())
+            return
+        left = deadline - loop.time()
+        if left <= 0:
+            _expire(future)
+            return
+        await asyncio.wait({future}, timeout=min(watch.every, left))
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
@@ -90,8 +142,11 @@ def _expire(future: asyncio.Future[Any]) -> None:
 _requesters: dict[Any, Requester] = {}
 
 
-async def request(nc: Any, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
-    """``nc.request(subject, body, timeout=timeout, headers=headers)``, with less work per call.
+async def request(
+    nc: Any, subject: str, body: bytes, headers: dict[str, str], timeout: float, watch: Watch | None = None
+) -> Any:
+    """``nc.request(subject, body, timeout=timeout, headers=headers)``, with less work per call;
+    ``watch`` fails it early when the replica holding it is gone.
 
     Run it on ``nc``'s own event loop (its reply subscription delivers there)."""
     found = _requesters.get(nc)
@@ -108,4 +163,4 @@ async def request(nc: Any, subject: str, body: bytes, headers: dict[str, str], t
             _requesters.pop(nc, None)
             started.result()
         found.started = None
-    return await found.request(subject, body, headers, timeout)
+    return await found.request(subject, body, headers, timeout, watch)
