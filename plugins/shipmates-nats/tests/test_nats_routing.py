@@ -358,3 +358,18 @@ def test_a_call_held_by_the_only_replica_when_it_dies_fails_at_once(
     error, took = asyncio.run(killed(_streamed(once, "sleep 10.5"), "sleep 10.5"))
     assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
     assert took < 3.0, took
+
+
+def test_a_replica_that_joins_takes_calls_made_one_at_a_time(
+    nats_server: Any, serve: Any, sites: dict[str, Path]
+) -> None:
+    # `shipmates scale work 2` or a restarted worker: the new replica must get work even when
+    # calls come one by one (each scored against a replica the captain has just heard from).
+    first = _serve(serve, nats_server.url, "rt6", sites["1.0.0"], ROUTE_DELAY="0.01")
+    work = _proxy(nats_server.url, "rt6", "work", 1)
+    for i in range(5):
+        assert _pid(work.invoke(f"warm {i}")) == first.pid
+    second = _serve(serve, nats_server.url, "rt6", sites["1.0.0"], ROUTE_DELAY="0.01")
+    work = _proxy(nats_server.url, "rt6", "work", 2)
+    served = Counter(_pid(work.invoke(f"q{i}")) for i in range(5))
+    assert served[second.pid] >= 1, served  # tried at once; then the faster of the two wins

@@ -6,8 +6,9 @@ its ``--max-inflight`` slots are taken (the queue-group subject still waits for 
 captain scores each replica by the calls it has in flight there (or the load of its latest
 heartbeat, whichever is higher) times the latency of its recent answers, sends the call to the
 lowest, and on a busy refusal tries the next; with no replica known to be free (none routable,
-all busy or saturated) the call goes to the queue group as before. A replica not called for a
-while looks faster and faster (its latency estimate decays), so a recovered one is tried again.
+all busy or saturated) the call goes to the queue group as before. A replica that has not
+answered yet (new or restarted) takes the next call, and one not called for a while looks faster
+and faster (its latency estimate decays), so a recovered one is tried again.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class Router:
                 if full and not force:
                     continue
                 load = max(r.inflight, r.reported if fresh else 0)
-                latency = typical if r.latency <= 0 else r.latency * 0.5 ** ((now - r.used_at) / DECAY)
+                # A replica never answered yet (new, or restarted) gets the next call: with a latency
+                # as good as the best, one at a time, it would never win and never be tried.
+                latency = 0.0 if r.latency <= 0 else r.latency * 0.5 ** ((now - r.used_at) / DECAY)
                 score = (load + 1) * (max(latency, typical * 0.1) + 1e-6)
                 if not best or score < best_score:
                     best, best_score = [instance], score
