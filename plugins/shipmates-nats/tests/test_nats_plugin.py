@@ -57,6 +57,15 @@ def test_serve_without_siblings_says_what_to_do() -> None:
     assert "no sibling to serve" in env_note.stderr
 
 
+def test_serve_reports_a_bad_model_setting_as_a_usage_error() -> None:
+    # Exit 2, as `chat` does: the command line, environment or config file is wrong, not the crew.
+    flag = _run("-m", "shipmates", "serve", "--nats", "nats://127.0.0.1:1", "--model-timeout", "-3")
+    assert flag.returncode == 2
+    assert "--model-timeout=-3.0 is not valid: expected a number of seconds > 0" in flag.stderr
+    env = _run("-m", "shipmates", "serve", "--nats", "nats://127.0.0.1:1", SHIPMATES_MODEL_TIMEOUT="soon")
+    assert env.returncode == 2 and "SHIPMATES_MODEL_TIMEOUT='soon' is not valid" in env.stderr
+
+
 def test_semver_and_request_decoding() -> None:
     from shipmates_nats._protocol import decode_request, encode_request, semver
 

@@ -94,7 +94,7 @@ def configure_serve(parser: argparse.ArgumentParser) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from shipmates import ShipmatesError, discover
+    from shipmates import SettingsError, ShipmatesError, discover
     from shipmates.plugin import GcPause, model_session
 
     from ._config import NatsSettings
@@ -153,6 +153,9 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         with model_session(args):  # served siblings without a model of their own use --model
             asyncio.run(server.run(ready, startup=startup))
+    except SettingsError as exc:  # a bad flag, variable or config file: a usage error, as in chat
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ShipmatesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
