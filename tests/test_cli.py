@@ -99,7 +99,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 # -- agents and plugins ------------------------------------------------------------------------
 
 
-def test_agents_lists_without_loading(crew: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_agents_lists_without_loading(
+    crew: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "shipmates_echo", raising=False)  # another test's echo sibling
     status, out, _ = run(capsys, "agents")
     assert status == 0
     assert "echo" in out and "shipmates-echo 0.1.0" in out and "shipmates_echo:build_agent" in out
