@@ -100,6 +100,52 @@ def test_litellm_streams_deltas_in_order_and_rebuilds_tool_calls_and_usage(strea
     assert second[-1].usage["completion_tokens"] == 5
 
 
+@pytest.fixture
+def long_stream(litellm_lib: Any) -> Iterator[Any]:
+    """A provider 'longtest' streaming 300 words, then a tool call in pieces, then its usage."""
+    from litellm.llms.custom_llm import CustomLLM
+
+    class Long(CustomLLM):
+        async def astreaming(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> AsyncIterator[Any]:
+            for i in range(300):
+                yield _chunk(f"w{i} ")
+            for i, piece in enumerate(['{"n', '": 2', "1}"]):
+                call = {
+                    "id": "call_dbl" if i == 0 else None,
+                    "type": "function",
+                    "function": {"name": "double" if i == 0 else None, "arguments": piece},
+                    "index": 0,
+                }
+                yield _chunk(tool_use=call)
+            yield _chunk(
+                finished=True, usage={"prompt_tokens": 9, "completion_tokens": 303, "total_tokens": 312}
+            )
+
+    yield from custom_provider(litellm_lib, "longtest", Long())
+
+
+def test_a_long_stream_rebuilds_as_litellm_rebuilds_every_chunk(long_stream: Any, litellm_lib: Any) -> None:
+    """Runs of text chunks go to litellm's builder as one (it costs ~50 us a chunk): the response
+    is the one litellm builds from every chunk."""
+    user = [{"role": "user", "content": "go"}]
+    streamed = asyncio.run(_collect(LiteLLMModel("longtest/any"), user, [double.schema]))
+    response = streamed[-1]
+
+    async def every_chunk() -> tuple[list[Any], Any]:
+        stream = await litellm_lib.acompletion(model="longtest/any", messages=user, stream=True)
+        chunks = [chunk async for chunk in stream]
+        return chunks, litellm_lib.stream_chunk_builder(chunks, messages=user)
+
+    _, expected = asyncio.run(every_chunk())
+    text = "".join(f"w{i} " for i in range(300))
+    assert "".join(streamed[:-1]) == response.content == expected.choices[0].message.content == text
+    assert response.tool_calls == [ToolCall("call_dbl", "double", '{"n": 21}')]
+    assert response.usage["completion_tokens"] == expected.usage.completion_tokens == 303
+    assert response.usage["prompt_tokens"] == expected.usage.prompt_tokens == 9
+
+
 def test_agent_stream_through_litellm(streaming: Any) -> None:
     agent = Agent("doubler", model="streamtest/any", tools=[double])
 
