@@ -13,6 +13,7 @@ from shipmates import Agent, ModelCallFinished, ModelError, ModelResponse, TextD
 from shipmates._models._litellm import LiteLLMModel
 from shipmates._models._model import stream_model
 from shipmates._models._offline import OfflineRouter
+from shipmates._runtime import run_sync
 from support import litellm_offline
 from support.litellm_offline import custom_provider
 
@@ -138,7 +139,7 @@ def test_a_long_stream_rebuilds_as_litellm_rebuilds_every_chunk(long_stream: Any
         chunks = [chunk async for chunk in stream]
         return chunks, litellm_lib.stream_chunk_builder(chunks, messages=user)
 
-    _, expected = asyncio.run(every_chunk())
+    _, expected = run_sync(every_chunk())  # the background loop: litellm's logging task outlives the call
     text = "".join(f"w{i} " for i in range(300))
     assert "".join(streamed[:-1]) == response.content == expected.choices[0].message.content == text
     assert response.tool_calls == [ToolCall("call_dbl", "double", '{"n": 21}')]
