@@ -29,7 +29,7 @@ from shipmates.plugin import delegation_path, on_background_loop, plugin_host, s
 
 from . import _protocol as p
 from ._errors import replica_lost
-from ._frames import FIELD_CHARS, decode, parse_usage
+from ._frames import FIELD_CHARS, Decoder, parse_usage
 from ._routing import E_BUSY, direct_subject
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         progress = warn_at = heard = start  # the last event; when "no progress" was last said; any frame
         alive = False
         trace = _Trace(proxy)
+        decode = Decoder().decode
         streamed = Usage()
         while True:
             now = loop.time()
