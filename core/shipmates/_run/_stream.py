@@ -78,13 +78,6 @@ class Sink:
             self.loop.call_soon_threadsafe(self.deliver, item)
 
 
-def _hook_caller(host: PluginHost) -> Notify:
-    def notify(event: RunEvent) -> None:
-        host.report(host.call_each("run_event", event=event).failures)
-
-    return notify
-
-
 class RunScope:
     """One run's place in the stream: its usage ledger, and its emitter when anyone listens.
 
@@ -104,7 +97,7 @@ class RunScope:
         self.spend: Spend | None = spend if spend is not None else ambient.get()
         self.depth = len(stack) - 1
         self.ledger: Ledger = []
-        self.notify = _hook_caller(host) if host.implemented("run_event") else None
+        self.notify = host.notifier("run_event", "event") if host.implemented("run_event") else None
         self.emitting = self.sink is not None or self.notify is not None
         if self.emitting:
             parent = link[0] if link is not None else None
