@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
-from shipmates import SettingsError
+from shipmates import ModelResponse, SettingsError
 from shipmates._settings import read_settings
 from test_usage_cli import Counting, counting, run
 
@@ -78,3 +79,21 @@ def test_bad_flags_are_one_line_and_status_2(counting: Counting, capsys: pytest.
 def test_settings_read_all_three(monkeypatch: Any) -> None:
     settings = read_settings({"SHIPMATES_MAX_COST": "0.5", "SHIPMATES_MAX_DELEGATIONS": "0"}, max_tokens=100)
     assert (settings.max_tokens, settings.max_cost, settings.max_delegations) == (100, 0.5, 0)
+
+
+def test_a_cost_budget_says_when_the_model_has_no_price(
+    counting: Counting, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local model litellm cannot price: the budget would count nothing, silently.
+    priced = counting.complete
+
+    async def unpriced(messages: Any, tools: Any) -> ModelResponse:
+        return dataclasses.replace(await priced(messages, tools), cost_usd=None)
+
+    monkeypatch.setattr(counting, "complete", unpriced)
+    status, out, err = run(capsys, *ASK, "--max-cost", "0.015", "--no-trace")
+    assert status == 0 and out.strip() == "<<found x>>"
+    assert "the cost budget counted nothing for 4 model call(s): no price is known for counting" in err
+    assert "-o input_cost_per_token=" in err and "--max-tokens" in err
+    status, _, err = run(capsys, *ASK, "--no-trace")  # no cost budget: nothing to say
+    assert status == 0 and "warning" not in err

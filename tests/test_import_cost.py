@@ -45,3 +45,22 @@ def test_agent_without_function_tools_does_not_need_pydantic() -> None:
 def test_litellm_model_name_resolves_without_import() -> None:
     code = "import shipmates\nm = shipmates.get_model('openai/gpt-4o-mini')\nassert m.model_id"
     assert _loaded_after(code)["litellm"] is False
+
+
+def test_a_crew_is_absorbed_before_the_run_loop_loads() -> None:
+    # The REPL shows its prompt once the crew is absorbed; the run loop, the event stream and
+    # the small-model checks load with the first turn, so the prompt does not wait for them.
+    probe = (
+        "import sys\nfrom shipmates import Agent\n"
+        "class Plain:\n    name, description = 'plain', 'Echoes.'\n"
+        "    def invoke(self, query):\n        return query\n"
+        "captain = Agent('captain')\ncaptain.absorb(Agent('fib', description='Fibonacci.'))\n"
+        "captain.absorb(Plain())\nassert len(captain.tool_schemas()) == 2\n"
+        "print(sorted(m for m in ('shipmates._run._run_loop', 'shipmates._run._stream', "
+        "'shipmates._run._stream_events', 'shipmates._run._slips') if m in sys.modules))\n"
+        "print(captain.invoke('hi'))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded, *answer = out.stdout.strip().splitlines()
+    assert loaded == "[]"
+    assert answer  # and the first run loads them

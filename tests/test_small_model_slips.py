@@ -44,6 +44,7 @@ class Script:
     def __init__(self) -> None:
         self.replies: list[Any] = []
         self.requests: list[list[dict[str, Any]]] = []
+        self.tool_choices: list[Any] = []
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def script(litellm_lib: Any) -> Iterator[Script]:
     class Scripted(CustomLLM):
         async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             scripted.requests.append(json.loads(json.dumps(messages)))
+            scripted.tool_choices.append((kwargs.get("optional_params") or {}).get("tool_choice"))
             reply = scripted.replies.pop(0)
             if isinstance(reply, str):
                 message: dict[str, Any] = {"role": "assistant", "content": reply}
@@ -131,6 +133,37 @@ def test_a_repeated_failing_call_is_not_run_again_and_then_stops_the_run(script:
     assert "already failed" in told and "no luck with 3" in told
     message = str(info.value)
     assert "kept repeating the call flaky" in message and "no luck with 3" in message
+
+
+def test_a_repeated_delegation_is_not_run_again_and_then_the_model_must_answer(script: Script) -> None:
+    # Seen with the demo crew: a captain asking its siblings the same questions in turn after
+    # turn until max_turns, although it had every answer after the first round.
+    asked: list[str] = []
+
+    class Doubler:
+        name, description = "doubler", "Doubles a number."
+
+        def invoke(self, query: str) -> str:
+            asked.append(query)
+            return "8"
+
+    captain = Agent("captain", model="slips/any")
+    captain.absorb(Doubler())
+    call = [("doubler", {"query": "double 4"})]
+    script.replies = [call, call, call, "It is 8."]
+    result = _run(captain, "double 4")
+    assert result.status == "ok" and result.output == "It is 8."
+    assert asked == ["double 4"]  # once; the repeats got the answer the captain already had
+    told = script.requests[2][-1]["content"]
+    assert "already answered" in told and "8" in told
+    assert script.tool_choices == [None, None, None, "none"]  # the third ask: now it answers
+
+
+def test_a_plain_tool_asked_again_runs_again(script: Script) -> None:
+    call = [("double", {"n": 4})]
+    script.replies = [call, call, "8, twice."]
+    result = _run(Agent("doubler", model="slips/any", tools=[double]), "double 4, then check it")
+    assert RAN == [4, 4] and result.output == "8, twice."
 
 
 def test_the_parameter_description_as_query_passes_the_users_request_on(script: Script) -> None:

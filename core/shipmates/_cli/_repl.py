@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from .._errors import EndSession
+from .._models._model import DEFAULT_MODEL
 from .._settings import memory_turns_from
 from .._startup import GcPause, start_litellm_import
 from .._text import terminal_safe
@@ -92,6 +93,7 @@ class Repl:
         self._prompt_shown = False
         self._gc: GcPause | None = None
         self.failed_turns = 0
+        self._unpriced_told = False
         """Turns that ended with an error (a piped session then exits 1)."""
         self.commands: CommandTable = build_commands(self.host, self.warn)
         self.context = ReplContext(
@@ -235,8 +237,27 @@ class Repl:
             return 0
 
     def _show_usage(self) -> None:
-        if self.show_usage and self.chat.last_result is not None:
-            self.note(f"usage: {usage_text(self.chat.last_result.usage)}")
+        result = self.chat.last_result
+        if result is None:
+            return
+        if self.show_usage:
+            self.note(f"usage: {usage_text(result.usage)}")
+        budget = self.chat.budget
+        unpriced = result.usage.calls_without_cost
+        if (
+            unpriced
+            and not self._unpriced_told
+            and budget is not None
+            and budget.max_cost_usd is not None
+            and self.chat.model_name != DEFAULT_MODEL
+        ):
+            self._unpriced_told = True
+            self.note(
+                f"warning: the cost budget counted nothing for {unpriced} model call(s): no price is "
+                f"known for {self.chat.model_name} (litellm's cost map has none). Give its prices, e.g. "
+                "-o input_cost_per_token=0.0000005 -o output_cost_per_token=0.0000015 "
+                "(US dollars per token), or limit tokens with --max-tokens."
+            )
 
     async def handle(self, line: str) -> None:
         """One input line: a slash command or a turn. EndSession propagates."""

@@ -107,6 +107,17 @@ async def stream_model(
     yield check_response(final, model)
 
 
+def takes_settings(model: Model) -> bool:
+    """Whether ``model.complete`` accepts ``settings=`` (a model may take only messages and tools)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(model.complete).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "settings" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 async def complete(
     model: Model, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None
 ) -> ModelResponse:

@@ -13,7 +13,6 @@ from .._models._registry import get_model
 from .._names import check_name
 from .._runtime import run_sync
 from ._budget import Budget, BudgetExhausted
-from ._run_loop import RunOptions, RunResult, run_agent
 from ._sibling_tool import sibling_tool
 from ._tool import Tool, as_tool
 from ._tool_calls import max_result_chars as result_limit
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from typing_extensions import Unpack
 
+    from ._run_loop import RunOptions, RunResult
     from ._stream_events import RunEvent
 
 
@@ -189,6 +189,8 @@ class Agent:
         Tool failures become tool results;
         ``EndSession``, cancellation and model errors propagate.
         """
+        from ._run_loop import run_agent  # loaded by the first run: a REPL's prompt need not wait
+
         return await run_agent(self, query, **options)
 
     def stream(self, query: str | BaseModel, **options: Unpack[RunOptions]) -> AsyncGenerator[RunEvent, None]:

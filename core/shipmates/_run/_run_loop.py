@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .._models._model import complete, stream_model
+from .._models._model import complete, stream_model, takes_settings
 from .._models._registry import get_model
 from ._budget import Budget, Spend, usage_tokens
 from ._context import delegation_stack, inherited_approver, require_approval, run_request
 from ._events import ToolCallEvent
-from ._slips import FailedCalls, calls_in_text, run_each_once, unknown_call_in_text
+from ._slips import PastCalls, calls_in_text, run_each_once, unknown_call_in_text
 from ._stream import RunScope, StreamHooks
 from ._stream_events import ModelCallFinished, TextDelta
 from ._tool_calls import Approver, _Hooks, assistant_message, run_turn_calls
@@ -167,17 +167,20 @@ async def _turns(
     """Model turn, then its tool calls, until a text answer or ``max_turns``."""
     first_new = len(messages) - 1  # the user message: what the session keeps starts there
     events: list[ToolCallEvent] = []
-    failed = FailedCalls()
+    past = PastCalls()
     sent_back = False
     last_text = ""
     spend = scope.spend
     for turn in range(1, agent.max_turns + 1):
         if spend is not None and (why := spend.why_spent()) is not None:
             return RunResult("budget_exhausted", last_text, messages, events, turn - 1, agent.name, why)
+        settings = agent.model_settings
+        if past.answer_now and takes_settings(model):  # it keeps asking what it knows: answer now
+            settings = {**settings, "tool_choice": "none"}
         if scope.emitting:
-            response = await _streamed(model, messages, agent.tool_schemas(), agent.model_settings, scope)
+            response = await _streamed(model, messages, agent.tool_schemas(), settings, scope)
         else:
-            response = await complete(model, messages, agent.tool_schemas(), agent.model_settings)
+            response = await complete(model, messages, agent.tool_schemas(), settings)
         scope.ledger.append((stack, (response.usage, response.cost_usd)))
         if spend is not None:
             spend.charge(usage_tokens(response.usage), response.cost_usd)
@@ -203,7 +206,7 @@ async def _turns(
         async def run(batch: list[ToolCall], said: str | None = said) -> list[str]:
             return await run_turn_calls(agent, batch, hooks, stack, events, approve, said)
 
-        results = await run_each_once(calls, failed, run, events)
+        results = await run_each_once(calls, past, run, events)
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)

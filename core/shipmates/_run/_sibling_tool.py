@@ -34,9 +34,11 @@ def sibling_tool(sibling: Any, *, provenance: Provenance | None = None, timeout:
     overrides the sibling's own."""
     spec = sibling if isinstance(sibling, SiblingSpec) else sibling_spec(sibling)
     parameters, bind = _model_input(spec) if spec.input_model is not None else _query_input(spec.name)
-    from ._stream import streaming_call
+    streamed = None
+    if callable(getattr(spec.sibling, "astream", None)):  # loads the stream machinery only then
+        from ._stream import streaming_call
 
-    streamed = streaming_call(spec.sibling)  # astream(query): its events join the captain's stream
+        streamed = streaming_call(spec.sibling)  # astream(query): its events join the captain's stream
     return Tool(
         spec.name,
         describe_sibling(spec),

@@ -7,8 +7,11 @@ Seen with a real 1.5B model on the demo crew:
   agent's tools, and the loop runs it as a call instead of printing the JSON as the answer;
 - the same call twice in one turn: :func:`unique_calls` runs it once, and every call id gets
   the result;
-- the same failing call over and over: :class:`FailedCalls` remembers what failed; asked again,
-  the call is not run and the model is told, and a third time ends the run with a message.
+- the same call over and over: :class:`PastCalls` remembers which calls failed and what each
+  delegation answered. A failed call asked again is not run and the model is told; a third time
+  ends the run with a message. A delegation asked again is not run either (captains ping-pong
+  between siblings): the model gets the answer it already had, and when it insists, its next
+  turn may not call tools, so it answers the user.
 """
 
 from __future__ import annotations
@@ -135,29 +138,30 @@ def unique_calls(calls: Sequence[ToolCall]) -> tuple[list[ToolCall], list[int]]:
 
 async def run_each_once(
     calls: list[ToolCall],
-    failed: FailedCalls,
+    past: PastCalls,
     run: Callable[[list[ToolCall]], Awaitable[list[str]]],
     events: Sequence[ToolCallEvent],
 ) -> list[str]:
-    """One turn's ``calls`` through ``run``: each distinct call once, a call that already failed
-    not again (see :class:`FailedCalls`); ``events`` are the run's, to learn what failed."""
-    if len(calls) == 1 and not failed:  # the common case: nothing to compare
+    """One turn's ``calls`` through ``run``: each distinct call once, and a call already made in
+    this run not again (see :class:`PastCalls`); ``events`` are the run's, to learn what failed."""
+    if len(calls) == 1 and not past:  # the common case: nothing to compare
         results = await run(calls)
-        failed.note(calls, events)
+        past.note(calls, results, events)
         return results
     unique, index = unique_calls(calls)
     answers: dict[int, str] = {}
     to_run: list[int] = []
     for i, call in enumerate(unique):
-        repeat = failed.repeat_of(call)  # raises when the model insists a third time
+        repeat = past.repeat_of(call)  # raises when the model insists on a failed call
         if repeat is None:
             to_run.append(i)
         else:
             answers[i] = repeat
     if to_run:
         batch = [unique[i] for i in to_run]
-        answers.update(zip(to_run, await run(batch), strict=True))
-        failed.note(batch, events)
+        results = await run(batch)
+        answers.update(zip(to_run, results, strict=True))
+        past.note(batch, results, events)
     return [answers[i] for i in index]
 
 
@@ -165,42 +169,62 @@ class RepeatedFailureError(ShipmatesError):
     """The model asked for a call that had already failed twice; the run stops."""
 
 
-class FailedCalls:
-    """The calls that failed in this run, by tool and arguments, and how often they were asked."""
+class PastCalls:
+    """This run's failed calls and answered delegations, by tool and arguments, and how often
+    the model asked for each again."""
 
     def __init__(self) -> None:
-        self._failed: dict[str, tuple[str, int]] = {}
+        self._past: dict[str, tuple[bool, str, int]] = {}  # key -> (failed, text, asked again)
+        self.answer_now = False
+        """Set when the model asked a third time for a call it had the answer to: its next turn
+        is told not to call tools."""
 
     def __bool__(self) -> bool:
-        return bool(self._failed)
+        return bool(self._past)
 
-    def note(self, calls: Sequence[ToolCall], events: Sequence[ToolCallEvent]) -> None:
-        """Remember which of ``calls`` (just run; ``events`` of this run) failed."""
+    def note(
+        self, calls: Sequence[ToolCall], results: Sequence[str], events: Sequence[ToolCallEvent]
+    ) -> None:
+        """Remember which of ``calls`` (just run, ``results`` as sent to the model, ``events``
+        of this run) failed, and what each delegation answered. A plain tool's answer is not
+        kept: asked again, it runs again (a clock or a poll may answer differently)."""
         by_id = {e.call_id: e for e in events[-len(calls) :]} if calls else {}
-        for call in calls:
+        for call, result in zip(calls, results, strict=True):
             event = by_id.get(call.id)
-            if event is not None and event.status in ("error", "timeout"):
-                self._failed.setdefault(call_key(call), (event.error or event.status, 0))
+            if event is None:
+                continue
+            if event.status in ("error", "timeout"):
+                self._past.setdefault(call_key(call), (True, event.error or event.status, 0))
+            elif event.status == "ok" and event.is_delegation:
+                self._past.setdefault(call_key(call), (False, result, 0))
 
     def repeat_of(self, call: ToolCall) -> str | None:
-        """The tool result for ``call`` when it already failed (then it is not run), else None.
+        """The tool result for ``call`` when it already failed or (a delegation) was answered in
+        this run (then it is not run), else None.
 
         Raises :class:`RepeatedFailureError` the second time a failed call is asked again.
         """
         key = call_key(call)
-        if key not in self._failed:
+        if key not in self._past:
             return None
-        error, asked = self._failed[key]
-        if asked >= 1:
+        failed, text, asked = self._past[key]
+        if failed and asked >= 1:
             raise RepeatedFailureError(
                 f"the model kept repeating the call {call.name}({_short(call.arguments)}), which failed "
-                f"with: {_short(error, 200)}; stopped early instead of calling it again"
+                f"with: {_short(text, 200)}; stopped early instead of calling it again"
             )
-        self._failed[key] = (error, asked + 1)
+        self._past[key] = (failed, text, asked + 1)
+        if failed:
+            return (
+                f"error: not run: this exact call already failed ({_short(text, 300)}). Do not repeat "
+                "it: call the tool with different arguments, use another tool, or answer the user "
+                "with what you know, saying what failed."
+            )
+        if asked >= 1:
+            self.answer_now = True
         return (
-            f"error: not run: this exact call already failed ({_short(error, 300)}). Do not repeat it: "
-            "call the tool with different arguments, use another tool, or answer the user with what "
-            "you know, saying what failed."
+            f"Not run again: this exact call was already answered: {text}\nUse that answer: call "
+            "another tool only for a part of the request not answered yet, else answer the user now."
         )
 
 
