@@ -39,6 +39,18 @@ def _chunk(
     }
 
 
+def _double_21() -> Iterator[dict[str, Any]]:
+    """The chunks of a tool call ``double(n=21)`` whose arguments come in three pieces."""
+    for i, piece in enumerate(['{"n', '": 2', "1}"]):
+        call = {
+            "id": "call_dbl" if i == 0 else None,
+            "type": "function",
+            "function": {"name": "double" if i == 0 else None, "arguments": piece},
+            "index": 0,
+        }
+        yield _chunk(tool_use=call)
+
+
 @pytest.fixture
 def streaming(litellm_lib: Any) -> Iterator[Any]:
     """A litellm CustomLLM provider 'streamtest' whose ``astreaming`` sends the arguments of a tool
@@ -55,15 +67,8 @@ def streaming(litellm_lib: Any) -> Iterator[Any]:
         ) -> AsyncIterator[Any]:
             self.requests.append(json.loads(json.dumps(messages)))
             if not any(m["role"] == "tool" for m in messages):
-                pieces = ['{"n', '": 2', "1}"]
-                for i, piece in enumerate(pieces):
-                    call = {
-                        "id": "call_dbl" if i == 0 else None,
-                        "type": "function",
-                        "function": {"name": "double" if i == 0 else None, "arguments": piece},
-                        "index": 0,
-                    }
-                    yield _chunk(tool_use=call)
+                for chunk in _double_21():
+                    yield chunk
                 usage = {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37}
                 yield _chunk(finished=True, usage=usage)
                 return
@@ -112,14 +117,8 @@ def long_stream(litellm_lib: Any) -> Iterator[Any]:
         ) -> AsyncIterator[Any]:
             for i in range(300):
                 yield _chunk(f"w{i} ")
-            for i, piece in enumerate(['{"n', '": 2', "1}"]):
-                call = {
-                    "id": "call_dbl" if i == 0 else None,
-                    "type": "function",
-                    "function": {"name": "double" if i == 0 else None, "arguments": piece},
-                    "index": 0,
-                }
-                yield _chunk(tool_use=call)
+            for chunk in _double_21():
+                yield chunk
             yield _chunk(
                 finished=True, usage={"prompt_tokens": 9, "completion_tokens": 303, "total_tokens": 312}
             )

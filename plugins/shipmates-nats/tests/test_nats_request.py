@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-
 from shipmates_nats._request import request
 
 
