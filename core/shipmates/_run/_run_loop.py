@@ -227,15 +227,13 @@ async def _streamed(
     begun = time.monotonic()
     response: ModelResponse | None = None
     handed = 0.0
-    sink = scope.sink if scope.sink is not None and not scope.sink.direct else None
     async for chunk in stream_model(model, messages, schemas, settings):
         if isinstance(chunk, str):
             scope.new(TextDelta, text=chunk)
-            if sink is not None and (now := time.monotonic()) - handed >= HAND_OVER:
+            if scope.sink is not None and (now := time.monotonic()) - handed >= HAND_OVER:
                 # A backend that parses a burst of buffered chunks never yields to the loop: let
-                # the stream's consumer, a task of its own, see the deltas as they are made (the
-                # first at once, then at least every HAND_OVER seconds), not the whole burst at its
-                # end. A direct sink has already handed each one over.
+                # the stream's consumer see the deltas as they are made (the first at once, then
+                # at least every HAND_OVER seconds), not the whole burst at its end.
                 handed = now
                 await asyncio.sleep(0)
         else:

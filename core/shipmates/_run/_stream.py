@@ -57,13 +57,11 @@ class Sink:
     a callback costs none, which is what :func:`run_streamed` uses.
     """
 
-    __slots__ = ("deliver", "direct", "loop", "queue", "thread")
+    __slots__ = ("deliver", "loop", "queue", "thread")
 
     def __init__(self, deliver: Callable[[Any], None] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()
-        self.direct = deliver is not None
-        """Events reach the consumer as they are put (nothing to hand over to its task)."""
         if deliver is None:
             self.queue: asyncio.Queue[Any] = asyncio.Queue()
             deliver = self.queue.put_nowait
