@@ -75,7 +75,7 @@ def test_shipmates_prefer_settles_the_clash_for_the_copy_it_names(
     assert d.agents["fib"].provenance.origin == kept_origin
     (other,) = [r for r in d.records if r.provenance.origin != kept_origin]
     assert other.status == "excluded"
-    assert "is preferred from" in (other.reason or "") and "(SHIPMATES_PREFER)" in (other.reason or "")
+    assert "is preferred from" in (other.reason or "") and "SHIPMATES_PREFER" in (other.reason or "")
 
 
 def test_shipmates_prefer_naming_both_copies_leaves_the_conflict(
@@ -83,4 +83,27 @@ def test_shipmates_prefer_naming_both_copies_leaves_the_conflict(
 ) -> None:
     site, pm = site_and_remote
     monkeypatch.setenv("SHIPMATES_PREFER", "fib")  # names both: nothing to settle
+    assert [r.status for r in site.discover(plugin_manager=pm).records] == ["conflict", "conflict"]
+
+
+def test_prefer_from_the_config_file_then_the_environment_then_the_flag(
+    site_and_remote: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[agents] prefer`` in the config file settles the clash; ``SHIPMATES_PREFER`` wins over
+    it, and ``--prefer`` (``discover(prefer=)``) over both."""
+    import os
+    from pathlib import Path
+
+    site, pm = site_and_remote
+    (Path(os.environ["SHIPMATES_HOME"]) / "config.toml").write_text('[agents]\nprefer = ["remote:fib"]\n')
+    monkeypatch.delenv("SHIPMATES_PREFER", raising=False)
+
+    def kept(**kw: Any) -> str:
+        return str(site.discover(plugin_manager=pm, **kw).agents["fib"].provenance.origin)
+
+    assert kept() == "remote"
+    monkeypatch.setenv("SHIPMATES_PREFER", "local:fib")
+    assert kept() == "entry-point"
+    assert kept(prefer=["remote:fib"]) == "remote"
+    monkeypatch.setenv("SHIPMATES_PREFER", "")  # set, even empty: the config file is not read
     assert [r.status for r in site.discover(plugin_manager=pm).records] == ["conflict", "conflict"]

@@ -43,6 +43,9 @@ def test_aliases_and_default_are_read(tmp_path: Path) -> None:
         ("[models.x]\nmodel = 'a/b'\ntimeout = -1\n", "timeout"),
         ("[models.x]\nmodel = 'a/b'\ntemprature = 0\n", "unknown key 'temprature'"),
         ("[models.x\n", "not valid TOML"),
+        ("[agents]\nprefer = 3\n", "[agents] prefer must be a list of strings"),
+        ("[agents]\nrequire = ['fib>=1', 2]\n", "[agents] require must be a list of strings"),
+        ("[agents]\npreffer = ['remote:fib']\n", "[agents] takes prefer and require"),
     ],
 )
 def test_a_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, named: str) -> None:
@@ -75,3 +78,11 @@ def test_the_config_lives_under_shipmates_home_or_xdg(
     monkeypatch.delenv("SHIPMATES_HOME")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert config_path() == tmp_path / "xdg" / "shipmates" / "config.toml"
+
+
+def test_agents_prefer_and_require_are_read_as_lists(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[agents]\nprefer = "remote:fib"\nrequire = ["fib>=1.2,<2", "report~=3.0"]\n')
+    config = read_config(path)
+    assert config.prefer == ("remote:fib",) and config.require == ("fib>=1.2,<2", "report~=3.0")
+    assert read_config(tmp_path / "none.toml").prefer is None

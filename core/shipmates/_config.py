@@ -12,6 +12,10 @@
     timeout = 60                              # seconds per model call
     options = { temperature = 0 }             # any litellm option
 
+    [agents]                                  # which copy of a sibling, and which versions
+    prefer = ["remote:fib"]                   # as SHIPMATES_PREFER (--prefer)
+    require = ["fib>=1.2,<2", "report~=3.0"]  # as SHIPMATES_REQUIRE (shipmates-nats: --require)
+
 A missing file is an empty config, read at no cost; a file that does not parse, or a key with
 the wrong type, is a :class:`ConfigError` naming the file, the key and what it accepts. Keys
 are never stored here: ``api_key_env`` names the environment variable that holds one.
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "config.toml"
 _ALIAS_KEYS = {"model", "api_base", "api_key_env", "timeout", "options"}
+_AGENTS_KEYS = {"prefer", "require"}
 
 
 class ConfigError(SettingsError):
@@ -59,6 +64,10 @@ class UserConfig:
     models: dict[str, ModelAlias] = field(default_factory=dict)
     mcp_servers: dict[str, McpServer] = field(default_factory=dict)
     """``[mcp_servers.NAME]`` tables: MCP servers that join the crew (see :mod:`shipmates._mcp._servers`)."""
+    prefer: tuple[str, ...] | None = None
+    """``[agents] prefer``: tokens that settle a name clash (as ``SHIPMATES_PREFER``)."""
+    require: tuple[str, ...] | None = None
+    """``[agents] require``: version ranges of remote siblings (as ``SHIPMATES_REQUIRE``)."""
 
 
 def config_path() -> Path:
@@ -98,7 +107,29 @@ def _parse(path: Path, data: dict[str, Any]) -> UserConfig:
     if not isinstance(tables, dict):
         raise ConfigError(f"{path}: [models] must be a table of aliases, e.g. [models.local]")
     models = {name: _alias(path, name, table) for name, table in tables.items()}
-    return UserConfig(path, default.strip() if default else None, models, _mcp_servers(path, data))
+    agents = data.get("agents", {})
+    if not isinstance(agents, dict) or set(agents) - _AGENTS_KEYS:
+        raise ConfigError(f'{path}: [agents] takes prefer and require, e.g. prefer = ["remote:fib"]')
+    return UserConfig(
+        path,
+        default.strip() if default else None,
+        models,
+        _mcp_servers(path, data),
+        _strings(path, agents, "prefer", "remote:fib"),
+        _strings(path, agents, "require", "fib>=1.2,<2"),
+    )
+
+
+def _strings(path: Path, table: dict[str, Any], key: str, example: str) -> tuple[str, ...] | None:
+    """``[agents] key``: a list of strings, or one string (as its environment variable takes it)."""
+    if key not in table:
+        return None
+    value = table[key]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{path}: [agents] {key} must be a list of strings, e.g. {key} = ["{example}"]')
+    return tuple(value)
 
 
 def _mcp_servers(path: Path, data: dict[str, Any]) -> dict[str, McpServer]:

@@ -45,6 +45,8 @@ class Settings:
     """``--only`` names (allow-list)."""
     exclude: tuple[str, ...] | None = None
     """``--exclude`` names (deny-list)."""
+    prefer: tuple[str, ...] | None = None
+    """``--prefer`` tokens (which copy wins a name clash)."""
     memory_turns: int | None = None
     """``--memory``, else ``SHIPMATES_MEMORY_TURNS``: turns remembered (0: none); None: the
     last 200 messages."""
@@ -97,6 +99,7 @@ def read_settings(
     captain: str | None = None,
     only: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
+    prefer: Sequence[str] | None = None,
     memory: int | None = None,
     trace: bool = True,
     approve: bool = False,
@@ -130,6 +133,7 @@ def read_settings(
         captain=captain,
         only=tuple(only) if only is not None else None,
         exclude=tuple(exclude) if exclude is not None else None,
+        prefer=tuple(prefer) if prefer is not None else None,
         memory_turns=memory if memory is not None else memory_turns_from(env),
         tool_timeout=tool_timeout_from(env),
         tool_threads=tool_threads_from(env),

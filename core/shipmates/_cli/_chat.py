@@ -77,8 +77,9 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
 
         only = list(settings.only) if settings.only is not None else None
         exclude = list(settings.exclude) if settings.exclude is not None else None
+        prefer = list(settings.prefer) if settings.prefer is not None else None
         try:
-            crew = assemble(settings.captain, only=only, exclude=exclude)
+            crew = assemble(settings.captain, only=only, exclude=exclude, prefer=prefer)
         except CaptainError as exc:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR

@@ -88,6 +88,15 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
             "remote:* pick by origin (like SHIPMATES_EXCLUDE_AGENTS)"
         ),
     )
+    parser.add_argument(
+        "--prefer",
+        action="append",
+        metavar="NAMES",
+        help=(
+            "settle a name clash for the copy these name: remote:fib uses the served fib, the "
+            "installed one its fallback (like SHIPMATES_PREFER)"
+        ),
+    )
     parser.add_argument("--once", metavar="PROMPT", help="answer one prompt on stdout and exit (no REPL)")
     parser.add_argument(
         "--approve",
@@ -413,6 +422,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         captain=getattr(args, "captain", None),
         only=_csv(args.only),
         exclude=_csv(args.exclude),
+        prefer=_csv(getattr(args, "prefer", None)),
         memory=getattr(args, "memory", None),
         trace=not getattr(args, "no_trace", False),
         approve=getattr(args, "approve", False),

@@ -18,9 +18,8 @@ INSTRUCTIONS = (
     "You are the captain of a crew of sibling agents. Each sibling is one of your tools, named "
     "after it, and its description says what it can do. Delegate every request a sibling can "
     "handle to that sibling, passing the user's request in its own words, and answer from what "
-    "it returns. Combine siblings when a request needs several. A sibling does only what its "
-    "description says: when no sibling fits the request, do not call any tool; say so plainly "
-    "and list what the crew can do."
+    "it returns. Combine siblings when a request needs several. When no sibling fits, say so "
+    "plainly and list what the crew can do."
 )
 
 
@@ -61,6 +60,7 @@ def assemble(
     model: str | None = None,
     only: list[str] | None = None,
     exclude: list[str] | None = None,
+    prefer: list[str] | None = None,
 ) -> Crew:
     """Discover the crew, pick the captain and absorb every other sibling into it.
 
@@ -73,8 +73,8 @@ def assemble(
 
     if captain and only is not None and captain not in only:
         only = [*only, captain]  # the captain is never filtered out by its own --only
-    remember_selector(only, exclude)
-    discovery = discover(only=only, exclude=exclude)
+    remember_selector(only, exclude, prefer)
+    discovery = discover(only=only, exclude=exclude, prefer=prefer)
     if captain:
         record = next((r for r in discovery.records if r.name == captain), None)
         if record is None:

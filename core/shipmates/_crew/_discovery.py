@@ -44,7 +44,7 @@ from ._loader import (
     load_entry_point,
 )
 from ._records import AgentRecord, Discovery
-from ._selector import PREFER_ENV, Selector, parse_names, preferred
+from ._selector import PREFER_ENV, Selector, parse_names
 from ._sibling import Provenance, SiblingAttributeError, SiblingSpec, sibling_spec
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def discover(
     strict: bool | None = None,
     path: Sequence[str] | None = None,
     plugin_manager: pluggy.PluginManager | PluginHost | None = None,
+    prefer: Iterable[str] | None = None,
 ) -> Discovery:
     """Find (and with ``load`` build) every sibling agent; never raises for a sibling unless strict.
 
@@ -91,8 +92,9 @@ def discover(
     ``load=False`` lists without importing any sibling module. ``path`` is where to look
     for distributions (default ``sys.path``); modules are imported through ``sys.path``.
     ``plugin_manager`` defaults to the shared one (its ``register_agents`` siblings join).
+    ``prefer`` settles name clashes (default ``SHIPMATES_PREFER``, else the config file's).
     """
-    selector = _agent_selector(only, exclude)
+    selector = _agent_selector(only, exclude, prefer)
     strict = strict_from() if strict is None else strict
     timeout = load_timeout_from() if load else None
 
@@ -120,11 +122,10 @@ def discover(
     by_name: dict[str, list[_Candidate]] = {}
     for c in live:
         by_name.setdefault(c.name, []).append(c)
-    prefer = preferred()
     for name, group in by_name.items():
-        chosen = _preferred(group, prefer)
+        chosen = _preferred(group, selector) if len(group) > 1 else None
         if chosen is not None:
-            reason = f"the name {name!r} is preferred from {_where(chosen)} ({PREFER_ENV})"
+            reason = f"the name {name!r} is preferred from {_where(chosen)} ({PREFER_ENV} or --prefer)"
             records += [_record(c, "excluded", reason) for c in group if c is not chosen]
             group = [chosen]
         if len(group) > 1:
@@ -137,9 +138,10 @@ def discover(
     return Discovery(records)
 
 
-def _preferred(group: list[_Candidate], prefer: frozenset[str]) -> _Candidate | None:
-    """The one candidate of a clash that ``SHIPMATES_PREFER`` names, else None."""
-    if len(group) < 2 or not prefer:
+def _preferred(group: list[_Candidate], selector: Selector) -> _Candidate | None:
+    """The one candidate of a clash that the prefer tokens name, else None."""
+    prefer = selector.preferred()
+    if not prefer:
         return None
     named = [
         c
@@ -149,14 +151,18 @@ def _preferred(group: list[_Candidate], prefer: frozenset[str]) -> _Candidate | 
     return named[0] if len(named) == 1 else None
 
 
-def _agent_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -> Selector:
-    """``only`` (else ``SHIPMATES_AGENTS``) and ``exclude`` plus ``SHIPMATES_EXCLUDE_AGENTS``."""
+def _agent_selector(
+    only: Iterable[str] | None, exclude: Iterable[str] | None, prefer: Iterable[str] | None = None
+) -> Selector:
+    """``only`` (else ``SHIPMATES_AGENTS``) and ``exclude`` plus ``SHIPMATES_EXCLUDE_AGENTS``;
+    ``prefer`` (else ``SHIPMATES_PREFER`` or the config file's, read when needed)."""
     env = Selector.from_env("SHIPMATES_AGENTS", "SHIPMATES_EXCLUDE_AGENTS")
     return Selector(
         env.allow if only is None else parse_names(only),
         env.deny | parse_names(exclude or ()),
         allow_label="SHIPMATES_AGENTS" if only is None else "only=",
         deny_label="SHIPMATES_EXCLUDE_AGENTS or --exclude",
+        prefer=None if prefer is None else parse_names(prefer),
     )
 
 
@@ -164,9 +170,11 @@ _session_selector: list[Selector] = []
 """The lists the session's crew was assembled with (:func:`remember_selector`)."""
 
 
-def remember_selector(only: Iterable[str] | None, exclude: Iterable[str] | None) -> None:
-    """Keep the session's ``only``/``exclude`` so siblings added later are chosen the same way."""
-    _session_selector[:] = [_agent_selector(only, exclude)]
+def remember_selector(
+    only: Iterable[str] | None, exclude: Iterable[str] | None, prefer: Iterable[str] | None = None
+) -> None:
+    """Keep the session's ``only``/``exclude``/``prefer`` so siblings added later are chosen the same way."""
+    _session_selector[:] = [_agent_selector(only, exclude, prefer)]
 
 
 def session_selector() -> Selector:

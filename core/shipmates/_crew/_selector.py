@@ -41,6 +41,18 @@ class Selector:
     """Tokens to drop, even when allowed."""
     allow_label: str = "allow"
     deny_label: str = "deny"
+    prefer: frozenset[str] | None = None
+    """Tokens naming the one copy that wins a name clash (``--prefer``); None: :func:`preferred`."""
+    require: tuple[str, ...] | None = None
+    """Version ranges of remote siblings (``fib>=1.2``); None: :func:`required`."""
+
+    def preferred(self) -> frozenset[str]:
+        """The prefer tokens: ``--prefer``, else ``SHIPMATES_PREFER``, else the config file's."""
+        return preferred() if self.prefer is None else self.prefer
+
+    def required(self) -> tuple[str, ...]:
+        """The version ranges: given, else ``SHIPMATES_REQUIRE``, else the config file's."""
+        return required() if self.require is None else self.require
 
     @classmethod
     def from_env(cls, allow_var: str, deny_var: str, *, environ: Mapping[str, str] | None = None) -> Selector:
@@ -105,9 +117,26 @@ def selector_matches(token: str, name: str, distribution: str | None, origin: st
 
 
 PREFER_ENV = "SHIPMATES_PREFER"
+REQUIRE_ENV = "SHIPMATES_REQUIRE"
 
 
 def preferred(environ: Mapping[str, str] | None = None) -> frozenset[str]:
-    """``SHIPMATES_PREFER``: tokens (as in the lists) naming the one copy that wins a name clash."""
+    """``SHIPMATES_PREFER`` (else the config file's ``[agents] prefer``): tokens (as in the lists)
+    naming the one copy that wins a name clash."""
     env = os.environ if environ is None else environ
-    return parse_names(env.get(PREFER_ENV, ""))
+    if PREFER_ENV in env:
+        return parse_names(env[PREFER_ENV])
+    from .._config import read_config
+
+    return parse_names(read_config().prefer or ())
+
+
+def required(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``SHIPMATES_REQUIRE`` (else the config file's ``[agents] require``): version ranges, as
+    text; a plugin that calls remote siblings parses and applies them (shipmates-nats)."""
+    env = os.environ if environ is None else environ
+    if REQUIRE_ENV in env:
+        return (env[REQUIRE_ENV],)
+    from .._config import read_config
+
+    return read_config().require or ()

@@ -158,7 +158,7 @@ def _nats_plugin(_isolate_shipmates: None, monkeypatch: pytest.MonkeyPatch) -> I
 
 def _reset() -> None:
     from shipmates.plugin import reset_plugins
-    from shipmates_nats import _plugin, _remote
+    from shipmates_nats import _plugin, _remote, _versions
 
     _remote.reset_crews()
     _plugin._decided.clear()
@@ -166,6 +166,7 @@ def _reset() -> None:
     _plugin._warned.clear()
     _plugin._retry.update(at=0.0, busy=False)
     _plugin.chat_url["url"] = None
+    _versions.chat_require["ranges"] = None
     reset_plugins()
 
 

@@ -26,6 +26,19 @@ def test_plugin_import_is_cheap() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_nats_loads_without_aiohttp_until_a_websocket_needs_it() -> None:
+    """nats-py imports aiohttp (a quarter of a second) only for WebSocket URLs: `serve` and the
+    captain start without it, and whoever imports aiohttp later gets the real module."""
+    code = (
+        "import sys; from shipmates_nats._nats_import import import_nats; import_nats('nats://h:4222'); "
+        "import nats; assert 'aiohttp' not in sys.modules; "
+        "import aiohttp; assert aiohttp.ClientSession; "
+        "import_nats('ws://h:8080'); assert sys.modules['nats.aio.transport'].aiohttp is aiohttp"
+    )
+    done = _run("-c", code)
+    assert done.returncode == 0, done.stderr
+
+
 def test_help_lists_serve_and_nats() -> None:
     done = _run("-m", "shipmates", "--help")
     assert done.returncode == 0, done.stderr
@@ -79,3 +92,65 @@ def test_model_from_schema_keeps_the_schema_and_types_simple_fields() -> None:
         "json": "ok",
         "inner": {"x": 2},
     }
+
+
+def test_version_ranges_come_from_require_then_the_environment_then_the_config_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from shipmates_nats import _plugin, _versions
+
+    (Path(os.environ["SHIPMATES_HOME"]) / "config.toml").write_text(
+        '[agents]\nrequire = ["fib>=1.2", "report<2"]\n'
+    )
+    monkeypatch.delenv("SHIPMATES_REQUIRE", raising=False)
+    assert str(_versions.required("fib", "shipmates-fib")) == ">=1.2"
+    assert str(_versions.required("report", None)) == "<2"
+    monkeypatch.setenv("SHIPMATES_REQUIRE", "fib>=2")
+    assert str(_versions.required("fib", None)) == ">=2" and _versions.required("report", None) is None
+    _plugin._use_require("remote:fib~=3.0")  # chat --require
+    assert str(_versions.required("fib", None)) == "~=3.0"
+    with pytest.raises(ValueError, match=r"'fib>>1' \(--require, SHIPMATES_REQUIRE or the config file"):
+        _plugin._use_require("fib>>1")
+    assert str(_versions.required("fib", None)) == "~=3.0"  # a bad value changes nothing
+
+
+def test_replica_breakers_skip_an_open_replica_probe_it_later_and_fail_fast_when_all_are_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipmates_nats import _breaker
+    from shipmates_nats._breaker import CircuitOpenError, Replicas
+
+    monkeypatch.setenv(_breaker.FAILURES_ENV, "2")
+    monkeypatch.setenv(_breaker.COOLDOWN_ENV, "0.05")
+    _breaker.reset()
+    replicas, label = Replicas(("ns", "fib", "shipmates-fib")), "remote sibling 'fib' (shipmates-fib 1.0)"
+    for _ in range(2):
+        replicas.settle("a", RuntimeError("boom"), label)
+    assert replicas.routes(["a", "b"], label) == ["b"]  # open: skipped, the other takes the calls
+    assert _breaker.states()["ns/fib/shipmates-fib/a"]["state"] == "open"
+    for _ in range(2):
+        replicas.settle("b", TimeoutError("slow"), label)
+    with pytest.raises(
+        CircuitOpenError, match=r"circuit open for remote sibling 'fib' .* each of its 2 replicas"
+    ):
+        replicas.routes(["a", "b"], label)
+    from support import wait_for
+
+    def both() -> bool:
+        try:
+            return replicas.routes(["a", "b"], label) == ["a", "b"]
+        except CircuitOpenError:
+            return False
+
+    wait_for(both, 5, what="the cool-down over")
+    assert replicas.take("a") and not replicas.take("a")  # a second call does not probe too
+    replicas.release("a")  # the probe was cancelled: it may go again
+    assert replicas.take("a")
+    replicas.settle("a", None, label)  # a good probe closes it
+    assert replicas.routes(["a", "b"], label) == ["a", "b"] and "a" not in replicas.by_id
+    invalid = RuntimeError("invalid input for fib")  # the caller's doing: not counted
+    replicas.settle("b", invalid, label)
+    assert _breaker.states()["ns/fib/shipmates-fib/b"]["failures"] == 2
+    _breaker.reset()

@@ -2,8 +2,8 @@
 
 Real nats-server, real `shipmates serve` processes of a generated distribution
 (``shipmates-routecrew``, in two versions): ``work`` answers after ``ROUTE_DELAY`` seconds (or
-``sleep N``) with its process id and version and declares ``idempotent = True``; ``once`` is the
-same without it.
+``sleep N``) with its process id and version (or fails, with ``ROUTE_FAIL`` set) and declares
+``idempotent = True``; ``once`` is the same without it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Work:
                 f.write(f"working {{os.getpid()}} {{query}}\\n")
         if query.startswith("sleep "):
             await asyncio.sleep(float(query.split()[1]))
+        elif os.environ.get("ROUTE_FAIL"):
+            raise RuntimeError(f"replica {{os.getpid()}} is broken")
         else:
             await asyncio.sleep(float(os.environ.get("ROUTE_DELAY", "0")))
         return f"{{self.name}} {{os.getpid()}} v{{VERSION}}: {{query}}"
@@ -256,3 +258,103 @@ def test_a_version_range_excludes_a_replica(
         and "SHIPMATES_REQUIRE" in lines[0]
     )
     assert old.proc.poll() is None  # still serving, just not called
+
+    jobs = [work.delegate(f"job {i}", timeout=15) for i in range(8)]  # durable jobs too
+    assert all(" v2.0.0: " in job for job in jobs), jobs
+
+
+def test_a_failing_replica_is_skipped_by_its_breaker_while_the_healthy_one_answers(
+    nats_server: Any,
+    serve: Any,
+    sites: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipmates.plugin import state_dir
+    from shipmates_nats import RemoteCallError, _breaker
+    from shipmates_nats._breaker import CircuitOpenError
+    from shipmates_nats._status import collect, render
+
+    monkeypatch.setenv(_breaker.FAILURES_ENV, "3")
+    monkeypatch.setenv(_breaker.COOLDOWN_ENV, "60")
+    _breaker.reset()
+    beat = {"SHIPMATES_NATS_HEARTBEAT": "0.2"}
+    broken = _serve(serve, nats_server.url, "rt5", sites["1.0.0"], ROUTE_FAIL="1", **beat)
+    healthy = _serve(serve, nats_server.url, "rt5", sites["1.0.0"], **beat)
+    work = _proxy(nats_server.url, "rt5", "work", 2)
+
+    async def one(i: int) -> Any:
+        try:
+            return await (_streamed(work, f"q{i}") if i % 2 else work.ainvoke(f"q{i}"))
+        except RemoteCallError as exc:
+            return exc
+
+    async def calls() -> tuple[list[Any], list[Any]]:
+        spread: list[Any] = []  # four at a time, so that both replicas get calls
+        while len([a for a in spread if isinstance(a, RemoteCallError)]) < 3 and len(spread) < 200:
+            spread += await asyncio.gather(*(one(len(spread) + i) for i in range(4)))
+        return spread, await asyncio.gather(*(one(i) for i in range(40)))
+
+    spread, after = asyncio.run(calls())
+    failures = [a for a in spread if isinstance(a, RemoteCallError)]
+    assert all(f"replica {broken.pid} is broken" in str(f) for f in failures), failures
+    assert 3 <= len(failures) < 3 + 4, spread  # (calls in flight when it opened fail too)
+    assert {_pid(a) for a in after} == {healthy.pid}, after  # (a failure would not be a str)
+    (broken_id,) = [i for i in work.routes if i in work.replica_breakers.by_id]
+    sibling_key = "rt5/work/shipmates-routecrew"
+    states = _breaker.states()
+    assert states[f"{sibling_key}/{broken_id}"]["state"] == "open"
+    assert states.get(sibling_key, {"state": "closed"})["state"] == "closed"  # a replica still answers
+
+    work.update(work.card, work.instances, work.hosts)  # what /agents shows
+    assert f"replica {broken_id} circuit open ({len(failures)} failures)" in (work.provenance.location or "")
+    doc = collect([settings(nats_server.url, "rt5")], 1.0)  # and `shipmates status`
+    entry = next(e for e in doc["siblings"] if e["name"] == "work")
+    by_pid = {r["pid"]: r for r in entry["replicas"]}
+    assert by_pid[broken.pid]["breaker"] == "open" and by_pid[healthy.pid]["breaker"] == "closed"
+    assert entry["breaker"] == "closed (1 of 2 replicas open)"
+    shown = render(doc)
+    lines = [line for line in shown.splitlines() if f"PID {broken.pid} " in line]
+    assert lines[-1].endswith(", circuit open"), shown  # the line of its `work` replica
+    assert (state_dir() / "nats-breakers.json").exists()
+
+    healthy.stop()  # now no replica can answer: the sibling fails fast
+    wait_for(lambda: len(work.crew.scan()["work"].instances) == 1, 15, what="the healthy replica gone")
+    wait_for(lambda: work.routes == [broken_id], 5)
+    with pytest.raises(CircuitOpenError, match="circuit open for remote sibling 'work'"):
+        work.invoke("q")
+    _breaker.reset()
+
+
+def test_a_call_held_by_the_only_replica_when_it_dies_fails_at_once(
+    nats_server: Any, serve: Any, sites: dict[str, Path], journal: Path
+) -> None:
+    """Not at its timeout (20 s here): the captain checks every second that the replica holding
+    the call is still there, also when the sibling has only that one."""
+    import time
+
+    from shipmates_nats import RemoteCallError
+
+    _serve(serve, nats_server.url, "rt6", sites["1.0.0"])
+    once = _proxy(nats_server.url, "rt6", "once", 1)
+
+    async def killed(call: Any, query: str) -> tuple[Any, float]:
+        task = asyncio.ensure_future(call)
+        while not any(query in line for line in noted(journal, "working ")):
+            await asyncio.sleep(0.02)
+        line = next(line for line in noted(journal, "working ") if query in line)
+        os.kill(int(line.split()[1]), signal.SIGKILL)
+        killed_at = time.monotonic()
+        try:
+            return await asyncio.wait_for(task, 15), time.monotonic() - killed_at
+        except Exception as exc:
+            return exc, time.monotonic() - killed_at
+
+    error, took = asyncio.run(killed(once.ainvoke("sleep 10"), "sleep 10"))
+    assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
+    assert took < 3.0, took
+
+    _serve(serve, nats_server.url, "rt6", sites["1.0.0"])  # and a streamed call (a captain's run)
+    wait_for(lambda: len(once.crew.scan()["once"].instances) == 1, 15, what="only the new replica")
+    error, took = asyncio.run(killed(_streamed(once, "sleep 10.5"), "sleep 10.5"))
+    assert isinstance(error, RemoteCallError) and "died before it answered" in str(error), error
+    assert took < 3.0, took

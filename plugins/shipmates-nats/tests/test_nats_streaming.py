@@ -212,6 +212,7 @@ def test_hostile_frames_are_dropped_and_cancellation_reaches_the_replica(
                 replies.append(msg.reply)
 
             await spy.subscribe(proxy.subject, cb=request)
+            await spy.subscribe(f"{proxy.subject}.*", cb=request)  # a replica's own subject
             await spy.flush()
             seen: list[Any] = []
             stream = proxy.astream("start")

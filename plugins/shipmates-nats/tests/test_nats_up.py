@@ -431,3 +431,61 @@ def test_breaker_opens_after_failures_and_a_good_probe_closes_it(
     assert wait_for(lambda: probe("hello"), 10).endswith(": hello")
     assert _breaker.states()[key]["state"] == "closed"
     _breaker.reset()
+
+
+class AskEcho:
+    """A captain's model that passes the prompt to ``echo``, then answers with what came back."""
+
+    model_id = "ask-echo"
+
+    async def complete(self, messages: list[dict[str, Any]], tools: Any, settings: Any = None) -> Any:
+        from shipmates import ModelResponse, ToolCall
+
+        results = [str(m["content"]) for m in messages if m["role"] == "tool"]
+        if results:
+            return ModelResponse(content=results[-1])
+        arguments = json.dumps({"query": messages[-1]["content"]})
+        return ModelResponse(tool_calls=[ToolCall(id="c1", name="echo", arguments=arguments)])
+
+
+@pytest.mark.slow
+def test_a_captains_streamed_run_opens_the_breaker_then_fails_fast(
+    nats_server: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A captain's run calls a remote sibling through ``astream``: its failures count, and once the
+    breaker is open the run's call (and a durable delegation) fails at once, naming the sibling."""
+    import asyncio
+    import time
+
+    from shipmates import Agent
+    from shipmates_nats import _breaker
+    from shipmates_nats._breaker import CircuitOpenError
+
+    monkeypatch.setenv(_breaker.FAILURES_ENV, "2")
+    monkeypatch.setenv(_breaker.COOLDOWN_ENV, "60")
+    _breaker.reset()
+    serve(nats_server.url, "--namespace", "b2", agents="echo")
+    echo = _echo(nats_server.url, "b2")
+    assert echo.streams  # the run takes the streamed path
+    captain = Agent("captain", "test captain", model=AskEcho())
+    captain.absorb(echo)
+
+    def sibling_call(query: str) -> Any:
+        result = asyncio.run(captain.arun(query))
+        return next(e for e in result.events if e.tool == "echo")
+
+    for _ in range(2):
+        call = sibling_call("boom")
+        assert call.status == "error" and "echo exploded" in (call.error or ""), call
+    key = "b2/echo/shipmates-natscrew"
+    assert _breaker.states()[key]["state"] == "open"
+
+    started = time.monotonic()
+    call = sibling_call("hello")
+    assert call.status == "error", call
+    assert "circuit open for remote sibling 'echo' (shipmates-natscrew 1.2.3)" in (call.error or "")
+    assert "2 consecutive failed calls" in (call.error or "") and "shipmates status" in (call.error or "")
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(CircuitOpenError, match="circuit open for remote sibling 'echo'"):
+        echo.delegate("hello")  # the durable path fails fast too
+    _breaker.reset()

@@ -1,12 +1,18 @@
-"""Circuit breakers on the captain's side, one per remote sibling (namespace, name, distribution).
+"""Circuit breakers on the captain's side: one per remote sibling (namespace, name, distribution)
+and one per replica of it (the same plus the replica's instance id).
 
 After ``SHIPMATES_NATS_BREAKER_FAILURES`` (default 5) consecutive failed calls (timeouts, no
-replica, a replica's error) the breaker opens: calls fail at once with a "circuit open" error for
+replica, a replica's error) a breaker opens: calls fail at once with a "circuit open" error for
 ``SHIPMATES_NATS_BREAKER_COOLDOWN`` seconds (default 30). Then one probe call goes through (the
 breaker is half-open; others still fail fast): its success closes the breaker, its failure opens it
 for another cool-down. Bad input and a sibling ending the session are the caller's doing and do not
-count, nor do a run's spent budget and a crew pausing on its own. States are kept in
-``<state dir>/nats-breakers.json`` for ``shipmates status``.
+count, nor do a run's spent budget and a crew pausing on its own.
+
+A call routed to one replica (:mod:`._routing`) counts on that replica's breaker only: routing skips
+a replica whose breaker is open while the others take the calls, and the sibling fails fast only
+when every replica's breaker is open. Calls through the queue group (one replica, durable jobs)
+count on the sibling's breaker. States are kept in ``<state dir>/nats-breakers.json`` for
+``shipmates status``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._errors import RemoteCallError
 
@@ -25,8 +31,27 @@ FAILURES_ENV = "SHIPMATES_NATS_BREAKER_FAILURES"
 COOLDOWN_ENV = "SHIPMATES_NATS_BREAKER_COOLDOWN"
 
 
+E = TypeVar("E", bound=BaseException)
+ADVICE = "`shipmates status` and the replicas' logs say why"
+
+
 class CircuitOpenError(RemoteCallError):
-    """A call refused without trying: the sibling's breaker is open."""
+    """A call refused without trying: the sibling's breaker is open, or every replica's is."""
+
+
+def _fail_fast(left: float) -> str:
+    if left > 0:
+        more = f"{left:.0f}s" if left >= 1 else "under a second"
+        return f"failing fast for {more} more, then one probe call decides ({FAILURES_ENV}, {COOLDOWN_ENV})"
+    return f"failing fast while a probe call decides ({FAILURES_ENV}, {COOLDOWN_ENV})"
+
+
+def mark_counted(error: E, like: BaseException | None = None) -> E:
+    """``error`` was counted on a replica's breaker (or ``like``, which it replaces, was): the
+    sibling's breaker leaves it alone."""
+    if like is None or like.__dict__.get("_replica_counted"):
+        error.__dict__["_replica_counted"] = True
+    return error
 
 
 def _env_number(name: str, default: float) -> float:
@@ -48,6 +73,18 @@ class Breaker:
     probing: bool = False
     last_error: str | None = None
 
+    def ready(self) -> bool:
+        """Whether a call may go out now (without taking the probe, as :meth:`allow` does)."""
+        if self.state == "closed":
+            return True
+        if self.probing:
+            return False
+        return self.state == "half-open" or time.monotonic() >= self.opened_at + self.cooldown
+
+    def left(self) -> float:
+        """Seconds of cool-down left (0 once a probe may go)."""
+        return 0.0 if self.state == "closed" else max(self.opened_at + self.cooldown - time.monotonic(), 0.0)
+
     def allow(self) -> None:
         """Raise :class:`CircuitOpenError` unless a call may go out now."""
         if self.state == "closed":
@@ -60,13 +97,7 @@ class Breaker:
             return
         raise CircuitOpenError(
             f"circuit open for {self.label}: {self.failures} consecutive failed calls "
-            f"(last: {self.last_error}); failing fast"
-            + (
-                f" for {left:.0f}s more, then one probe call decides"
-                if left > 0
-                else " while a probe call decides"
-            )
-            + f" ({FAILURES_ENV}, {COOLDOWN_ENV})"
+            f"(last: {self.last_error}); {_fail_fast(left)}; {ADVICE}"
         )
 
     def record(self, error: BaseException | None) -> bool:
@@ -107,6 +138,8 @@ def counts(error: BaseException) -> bool:
     from ._errors import PayloadTooLargeError
 
     if isinstance(error, (BudgetExhausted, EndSession, PayloadTooLargeError, CircuitOpenError)):
+        return False
+    if getattr(error, "_replica_counted", False):
         return False
     text = str(error)
     return "invalid input" not in text and "budget spent" not in text
@@ -172,9 +205,86 @@ def reset() -> None:
         _breakers.clear()
 
 
-def breaker_note(key: tuple[str, ...]) -> str:
-    """``"; circuit open (5 failures)"`` for listings, or "" while the breaker is closed."""
+class Replicas:
+    """The breakers of one sibling's replicas, made when a routed call to one first fails."""
+
+    def __init__(self, key: tuple[str, ...]) -> None:
+        self.key = key
+        self.by_id: dict[str, Breaker] = {}
+
+    def routes(self, routes: list[str], label: str) -> list[str]:
+        """The replicas a call may go to now; raises :class:`CircuitOpenError` when every one's
+        breaker is open."""
+        found = self.by_id
+        ready = [r for r in routes if (b := found.get(r)) is None or b.ready()]
+        if routes and not ready:
+            left = min(found[r].left() for r in routes)
+            last = max((found[r] for r in routes), key=lambda b: b.opened_at).last_error
+            raise CircuitOpenError(
+                f"circuit open for {label}: each of its {len(routes)} replicas failed "
+                f"{min(found[r].failures for r in routes)} or more consecutive calls "
+                f"(last: {last}); {_fail_fast(left)}; {ADVICE}"
+            )
+        return ready
+
+    def tripped(self) -> bool:
+        """Whether a replica's breaker is open or half-open."""
+        return any(b.state != "closed" for b in self.by_id.values())
+
+    def take(self, rid: str) -> bool:
+        """Whether a call may go to ``rid`` now (taking the probe of a half-open breaker)."""
+        b = self.by_id.get(rid)
+        if b is None or b.state == "closed":
+            return True
+        try:
+            b.allow()
+        except CircuitOpenError:
+            return False  # another call took the probe meanwhile
+        return True
+
+    def release(self, rid: str | None) -> None:
+        """A call to ``rid`` ended with neither an answer nor a failure (cancelled): a probe it
+        held may go again."""
+        b = self.by_id.get(rid) if rid is not None else None
+        if b is not None:
+            b.probing = False
+
+    def settle(self, rid: str, error: BaseException | None, label: str) -> None:
+        """Count a call's outcome on ``rid``'s breaker; a failure counted here is marked, so that
+        the sibling's breaker leaves it alone."""
+        b = self.by_id.get(rid)
+        if error is None:
+            if b is not None:
+                del self.by_id[rid]  # healthy again: calls to it skip the bookkeeping
+                if b.record(None):
+                    save()
+            return
+        if not counts(error):
+            if b is not None:
+                b.probing = False
+            return
+        if b is None:
+            b = self.by_id[rid] = breaker_for((*self.key, rid), f"replica {rid} of {label}")
+        if b.record(error):
+            save()
+        mark_counted(error)
+
+    def keep(self, served: list[str]) -> None:
+        """Forget the breakers of replicas no longer served."""
+        for rid in [r for r in self.by_id if r not in served]:
+            del self.by_id[rid]
+            with _lock:
+                _breakers.pop((*self.key, rid), None)
+
+
+def breaker_note(key: tuple[str, ...], replicas: Replicas | None = None) -> str:
+    """``"; circuit open (5 failures)"`` and ``"; replica ID circuit open (3 failures)"`` for
+    listings, or "" while every breaker is closed."""
+    notes = []
     found = _breakers.get(key)
-    if found is None or found.state == "closed":
-        return ""
-    return f"; circuit {found.state} ({found.failures} failures)"
+    if found is not None and found.state != "closed":
+        notes.append(f"; circuit {found.state} ({found.failures} failures)")
+    for rid, b in sorted(replicas.by_id.items() if replicas else ()):
+        if b.state != "closed":
+            notes.append(f"; replica {rid} circuit {b.state} ({b.failures} failures)")
+    return "".join(notes)

@@ -338,6 +338,9 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
 
     A rejected credential fails at once instead of retrying.
     """
+    from ._nats_import import import_nats
+
+    import_nats(s.url)
     import nats
 
     last: list[BaseException] = []

@@ -305,6 +305,9 @@ class DurableWorker:
             )
             await msg.term()
             return
+        if headers.get(p.H_REQUIRE) and not self._in_range(headers[p.H_REQUIRE]):
+            await msg.nak(delay=0.1)  # for a worker of a version the caller requires
+            return
         tag = p.result_tag(secret)
         log.debug("durable job %s for %s: delivery %s", key, self.hosted.name, msg.metadata.num_delivered)
         found = await existing_result(self.js, self.ns, key, tag)
@@ -333,6 +336,16 @@ class DurableWorker:
         log.info(
             "durable job %s for %s done (delivery %s)", key, self.hosted.name, msg.metadata.num_delivered
         )
+
+    def _in_range(self, spec: str) -> bool:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        from ._versions import satisfies
+
+        try:
+            return satisfies(self.hosted.provenance.version, SpecifierSet(spec))
+        except InvalidSpecifier:
+            return True  # not ours to judge: run it
 
     async def _heartbeat(self, msg: Any) -> None:
         while True:

@@ -70,6 +70,18 @@ def register_chat_options(register: RegisterChatOption) -> None:
         apply=_use_url,
         help=f"NATS server for remote siblings (default {URL_ENV}; from shipmates-nats)",
     )
+    register(
+        "--require",
+        metavar="RANGES",
+        apply=_use_require,
+        help="version ranges of remote siblings, e.g. 'fib>=1.2,<2' (SHIPMATES_REQUIRE; from shipmates-nats)",
+    )
+
+
+def _use_require(ranges: str) -> None:
+    from ._versions import use_chat_require  # packaging: only when the option is given
+
+    use_chat_require(ranges)
 
 
 def _settings() -> NatsSettings | None:
@@ -123,13 +135,11 @@ def register_agents(register: RegisterAgent) -> None:
         register(proxy, name=proxy.name, provenance=proxy.provenance, instances=[i.id for i in insts])
 
 
-PREFER_ENV = "SHIPMATES_PREFER"
-
-
 def prefers_remote(name: str, distribution: str | None) -> bool:
-    """``SHIPMATES_PREFER`` names the served ``name`` and not the one installed here (``remote:fib``):
-    discovery keeps the remote one, and the local copy becomes its fallback."""
-    tokens = [t for t in os.environ.get(PREFER_ENV, "").split(",") if t.strip()]
+    """The prefer tokens (``--prefer``, ``SHIPMATES_PREFER`` or the config file's ``[agents]
+    prefer``) name the served ``name`` and not the one installed here (``remote:fib``): discovery
+    keeps the remote one, and the local copy becomes its fallback."""
+    tokens = agent_selector().preferred()
     return any(
         selector_matches(t, name, distribution, "remote")
         and not selector_matches(t, name, None, "entry-point")

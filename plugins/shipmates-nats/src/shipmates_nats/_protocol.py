@@ -67,6 +67,8 @@ H_CANCEL = "Shipmates-Cancel"
 """On the ack: the subject the caller publishes to (empty body) to cancel the call."""
 H_USAGE = "Shipmates-Usage"
 """On the end frame: the usage of the served run's whole tree (JSON)."""
+H_REQUIRE = "Shipmates-Require"
+"""On a durable job: the version range its worker must be in (others give it back)."""
 F_ACK, F_ALIVE, F_END = "ack", "alive", "end"
 EVENTS_BYTES = 16_000
 

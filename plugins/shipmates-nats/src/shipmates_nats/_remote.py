@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from packaging.specifiers import SpecifierSet
 from shipmates import EndSession, Provenance, RunEvent, RunFinished, RunStarted
 from shipmates.plugin import (
     DEFAULT_TOOL_TIMEOUT,
@@ -30,20 +31,20 @@ from shipmates.plugin import (
 )
 
 from . import _protocol as p
-from ._breaker import CircuitOpenError, breaker_note, guarded
+from ._breaker import CircuitOpenError, Replicas, breaker_note, guarded, mark_counted
 from ._config import NatsSettings, connect
 from ._errors import NoReplicaError, PayloadTooLargeError, RemoteCallError, ReplicaLostError, replica_lost
 from ._heartbeat import heartbeat_subject
 from ._invoke import current_traceparent
-from ._request import request
+from ._request import Watch, request
 from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
 from ._stream_call import Replies, stream_call
-from ._versions import REQUIRE_ENV, required, satisfies
+from ._versions import WHERE, required, requirements, satisfies
 
 log = logging.getLogger("shipmates_nats")
 T = TypeVar("T")
-_timeout = asyncio.timeout
+E = TypeVar("E", bound="BaseException | None")
 
 SCAN_MIN = 0.1
 """Seconds a discovery scan always listens for answers."""
@@ -57,7 +58,10 @@ NETWORK_GRACE = 1.0
 LOCAL_AFTER = 8
 """Calls from one event loop before it gets a connection of its own."""
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
-"""Seconds between checks (a micro PING) that the replica holding a routed call is still there."""
+"""Seconds between checks (a micro PING) that the replica holding a call is still there."""
+FIRST_CHECK = min(LIVENESS, 0.25)
+"""...the first one this soon: a live replica answers or acks a call within it, most of the time,
+and a call sent to a replica just killed is lost (its connection not yet closed on the server)."""
 
 
 @dataclass
@@ -97,6 +101,10 @@ class RemoteSibling:
         self.distribution: str | None = card.get("distribution")
         self.subject = p.invoke_subject(crew.ns, self.name, self.distribution)
         self.breaker_key = (crew.ns, self.name, self.distribution or "")
+        self.replica_breakers = Replicas(self.breaker_key)
+        """The breakers of its replicas (:mod:`._breaker`): routing skips open ones."""
+        self._watches: dict[str, tuple[Any, str, Watch]] = {}
+        """Per replica: the connection, its own subject and the liveness check of calls to it."""
         self.available = True
         self.instances: list[str] = []
         self.routes: list[str] = []
@@ -138,7 +146,7 @@ class RemoteSibling:
             location=f"{self.crew.settings.display_url} namespace {self.crew.ns} "
             f"hosts {','.join(self.hosts)} instances {','.join(self.instances) or 'none'}"
             + self.versions
-            + breaker_note(self.breaker_key)
+            + breaker_note(self.breaker_key, self.replica_breakers)
             + (f"; falls back to the local {_describe(self.fallback)}" if self.fallback is not None else ""),
         )
         self._label = f"remote sibling '{self.name}' ({self.provenance.describe()})"  # read per call
@@ -179,8 +187,8 @@ class RemoteSibling:
         return body
 
     async def ainvoke(self, query: Any) -> str:
-        """Ask a replica; durable siblings go through the JetStream work queue. A circuit breaker
-        (:mod:`._breaker`) fails fast after repeated failures. With a local fallback, the local
+        """Ask a replica; durable siblings go through the JetStream work queue. Circuit breakers
+        (:mod:`._breaker`) fail fast after repeated failures. With a local fallback, the local
         copy answers when no replica does."""
         if self.fallback is not None and not self.available:
             return await self._local(query)  # every replica is gone: no network round trip
@@ -195,7 +203,7 @@ class RemoteSibling:
 
     async def _ainvoke(self, query: Any) -> str:
         if self.durable:
-            return await self.adelegate(query)
+            return await self._adelegate(query)
         body = self._body(query)
         headers = self._headers()
         wait = self.served_timeout + NETWORK_GRACE
@@ -205,15 +213,23 @@ class RemoteSibling:
         nc = entry[0] if entry is not None and not entry[0].is_closed else await crew.caller_nc()
         if nc is None:
             text, events = await on_background_loop(self.call(None, body, headers, wait))
-        elif len(self.routes) < 2 and not self.exclusive:
-            # Nothing to route (one replica, no version range): the queue group, inline.
+        elif len(self.routes) < 2 and not self.exclusive and not self.replica_breakers.by_id:
+            # Nothing to route (one replica at most, no version range, no failing one): inline.
+            rid = self.routes[0] if self.routes else None
             try:
-                msg = await request(nc, self.subject, body, headers, wait)
+                msg = await self._request(nc, rid, body, headers, wait)  # (no coroutine of its own)
             except Exception as exc:
-                raise crew.call_error(self, exc, wait, headers) from None
-            msg_headers = msg.headers
-            text = _answer(self, msg_headers, msg.data)
-            events = msg_headers.get(p.H_EVENTS) if msg_headers else None
+                if rid is None or not _no_responders(exc):
+                    raise crew.call_error(self, exc, wait, headers) from None
+                msg = None  # gone since the last scan: call() looks again
+            msg_headers = msg.headers if msg is not None else None
+            if msg is None or (rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY):
+                text, events = await self.call(
+                    nc, body, headers, wait, [rid] if rid else [], gone=msg is None
+                )
+            else:
+                text = _answer(self, msg_headers, msg.data)
+                events = msg_headers.get(p.H_EVENTS) if msg_headers else None
         else:
             text, events = await self.call(nc, body, headers, wait)
         if events:
@@ -221,27 +237,36 @@ class RemoteSibling:
         return text
 
     async def call(
-        self, nc: Any, body: bytes, headers: dict[str, str], wait: float
+        self,
+        nc: Any,
+        body: bytes,
+        headers: dict[str, str],
+        wait: float,
+        tried: list[str] | None = None,
+        gone: bool = False,
     ) -> tuple[str, str | None]:
         """One call, routed (:mod:`._routing`): the answer, and the served sibling's own tool calls.
 
         A replica that refuses as busy, or is gone before the call reached it, is skipped for the
-        next; one that dies holding the call is retried once elsewhere for an idempotent sibling.
+        next (once gone, after a fresh look at who serves); one that dies holding the call is retried
+        once elsewhere for an idempotent sibling. ``tried``: replicas to skip; ``gone``: one of them
+        left.
         """
         crew = self.crew
         if nc is None:
             nc = crew.nc if crew.nc is not None and not crew.nc.is_closed else await crew._connected()
         router = crew.router
-        tried: list[str] = []
-        retried = False
+        tried = tried if tried is not None else []
+        retried = rescanned = False
         deadline = time.monotonic() + wait
         while True:
+            if gone and not rescanned:  # a replica left since the last scan: who serves now?
+                rescanned = True
+                await crew.rescan()
             rid = self.route(tried)
             if rid is None and self.exclusive:  # only the replicas in range: wait for one
                 if not self.routes:
-                    raise NoReplicaError(
-                        f"no replica of {self.label} within the range {REQUIRE_ENV} asks for"
-                    )
+                    raise NoReplicaError(f"no replica of {self.label} within the range required ({WHERE})")
                 if time.monotonic() >= deadline:
                     from nats.errors import TimeoutError as NatsTimeout
 
@@ -249,79 +274,92 @@ class RemoteSibling:
                 await asyncio.sleep(0.02)
                 tried.clear()
                 continue
-            subject = self.subject if rid is None else direct_subject(self.subject, rid)
             router.started(rid)
             started = time.monotonic()
             try:
-                msg = await self._request(nc, subject, rid, body, headers, wait)
+                msg = await self._request(nc, rid, body, headers, wait)
+            except asyncio.CancelledError:
+                self.replica_breakers.release(rid)
+                raise
             except Exception as exc:
                 router.finished(rid, None)
                 if rid is None:
                     raise crew.call_error(self, exc, wait, headers) from None
                 tried.append(rid)
                 if _no_responders(exc):
+                    gone = True
                     continue  # that replica left before the call reached it: nothing ran
                 if isinstance(exc, ReplicaLostError):
+                    self.settle(rid, exc)
                     if self.idempotent and not retried:
                         retried = True
                         log.warning("%s; retrying once on another replica (idempotent)", exc)
                         continue
-                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
-                raise crew.call_error(self, exc, wait, headers) from None
+                    raise mark_counted(RemoteCallError(f"{exc}; {self._not_retried()}"), exc) from None
+                raise self.settle(rid, crew.call_error(self, exc, wait, headers)) from None
             msg_headers = msg.headers
             if rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY:
                 router.finished(rid, None)
                 router.busy(rid)
                 tried.append(rid)
                 continue
-            router.finished(rid, time.monotonic() - started)
-            text = _answer(self, msg_headers, msg.data)
+            text = self.answered(rid, msg_headers, msg.data, time.monotonic() - started)
             return text, msg_headers.get(p.H_EVENTS) if msg_headers else None
 
-    def route(self, tried: list[str]) -> str | None:
-        """The replica for the next attempt (None: the queue group, or none left). One replica
-        alone gets its calls through the queue group: nothing to choose, nothing to retry on."""
-        if len(self.routes) < 2 and not self.exclusive:
-            return None
-        return self.crew.router.pick(self.routes, tried)
-
-    async def _request(
-        self, nc: Any, subject: str, rid: str | None, body: bytes, headers: dict[str, str], wait: float
-    ) -> Any:
-        """``nc.request``; for a routed call, its replica is checked every :data:`LIVENESS` seconds."""
-        if rid is None:
-            return await request(nc, subject, body, headers, wait)
-        from nats.errors import NoRespondersError
-        from nats.errors import TimeoutError as NatsTimeout
-
-        # nc.request, resumable: its reply future outlives each LIVENESS wait (no task per call)
-        if not nc._resp_sub_prefix:
-            await nc._init_request_sub()
-        token = nc._nuid.next()
-        token.extend(os.urandom(2).hex().encode())
-        key = token.decode()
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        nc._resp_map[key] = reply
+    def answered(self, rid: str | None, headers: dict[str, str] | None, data: bytes, seconds: float) -> str:
+        """The answer of a reply from replica ``rid`` (None: the queue group) after ``seconds``, its
+        outcome counted by the router and the breakers; raises the error the reply carries."""
+        router = self.crew.router
         try:
-            await nc.publish(subject, body, reply=(nc._resp_sub_prefix + token).decode(), headers=headers)
-            deadline = time.monotonic() + wait
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise NatsTimeout
-                try:
-                    async with _timeout(min(LIVENESS, left)):
-                        msg = await asyncio.shield(reply)
-                except TimeoutError:
-                    if time.monotonic() < deadline and not await self.crew.alive(nc, self.name, rid):
-                        raise replica_lost(self.label, rid) from None
-                    continue
-                if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
-                    raise NoRespondersError
-                return msg
-        finally:
-            nc._resp_map.pop(key, None)
-            reply.cancel()
+            text = _answer(self, headers, data)
+        except Exception as exc:
+            router.finished(rid, None)  # a failing replica is not a fast one
+            raise self.settle(rid, exc) from None
+        router.finished(rid, seconds)
+        self.settle(rid, None)
+        return text
+
+    def route(self, tried: list[str], force: bool = False) -> str | None:
+        """The replica for the next attempt (None: the queue group, or none left). One replica
+        alone gets the call on its own subject (so a call it holds when it dies fails at once).
+
+        Replicas whose breaker is open are skipped (a half-open one takes this call as its probe);
+        when every replica's is open, the call fails fast with :class:`CircuitOpenError`."""
+        breakers = self.replica_breakers
+        routes = breakers.routes(self.routes, self.label) if breakers.by_id else self.routes
+        if len(self.routes) < 2 and not self.exclusive and not breakers.tripped():
+            return routes[0] if routes and routes[0] not in tried else None
+        skip = list(tried)
+        while True:
+            rid = self.crew.router.pick(routes, skip, force)
+            if rid is None or breakers.take(rid):
+                return rid
+            skip.append(rid)
+
+    def settle(self, rid: str | None, error: E) -> E:
+        """Count the outcome (``error``, or None: answered) of a call routed among replicas on its
+        replica's breaker (a sibling with one replica counts on its own). Returns ``error``."""
+        if rid is not None and len(self.routes) > 1:
+            self.replica_breakers.settle(rid, error, self.label)
+        return error
+
+    def _request(
+        self, nc: Any, rid: str | None, body: bytes, headers: dict[str, str], wait: float
+    ) -> Coroutine[Any, Any, Any]:
+        """The request, to the queue group or to replica ``rid``, which is checked every
+        :data:`LIVENESS` seconds while the call waits (:class:`~._request.Watch`)."""
+        if rid is None:
+            return request(nc, self.subject, body, headers, wait)
+        found = self._watches.get(rid)
+        if found is None or found[0] is not nc:
+            watch = Watch(
+                LIVENESS,
+                lambda: self.crew.alive(nc, self.name, rid),
+                lambda: replica_lost(self.label, rid),
+                first=FIRST_CHECK,
+            )
+            found = self._watches[rid] = (nc, direct_subject(self.subject, rid), watch)
+        return request(nc, found[1], body, headers, wait, found[2])
 
     async def _local(self, query: Any) -> str:
         """Call the local fallback (its own input model when it is typed)."""
@@ -347,31 +385,39 @@ class RemoteSibling:
         return self._one_reply(query)
 
     async def _streamed(self, query: Any) -> AsyncIterator[RunEvent]:
-        """:func:`stream_call`, with the local fallback and the idempotent retry of :meth:`ainvoke`."""
+        """:func:`stream_call`, with the breakers, the local fallback and the idempotent retry of
+        :meth:`ainvoke`."""
         if self.fallback is not None and not self.available:
             async for event in self._one_reply(query, local=True):
                 yield event
             return
-        retried = False
-        while True:
-            try:
-                async for event in stream_call(self, query):
-                    if retried and isinstance(event, RunStarted) and event.depth == 0:
-                        continue  # said once, by the first attempt
-                    yield event
-                return
-            except NoReplicaError as exc:
-                if self.fallback is None:
-                    raise
-                log.info("%s; the local copy takes the call", exc)
-                text = await self._local(query)
-                yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
-                return
-            except ReplicaLostError as exc:
-                if not self.idempotent or retried:
-                    raise RemoteCallError(f"{exc}; {self._not_retried()}") from None
-                retried = True
-                log.warning("%s; retrying once on another replica (idempotent)", exc)
+        retried = started = False
+        try:
+            with guarded(self.breaker_key, self.label):
+                while True:
+                    try:
+                        async for event in stream_call(self, query):
+                            if isinstance(event, RunStarted) and event.depth == 0:
+                                if started:
+                                    continue  # said once, by the first attempt
+                                started = True
+                            yield event
+                        return
+                    except ReplicaLostError as exc:
+                        if not self.idempotent or retried:
+                            raise mark_counted(
+                                RemoteCallError(f"{exc}; {self._not_retried()}"), exc
+                            ) from None
+                        retried = True
+                        log.warning("%s; retrying once on another replica (idempotent)", exc)
+        except (NoReplicaError, CircuitOpenError) as exc:
+            if self.fallback is None:
+                raise
+            log.info("%s; the local copy takes the call", exc)
+            text = await self._local(query)
+            if not started:
+                yield RunStarted(agent=self.name, query=str(query)[:400], model="local")
+            yield RunFinished(agent=self.name, path=(self.name,), status="ok", output=text)
 
     async def _one_reply(self, query: Any, local: bool = False) -> AsyncIterator[RunEvent]:
         yield RunStarted(agent=self.name, query=str(query)[:400], model="local" if local else "remote")
@@ -394,11 +440,18 @@ class RemoteSibling:
         """Durable delegation: submitted to a JetStream work queue, idempotent on ``key``.
 
         A replica that dies mid-task leads to redelivery to another; calling again with the
-        same key returns the same single result.
+        same key returns the same single result. The sibling's circuit breaker counts it.
         """
+        with guarded(self.breaker_key, self.label):
+            return await self._adelegate(query, key=key, timeout=timeout)
+
+    async def _adelegate(self, query: Any, *, key: str | None = None, timeout: float | None = None) -> str:
         body = self._body(query)
         wait = timeout if timeout is not None else self.served_timeout
         headers = self._headers()
+        spec = required(self.name, self.distribution)
+        if spec is not None:  # a worker outside the range gives the job back for another
+            headers[p.H_REQUIRE] = str(spec)
         key = p.check_key(key or uuid.uuid4().hex)
         return await on_background_loop(self.crew.submit_durable(self, body, key, headers, wait))
 
@@ -425,6 +478,7 @@ class RemoteCrew:
         self.bound: dict[tuple[str, str], RemoteSibling] = {}
         """(name, distribution token) -> its proxy, one per distribution, kept across scans."""
         self._poller: Any = None
+        self._rescan: Any = None
         self._local: dict[Any, tuple[Any, Any]] = {}
         self._calls: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._local_locks: dict[Any, asyncio.Lock] = {}
@@ -576,14 +630,26 @@ class RemoteCrew:
         async def poll() -> None:
             while True:
                 await asyncio.sleep(interval)
-                try:
-                    await self._scan()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.debug("NATS discovery poll failed: %s", exc)
+                await self._refresh()
 
         self._poller = submit(poll())
+
+    async def _refresh(self) -> None:
+        """Scan, and give the proxies the replicas served now (on the background loop)."""
+        try:
+            await self._scan()
+            self.siblings()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("NATS discovery poll failed: %s", exc)
+
+    async def rescan(self) -> None:
+        """A replica a proxy knew is gone: look again now rather than at the next poll (one scan
+        at a time, shared by the calls that wait for it)."""
+        if self._rescan is None or self._rescan.done():
+            self._rescan = submit(self._refresh())
+        await asyncio.wrap_future(self._rescan)
 
     def siblings(self) -> list[tuple[RemoteSibling, RemoteView, str, list[Instance]]]:
         """One entry per (name, distribution) served now, each with its own proxy (reused across scans).
@@ -592,9 +658,10 @@ class RemoteCrew:
         reports the conflict with every provenance; a proxy never changes distribution.
         """
         out: list[tuple[RemoteSibling, RemoteView, str, list[Instance]]] = []
+        ranges = requirements()
         for name, view in sorted(self.views.items()):
             for dist, every in view.by_distribution().items():
-                insts = _in_range(name, every)
+                insts = _in_range(name, every, ranges)
                 if not insts:
                     continue
                 card = max(insts, key=lambda i: i.seen).card
@@ -605,6 +672,9 @@ class RemoteCrew:
                     proxy = self.bound[(name, dist)] = RemoteSibling(self, card, ids, hosts)
                     self.proxies.setdefault(name, proxy)
                 proxy.routes = [i.id for i in insts if routable(i.card)]
+                proxy.replica_breakers.keep(ids)
+                if any(r not in ids for r in proxy._watches):
+                    proxy._watches = {r: w for r, w in proxy._watches.items() if r in ids}
                 proxy.exclusive = len(insts) < len(every)
                 proxy.versions = _versions_note(insts)
                 proxy.update(card, ids, hosts)
@@ -666,10 +736,10 @@ async def _closer(nc: Any, forget: Any) -> Any:
             await asyncio.wait_for(nc.close(), 2)
 
 
-def _in_range(name: str, insts: list[Instance]) -> list[Instance]:
-    """The instances within the version range ``SHIPMATES_REQUIRE`` sets for ``name``; the others
-    are reported once each."""
-    spec = required(name, insts[0].card.get("distribution"))
+def _in_range(name: str, insts: list[Instance], ranges: list[tuple[str, SpecifierSet]]) -> list[Instance]:
+    """The instances within the version range ``ranges`` (:func:`~._versions.requirements`) set for
+    ``name``; the others are reported once each."""
+    spec = required(name, insts[0].card.get("distribution"), ranges)
     if spec is None:
         return insts
     from ._plugin import warn
@@ -682,7 +752,7 @@ def _in_range(name: str, insts: list[Instance]) -> list[Instance]:
             warn(
                 f"replica {inst.id} of remote sibling '{name}' ({inst.card.get('distribution')} "
                 f"{inst.card.get('version')} on host {inst.card.get('host')}) is outside the required "
-                f"range '{spec}' ({REQUIRE_ENV}): it is not called"
+                f"range '{spec}' ({WHERE}): it is not called"
             )
     return kept
 

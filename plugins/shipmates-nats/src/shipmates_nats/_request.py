@@ -5,9 +5,9 @@ bytes for its reply token, validates the subject once more and waits through ``w
 each reply goes through the subscription's queue and task before it reaches the caller. With the
 ``traceparent`` header every call carries, that made a proxy call a fifth slower than a bare
 ``nc.request`` at 64 calls in flight (bench/bench_nats.py). Here a counter is the token, a reply
-resolves its call as nats-py reads it, and one timer bounds the waits of all calls (a heap of
-deadlines): a timer per call was a tenth of the caller's work at 64 calls in flight. The wire is
-the same: a request with a reply subject under the connection's inbox prefix.
+resolves its call as nats-py reads it, and one timer bounds the waits of all unwatched calls (a
+heap of deadlines): a timer per call was a tenth of the caller's work at 64 calls in flight. The
+wire is the same: a request with a reply subject under the connection's inbox prefix.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import itertools
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 _STATUS, _NO_RESPONDERS = "Status", "503"
@@ -47,7 +48,7 @@ class Requester:
         self.started: asyncio.Task[Any] | None = None
         self.loop = asyncio.get_running_loop()
         self.deadlines: list[tuple[float, str]] = []
-        """A heap of (deadline, token); those of answered calls are dropped lazily."""
+        """A heap of (deadline, token) of unwatched calls; those of answered calls are dropped lazily."""
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = math.inf
 
@@ -64,18 +65,29 @@ class Requester:
         if future is not None and not future.done():
             future.set_result(msg)
 
-    async def request(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+    async def request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float, watch: Watch | None = None
+    ) -> Any:
         """The reply to ``body`` sent to ``subject``; raises nats-py's ``TimeoutError`` and
-        ``NoRespondersError`` as ``nc.request`` does."""
+        ``NoRespondersError`` as ``nc.request`` does, and what ``watch`` raises."""
         token = str(next(self.tokens))
-        future = self.loop.create_future()
+        loop = self.loop
+        future = loop.create_future()
         waiting = self.waiting
         waiting[token] = future
+        timer = None
         try:
             await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
-            self._expire_at(self.loop.time() + timeout, token)
+            if watch is None:
+                self._expire_at(loop.time() + timeout, token)
+            else:
+                timer = loop.call_later(min(watch.first, timeout), _due, future, watch, loop.time() + timeout)
             msg = await future
         finally:
+            if timer is not None:
+                timer.cancel()
+            if not future.done():
+                future.cancel()  # (a watching task ends with it)
             waiting.pop(token, None)
         reply_headers = msg.headers
         if reply_headers and reply_headers.get(_STATUS) == _NO_RESPONDERS:
@@ -107,19 +119,71 @@ class Requester:
         deadlines, now = self.deadlines, max(self.loop.time(), rung)
         while deadlines and deadlines[0][0] <= now:
             future = self.waiting.get(heapq.heappop(deadlines)[1])
-            if future is not None and not future.done():
-                from nats.errors import TimeoutError as NatsTimeout
-
-                future.set_exception(NatsTimeout())
+            if future is not None:
+                _expire(future)
         if deadlines:
             self._arm(deadlines[0][0])
+
+
+class Watch:
+    """What to check while a call to one replica waits: after ``first`` seconds, then every
+    ``every``, ``alive()``; when it says no, the call fails with ``lost()`` at once instead of
+    waiting for its timeout. Made once per replica (and connection) and used by every call to it:
+    a call answered within ``first`` seconds costs one timer, as without a watch."""
+
+    __slots__ = ("alive", "every", "first", "lost")
+
+    def __init__(
+        self, every: float, alive: Callable[[], Awaitable[bool]], lost: Callable[[], Exception], first: float
+    ) -> None:
+        self.every, self.alive, self.lost, self.first = every, alive, lost, min(first, every)
+
+
+def _due(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    if future.done():
+        return
+    if future.get_loop().time() >= deadline:
+        _expire(future)
+    else:  # a long call: watched by a task of its own from here on (kept: tasks are weakly held)
+        task = asyncio.ensure_future(_watching(future, watch, deadline))
+        _watchers.add(task)
+        task.add_done_callback(_watchers.discard)
+
+
+_watchers: set[asyncio.Task[None]] = set()
+
+
+async def _watching(future: asyncio.Future[Any], watch: Watch, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    while not future.done():
+        here = await watch.alive()
+        if future.done():
+            return
+        if not here:
+            future.set_exception(watch.lost())
+            return
+        left = deadline - loop.time()
+        if left <= 0:
+            _expire(future)
+            return
+        await asyncio.wait({future}, timeout=min(watch.every, left))
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        from nats.errors import TimeoutError as NatsTimeout
+
+        future.set_exception(NatsTimeout())
 
 
 _requesters: dict[Any, Requester] = {}
 
 
-async def request(nc: Any, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
-    """``nc.request(subject, body, timeout=timeout, headers=headers)``, with less work per call.
+async def request(
+    nc: Any, subject: str, body: bytes, headers: dict[str, str], timeout: float, watch: Watch | None = None
+) -> Any:
+    """``nc.request(subject, body, timeout=timeout, headers=headers)``, with less work per call;
+    ``watch`` fails it early when the replica holding it is gone.
 
     Run it on ``nc``'s own event loop (its reply subscription delivers there)."""
     found = _requesters.get(nc)
@@ -136,4 +200,4 @@ async def request(nc: Any, subject: str, body: bytes, headers: dict[str, str], t
             _requesters.pop(nc, None)
             started.result()
         found.started = None
-    return await found.request(subject, body, headers, timeout)
+    return await found.request(subject, body, headers, timeout, watch)

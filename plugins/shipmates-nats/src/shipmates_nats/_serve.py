@@ -120,8 +120,6 @@ class SiblingServer:
         return min(self.settings.max_bytes, server_max)
 
     async def start(self) -> None:
-        from nats.micro.service import Service, ServiceConfig
-
         if os.environ.get("SHIPMATES_NATS_TRACE", "1") != "0":
             self._collect_events()
         # Sync siblings run in threads: as many as calls may be in flight (the default pool has ~6).
@@ -135,6 +133,8 @@ class SiblingServer:
             name=f"shipmates-serve@{socket.gethostname()}:{os.getpid()}",
             inbox_prefix=p.inbox_prefix(self.ns),
         )
+        from nats.micro.service import Service, ServiceConfig  # once connect() has imported nats
+
         self.limit_bytes = self.max_bytes
         self.outer_budget = current_budget() is not None
         self.replier = StreamReplier(self.nc)

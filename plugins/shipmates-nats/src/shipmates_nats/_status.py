@@ -68,6 +68,25 @@ def _sibling_state(entry: dict[str, Any]) -> str:
     return next((s for s in ORDER[1:] if s in states), "stopped")
 
 
+def _breaker_state(entry: dict[str, Any], breakers: dict[str, dict[str, Any]]) -> str:
+    """The sibling's breaker state; each replica heard gets its own (``breaker``)."""
+    prefix = f"{entry['namespace']}/{entry['name']}/"
+    mine = {k[len(prefix) :]: b["state"] for k, b in breakers.items() if k.startswith(prefix)}
+    own = [state for key, state in mine.items() if "/" not in key]  # the rest: "dist/replica"
+    by_id = {key.rpartition("/")[2]: state for key, state in mine.items() if "/" in key}
+    for r in entry["replicas"]:
+        if r.get("id"):
+            r["breaker"] = by_id.get(r["id"], "closed")
+    state = own[-1] if own else "closed"
+    replicas = [r for r in entry["replicas"] if "breaker" in r]
+    tripped = [r for r in replicas if r["breaker"] != "closed"]
+    if state == "closed" and tripped:
+        if len(tripped) == len(replicas):
+            return "open (every replica)"
+        return f"closed ({len(tripped)} of {len(replicas)} replicas open)"
+    return state
+
+
 def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
     """The status document ``status --json`` prints."""
     crews = local_crews()
@@ -97,6 +116,7 @@ def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
             )
             if replica is None:
                 replica = {
+                    "id": served.get("id"),
                     "worker": beat.get("worker") or None,
                     "host": beat["host"],
                     "pid": beat["pid"],
@@ -109,6 +129,7 @@ def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
             if replica.get("state") != "draining":
                 replica["state"] = state
             replica.update(
+                id=served.get("id"),
                 inflight=beat.get("inflight", 0),
                 max_inflight=beat.get("max_inflight"),
                 handled=beat.get("handled", 0),
@@ -120,9 +141,7 @@ def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
         entry["state"] = _sibling_state(entry)
         entry["inflight"] = sum(r.get("inflight", 0) for r in entry["replicas"])
         entry["versions"] = sorted({str(r["version"]) for r in entry["replicas"] if r.get("version")})
-        prefix = f"{entry['namespace']}/{entry['name']}/"
-        found = [b for k, b in breakers.items() if k.startswith(prefix)]
-        entry["breaker"] = found[-1]["state"] if found else "closed"
+        entry["breaker"] = _breaker_state(entry, breakers)
     return {
         "crews": [
             {
@@ -189,6 +208,7 @@ def render(doc: dict[str, Any]) -> str:
                 + (f" v{r['version']}" if r.get("version") else "")
                 + f": {r.get('state', '?')}, "
                 f"{r.get('inflight', 0)} in flight, {r.get('handled', 0)} handled"
+                + (f", circuit {r['breaker']}" if r.get("breaker", "closed") != "closed" else "")
             )
     return "\n".join(lines)
 

@@ -41,6 +41,8 @@ NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
 """Seconds without an event after which a streamed call says "no progress for N s" (again every N s)."""
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
 """Seconds of silence after which a routed call checks that its replica is still there."""
+FIRST_CHECK = min(LIVENESS, 0.25)
+"""...before its first frame (the ack comes at once from a replica that is there)."""
 
 
 class Inbox(asyncio.Queue):  # type: ignore[type-arg]
@@ -164,7 +166,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             nonlocal rid
             rid = proxy.route(tried)
             if rid is None and proxy.exclusive:  # never the queue group: it has replicas out of range
-                rid = router.pick(proxy.routes, force=True)
+                rid = proxy.route([], force=True)
             router.started(rid)
             target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
             publish = nc.publish(target, body, reply=subject, headers=headers)
@@ -175,6 +177,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         start = loop.time()
         deadline = start + wait
         progress = warn_at = heard = start  # the last event; when "no progress" was last said; any frame
+        silence = FIRST_CHECK  # before the replica's ack: it acks at once when it is there
         alive = False
         trace = _Trace(proxy)
         decode = Decoder().decode
@@ -184,22 +187,22 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             if now >= deadline:
                 from nats.errors import TimeoutError as NatsTimeout
 
-                raise crew.call_error(proxy, NatsTimeout(), wait, headers)
-            check = heard + LIVENESS if rid is not None else deadline  # is its replica still there?
+                raise proxy.settle(rid, crew.call_error(proxy, NatsTimeout(), wait, headers))
+            check = heard + silence if rid is not None else deadline  # is its replica still there?
             msg = await queue.next(min(deadline, warn_at + NO_PROGRESS, check))
             if msg is None:  # nothing came in time
                 if rid is not None and loop.time() >= check:
                     here = crew.alive(nc, name, rid)
                     if not await (here if local else on_background_loop(here)):
-                        raise replica_lost(proxy.label, rid) from None
-                    heard = loop.time()
+                        raise proxy.settle(rid, replica_lost(proxy.label, rid)) from None
+                    heard, silence = loop.time(), LIVENESS
                 elif loop.time() < deadline and loop.time() >= warn_at + NO_PROGRESS:
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
                     warn_at = loop.time()
                 continue
             if own is not None:
                 own._pending_size -= len(msg.data)
-            heard = loop.time()
+            heard, silence = loop.time(), LIVENESS
             frame_headers = msg.headers
             if frame_headers is None:  # an event (no headers to build or parse: the common frame)
                 try:
@@ -229,18 +232,16 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 if rid is not None and frame_headers.get("Status") == "503" and cancel is None:
                     router.finished(rid, None)
                     tried.append(rid)  # that replica left before the call reached it: nothing ran
+                    await crew.rescan()  # who serves now?
                     await send()
                     continue
                 if frame_headers.get("Status") == "503":
                     from nats.errors import NoRespondersError
 
                     raise crew.call_error(proxy, NoRespondersError(), wait, headers)
-                from ._remote import _answer
-
                 ended = True
-                router.finished(rid, loop.time() - start)
-                rid = None
-                text = _answer(proxy, frame_headers, msg.data)
+                answered, rid = rid, None
+                text = proxy.answered(answered, frame_headers, msg.data, loop.time() - start)
                 usage = _end_usage(proxy, frame_headers.get(p.H_USAGE))
                 missing = _missing(usage, streamed)
                 if missing is not None:  # what dropped events did not say: charged all the same
@@ -250,6 +251,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
     finally:
         queue.close()
         router.finished(rid, None)
+        proxy.replica_breakers.release(rid)  # (rid is None once answered)
         if own is None:
             replies.calls.pop(token, None)
         else:

@@ -197,6 +197,8 @@ class Supervisor:
         self.nats_since: float | None = None
         """Since when the supervisor's NATS connection is up (heartbeats can be heard)."""
         self.stop = asyncio.Event()
+        self.wake = asyncio.Event()
+        """Set when there is something to do before the next tick: a worker exited, a signal came."""
         self.reload = False
         self.rescale = False
         self.spent_tokens = 0
@@ -256,6 +258,7 @@ class Supervisor:
         worker = Worker(wid, sib.plan.name, sib.generation, proc, time.monotonic())
         self.workers.append(worker)
         worker.pump = asyncio.ensure_future(self._pump(worker))
+        asyncio.ensure_future(proc.wait()).add_done_callback(lambda _: self.wake.set())  # reaped at once
         self.note(f"started {wid} (PID {proc.pid})")
 
     async def _pump(self, worker: Worker) -> None:
@@ -540,12 +543,27 @@ class Supervisor:
         await asyncio.gather(*(w.proc.wait() for w in self.workers))
         self.workers.clear()
 
+    def _due(self, now: float) -> float:
+        """Seconds until the next tick, or sooner when a restart is due before it."""
+        waiting = [
+            s.next_start - now for s in self.siblings.values() if not s.degraded and s.next_start > now
+        ]
+        return min([TICK, *waiting])
+
     async def run(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stop.set)
-        loop.add_signal_handler(signal.SIGINT, self.stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: setattr(self, "reload", True))
-        loop.add_signal_handler(signal.SIGUSR1, lambda: setattr(self, "rescale", True))
+
+        def on(signum: int, act: Any) -> None:
+            def handle() -> None:
+                act()
+                self.wake.set()
+
+            loop.add_signal_handler(signum, handle)
+
+        on(signal.SIGTERM, self.stop.set)
+        on(signal.SIGINT, self.stop.set)
+        on(signal.SIGHUP, lambda: setattr(self, "reload", True))
+        on(signal.SIGUSR1, lambda: setattr(self, "rescale", True))
         await self.connect()
         if ready is not None:
             ready(self)
@@ -568,7 +586,8 @@ class Supervisor:
                     last_state = now
                     self.write_state()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), TICK)
+                    await asyncio.wait_for(self.wake.wait(), self._due(time.monotonic()))
+                self.wake.clear()
         finally:
             await self.shutdown()
             self.write_state()
