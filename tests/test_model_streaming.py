@@ -13,6 +13,7 @@ from shipmates import Agent, ModelCallFinished, ModelError, ModelResponse, TextD
 from shipmates._models._litellm import LiteLLMModel
 from shipmates._models._model import stream_model
 from shipmates._models._offline import OfflineRouter
+from shipmates._runtime import run_sync
 from support import litellm_offline
 from support.litellm_offline import custom_provider
 
@@ -38,6 +39,18 @@ def _chunk(
     }
 
 
+def _double_21() -> Iterator[dict[str, Any]]:
+    """The chunks of a tool call ``double(n=21)`` whose arguments come in three pieces."""
+    for i, piece in enumerate(['{"n', '": 2', "1}"]):
+        call = {
+            "id": "call_dbl" if i == 0 else None,
+            "type": "function",
+            "function": {"name": "double" if i == 0 else None, "arguments": piece},
+            "index": 0,
+        }
+        yield _chunk(tool_use=call)
+
+
 @pytest.fixture
 def streaming(litellm_lib: Any) -> Iterator[Any]:
     """A litellm CustomLLM provider 'streamtest' whose ``astreaming`` sends the arguments of a tool
@@ -54,15 +67,8 @@ def streaming(litellm_lib: Any) -> Iterator[Any]:
         ) -> AsyncIterator[Any]:
             self.requests.append(json.loads(json.dumps(messages)))
             if not any(m["role"] == "tool" for m in messages):
-                pieces = ['{"n', '": 2', "1}"]
-                for i, piece in enumerate(pieces):
-                    call = {
-                        "id": "call_dbl" if i == 0 else None,
-                        "type": "function",
-                        "function": {"name": "double" if i == 0 else None, "arguments": piece},
-                        "index": 0,
-                    }
-                    yield _chunk(tool_use=call)
+                for chunk in _double_21():
+                    yield chunk
                 usage = {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37}
                 yield _chunk(finished=True, usage=usage)
                 return
@@ -98,6 +104,46 @@ def test_litellm_streams_deltas_in_order_and_rebuilds_tool_calls_and_usage(strea
     assert second[:-1] == ANSWER
     assert second[-1].content == "".join(ANSWER) and not second[-1].tool_calls
     assert second[-1].usage["completion_tokens"] == 5
+
+
+@pytest.fixture
+def long_stream(litellm_lib: Any) -> Iterator[Any]:
+    """A provider 'longtest' streaming 300 words, then a tool call in pieces, then its usage."""
+    from litellm.llms.custom_llm import CustomLLM
+
+    class Long(CustomLLM):
+        async def astreaming(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> AsyncIterator[Any]:
+            for i in range(300):
+                yield _chunk(f"w{i} ")
+            for chunk in _double_21():
+                yield chunk
+            yield _chunk(
+                finished=True, usage={"prompt_tokens": 9, "completion_tokens": 303, "total_tokens": 312}
+            )
+
+    yield from custom_provider(litellm_lib, "longtest", Long())
+
+
+def test_a_long_stream_rebuilds_as_litellm_rebuilds_every_chunk(long_stream: Any, litellm_lib: Any) -> None:
+    """Runs of text chunks go to litellm's builder as one (it costs ~50 us a chunk): the response
+    is the one litellm builds from every chunk."""
+    user = [{"role": "user", "content": "go"}]
+    streamed = asyncio.run(_collect(LiteLLMModel("longtest/any"), user, [double.schema]))
+    response = streamed[-1]
+
+    async def every_chunk() -> tuple[list[Any], Any]:
+        stream = await litellm_lib.acompletion(model="longtest/any", messages=user, stream=True)
+        chunks = [chunk async for chunk in stream]
+        return chunks, litellm_lib.stream_chunk_builder(chunks, messages=user)
+
+    _, expected = run_sync(every_chunk())  # the background loop: litellm's logging task outlives the call
+    text = "".join(f"w{i} " for i in range(300))
+    assert "".join(streamed[:-1]) == response.content == expected.choices[0].message.content == text
+    assert response.tool_calls == [ToolCall("call_dbl", "double", '{"n": 21}')]
+    assert response.usage["completion_tokens"] == expected.usage.completion_tokens == 303
+    assert response.usage["prompt_tokens"] == expected.usage.prompt_tokens == 9
 
 
 def test_agent_stream_through_litellm(streaming: Any) -> None:

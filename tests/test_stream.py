@@ -360,3 +360,48 @@ def test_the_offline_router_streams_the_answer() -> None:
     events = asyncio.run(_events(captain, "square 12"))
     assert [e.text for e in events if isinstance(e, TextDelta) and e.depth == 0] == ["144"]
     assert events[-1].output == "144"
+
+
+def test_run_streamed_hands_each_event_over_as_the_run_makes_it() -> None:
+    """``shipmates.plugin.run_streamed`` (the REPL, ``serve``): the same events as ``Agent.stream``,
+    in order (a sibling's thread included), each handed over before the run goes on."""
+    from shipmates.plugin import run_streamed
+
+    captain = Agent("captain", model=Delegates("wrapper", "c-wrap", (1, 1)), tools=[SyncWrapper()])
+    expected = [_shape(e) for e in asyncio.run(_events(captain))]
+    seen: list[Any] = []
+    result = asyncio.run(run_streamed(captain, "start", seen.append))
+    assert [_shape(e) for e in seen] == expected
+    assert result.output == seen[-1].output and result.usage == seen[-1].usage
+
+    class Observes:
+        """A model whose second delta is made only once the first one was seen."""
+
+        model_id = "observes"
+
+        async def complete(self, messages: Any, tools: Any, settings: Any = None) -> ModelResponse:
+            return ModelResponse(content="a b")
+
+        async def stream(self, messages: Any, tools: Any, settings: Any = None) -> AsyncIterator[Any]:
+            yield "a "
+            assert [getattr(e, "text", None) for e in seen if isinstance(e, TextDelta)] == ["a "]
+            yield "b"
+            yield ModelResponse(content="a b")
+
+    seen.clear()
+    assert asyncio.run(run_streamed(Agent("a", model=Observes()), "hi", seen.append)).output == "a b"
+
+
+def test_a_failing_event_callback_cancels_the_run_and_is_raised() -> None:
+    from shipmates.plugin import run_streamed
+
+    captain = _calls_waiter()
+    waiter = captain.siblings["waiter"]
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ToolCallStarted):
+            raise OSError("the terminal is gone")
+
+    with pytest.raises(OSError, match="terminal is gone"):
+        asyncio.run(run_streamed(captain, "start", on_event))
+    assert not waiter.started.is_set() or waiter.cancelled.is_set()

@@ -19,7 +19,9 @@ suite checks that first-party plugins do not import it)::
 - **Tool-call events**: :class:`ToolCallEvent` (keyword-only) and :func:`report_tool_call`
   (hand a call made elsewhere, on a remote replica, to this process's observers);
   :data:`RunEvent`, what the ``run_event`` hook receives (a sibling whose ``astream(query)``
-  yields these joins the captain's stream).
+  yields these joins the captain's stream); :func:`run_streamed` runs an agent with a callback
+  for each event, called as the run makes it (no queue and no task switch per event, as
+  ``Agent.stream`` has).
 - **Budgets**: :class:`Budget` (its header form: :meth:`Budget.to_header`,
   :meth:`Budget.from_header`), :func:`current_budget` (what the running call may still spend, to
   send with a remote request), :func:`set_budget` / :func:`reset_budget` (run a served call under
@@ -95,6 +97,7 @@ __all__ = [
     "reset_budget",
     "reset_delegation_path",
     "reset_plugins",
+    "run_streamed",
     "run_sync",
     "selector_matches",
     "set_budget",
@@ -126,6 +129,7 @@ _LAZY = {
     "set_budget": "_run._budget",
     "reset_budget": "_run._budget",
     "RunEvent": "_run._stream_events",
+    "run_streamed": "_run._stream",
     "background_loop": "_runtime",
     "on_background_loop": "_runtime",
     "run_sync": "_runtime",
@@ -163,6 +167,7 @@ if TYPE_CHECKING:
     from ._plugins._host import HookFailure, HookOutcome, PluginHost
     from ._run._budget import Budget, reset_budget, set_budget
     from ._run._events import ToolCallEvent
+    from ._run._stream import run_streamed
     from ._run._stream_events import RunEvent
     from ._runtime import background_loop, on_background_loop, run_sync, submit
     from ._startup import GcPause

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from .._errors import ModelError
+from ._chunks import Chunks
 from ._model import ModelResponse, ToolCall
 
 _module: ModuleType | None = None
@@ -288,16 +289,16 @@ class LiteLLMModel:
         kwargs["stream"] = True
         kwargs.setdefault("stream_options", {"include_usage": True})
         sent = [dict(m) for m in messages]
-        chunks: list[Any] = []
+        chunks = Chunks()
         stream = await self._start(litellm, sent, kwargs)
         try:
             async for chunk in stream:
-                chunks.append(chunk)
+                chunks.add(chunk)
                 choices = getattr(chunk, "choices", None)
                 text = getattr(choices[0].delta, "content", None) if choices else None
                 if text:
                     yield text
-            raw = litellm.stream_chunk_builder(chunks, messages=sent)
+            raw = litellm.stream_chunk_builder(chunks.chunks(), messages=sent)
         except Exception as exc:
             raise self._failed(exc, litellm, kwargs) from exc
         if raw is None:

@@ -265,6 +265,26 @@ class PluginHost:
                 wrapper.close()
         return outcome
 
+    def notifier(self, hook: str, argument: str) -> Callable[[Any], None]:
+        """``notify(value)``: :meth:`call_each` of ``hook`` with ``argument=value``, its failures
+        reported, for a hook called very often (``run_event``: every text delta). Nothing is
+        built per call unless a plugin wraps the hook (then it is :meth:`call_each`) or fails."""
+        caller = getattr(self.manager.hook, hook)
+
+        def notify(value: Any) -> None:
+            impls = caller.get_hookimpls()
+            for impl in impls:
+                if impl.hookwrapper or impl.wrapper:
+                    self.report(self.call_each(hook, **{argument: value}).failures)
+                    return
+            for impl in reversed(impls):  # pluggy's call order: last registered first
+                try:
+                    impl.function(*[value for _ in impl.argnames])
+                except Exception as exc:
+                    self.report([HookFailure(self.record(impl.plugin_name), hook, exc)])
+
+        return notify
+
     def report(self, failures: Iterable[HookFailure], warn: Callable[[str], None] | None = None) -> None:
         """Say each failure once per (plugin, hook), in one line naming the plugin, its
         distribution and version, and the hook; a hook called on every tool call does not

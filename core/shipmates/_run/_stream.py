@@ -50,29 +50,30 @@ Notify = Callable[[RunEvent], None]
 
 
 class Sink:
-    """The consumer end of a stream: a queue on the consumer's event loop, fed from any thread."""
+    """The consumer end of a stream, fed from any thread: a queue on the consumer's event loop,
+    or (``deliver``) a callback called at once, in the producing task.
 
-    __slots__ = ("loop", "queue", "thread")
+    A queue costs a hop per event (the consumer's task wakes up on a later turn of the loop);
+    a callback costs none, which is what :func:`run_streamed` uses.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("deliver", "loop", "queue", "thread")
+
+    def __init__(self, deliver: Callable[[Any], None] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.thread = threading.get_ident()
+        if deliver is None:
+            self.queue: asyncio.Queue[Any] = asyncio.Queue()
+            deliver = self.queue.put_nowait
+        self.deliver = deliver
 
     def put(self, item: Any) -> None:
         if threading.get_ident() == self.thread:
-            self.queue.put_nowait(item)
+            self.deliver(item)
             return
         # A sync sibling runs its own agent in a worker thread or on the background loop.
         with contextlib.suppress(RuntimeError):  # the consumer's loop is gone: nobody listens
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-
-
-def _hook_caller(host: PluginHost) -> Notify:
-    def notify(event: RunEvent) -> None:
-        host.report(host.call_each("run_event", event=event).failures)
-
-    return notify
+            self.loop.call_soon_threadsafe(self.deliver, item)
 
 
 class RunScope:
@@ -94,7 +95,7 @@ class RunScope:
         self.spend: Spend | None = spend if spend is not None else ambient.get()
         self.depth = len(stack) - 1
         self.ledger: Ledger = []
-        self.notify = _hook_caller(host) if host.implemented("run_event") else None
+        self.notify = host.notifier("run_event", "event") if host.implemented("run_event") else None
         self.emitting = self.sink is not None or self.notify is not None
         if self.emitting:
             parent = link[0] if link is not None else None
@@ -214,13 +215,40 @@ async def stream_run(agent: Agent, query: Any, **options: Any) -> AsyncGenerator
 
 
 async def run_streamed(agent: Agent, query: Any, on_event: Notify, **options: Any) -> RunResult:
-    """``agent.arun(query, **options)``, with ``on_event`` called for every event as it happens."""
-    result: RunResult | None = None
-    async for event in stream_run(agent, query, **options):
-        on_event(event)
-        if isinstance(event, RunFinished) and event.depth == 0 and event.result is not None:
-            result = event.result
-    assert result is not None  # a run that did not raise ends with its RunFinished
+    """``agent.arun(query, **options)``, with ``on_event`` called for every event as it happens.
+
+    ``on_event`` is called by the run itself, in its task, as each event is made (the events of a
+    sibling running in another thread: on this loop, in order): no queue, no task switch per
+    event. When it raises, the run is cancelled and its exception is raised here.
+    """
+    from ._run_loop import run_agent
+
+    failed: list[BaseException] = []
+
+    def deliver(event: RunEvent) -> None:
+        if failed:
+            return
+        try:
+            on_event(event)
+        except BaseException as exc:  # the consumer failed: stop the run, never fail a tool call
+            failed.append(exc)
+            task.cancel()
+
+    sink = Sink(deliver)
+
+    async def produce() -> RunResult:
+        parent_call.set((None, _Root(sink)))  # in the task's own copy of the context
+        return await run_agent(agent, query, **options)
+
+    task = asyncio.ensure_future(produce())
+    try:
+        result = await task
+    except BaseException:
+        if failed:
+            raise failed[0] from None
+        raise
+    if failed:
+        raise failed[0]
     return result
 
 
@@ -238,9 +266,7 @@ def stream_sync(agent: Agent, query: Any, **options: Any) -> Iterator[RunEvent]:
 
     async def pump() -> None:
         try:
-            async with contextlib.aclosing(stream_run(agent, query, **options)) as stream:
-                async for event in stream:
-                    events.put(event)
+            await run_streamed(agent, query, events.put, **options)
         except BaseException as exc:
             events.put(_Failed(exc))
             raise

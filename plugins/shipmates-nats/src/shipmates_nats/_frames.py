@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from shipmates import (
@@ -70,11 +72,13 @@ def parse_usage(raw: Any) -> Usage:
 
 def encode(event: RunEvent) -> list[bytes]:
     """The frames of one event (a long text delta is split); none for the run's own end."""
-    where = {"a": event.agent, "d": event.depth, "p": list(event.path), "pc": event.parent_call_id}
     if isinstance(event, TextDelta):
+        prefix = text_prefix(event.agent, event.depth, event.path, event.parent_call_id)
         text = event.text
-        pieces = [text[i : i + TEXT_CHARS] for i in range(0, len(text), TEXT_CHARS)] or [""]
-        return [_dump({"t": "text", **where, "x": piece}) for piece in pieces]
+        if len(text) <= TEXT_CHARS:
+            return [prefix + _string(text) + b"}"]
+        return [prefix + _string(text[i : i + TEXT_CHARS]) + b"}" for i in range(0, len(text), TEXT_CHARS)]
+    where = {"a": event.agent, "d": event.depth, "p": list(event.path), "pc": event.parent_call_id}
     if isinstance(event, ModelCallFinished):
         obj = {"t": "model", **where, "m": event.model[:NAME_CHARS], "u": event.usage.as_dict()}
         obj.update(s=event.duration, n=event.tool_calls)
@@ -135,6 +139,31 @@ def _dump(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), default=str).encode()
 
 
+def _string(text: str) -> bytes:
+    """``text`` as a JSON string, as :func:`_dump` writes it (ASCII, escaped)."""
+    return encode_basestring_ascii(text).encode()
+
+
+_prefixes: dict[tuple[Any, ...], bytes] = {}
+
+
+def text_prefix(agent: str, depth: int, path: tuple[str, ...], parent: str | None) -> bytes:
+    """A text frame up to its text: the same for every delta of one run, so made once per run.
+
+    A text frame is ``{"t":"text","a":..,"d":..,"p":[..],"pc":..,"x":"..."}`` in that order:
+    this prefix, the text as a JSON string, ``}``.
+    """
+    key = (agent, depth, path, parent)
+    found = _prefixes.get(key)
+    if found is None:
+        if len(_prefixes) >= 256:
+            _prefixes.clear()
+        found = _prefixes[key] = _dump(
+            {"t": "text", "a": agent, "d": depth, "p": list(path), "pc": parent, "x": ""}
+        )[:-3]
+    return found
+
+
 def strip_prefix(event: RunEvent, prefix: tuple[str, ...]) -> RunEvent:
     """``event`` as its run saw it when the replica ran under the caller's delegation ``prefix``."""
     n = len(prefix)
@@ -149,6 +178,41 @@ def strip_prefix(event: RunEvent, prefix: tuple[str, ...]) -> RunEvent:
 
 
 # -- captain: frames -> events ----------------------------------------------------------------
+
+
+class Decoder:
+    """:func:`decode` for the frames of one call: a text frame whose bytes up to its text are
+    those of the last text frame fully checked (the same run: every delta of a model turn) has
+    only its text parsed and checked."""
+
+    __slots__ = ("prefix", "where")
+
+    def __init__(self) -> None:
+        self.prefix = b""
+        self.where: dict[str, Any] = {}
+
+    def decode(self, data: bytes) -> RunEvent:
+        prefix = self.prefix
+        if prefix and len(data) <= EVENT_BYTES and data.startswith(prefix):
+            try:  # the rest must be one JSON string and the closing brace, nothing else
+                tail = data[len(prefix) :].decode()
+                text, end = scanstring(tail, 1) if tail[:1] == '"' else ("", -1)
+            except ValueError:
+                end = -1
+            if end > 0 and tail[end:] == "}" and len(text) <= TEXT_CHARS:
+                return TextDelta(**self.where, text=text)
+        event = decode(data)
+        if isinstance(event, TextDelta):
+            where = text_prefix(event.agent, event.depth, event.path, event.parent_call_id)
+            if data.startswith(where):  # written as this plugin writes it: the next ones may be too
+                self.prefix = where
+                self.where = {
+                    "agent": event.agent,
+                    "depth": event.depth,
+                    "path": event.path,
+                    "parent_call_id": event.parent_call_id,
+                }
+        return event
 
 
 def decode(data: bytes) -> RunEvent:

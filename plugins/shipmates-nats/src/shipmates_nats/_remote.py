@@ -149,10 +149,11 @@ class RemoteSibling:
             + breaker_note(self.breaker_key, self.replica_breakers)
             + (f"; falls back to the local {_describe(self.fallback)}" if self.fallback is not None else ""),
         )
+        self._label = f"remote sibling '{self.name}' ({self.provenance.describe()})"  # read per call
 
     @property
     def label(self) -> str:
-        return f"remote sibling '{self.name}' ({self.provenance.describe()})"
+        return self._label
 
     @property
     def where(self) -> str:

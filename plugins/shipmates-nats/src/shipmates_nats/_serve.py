@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 import time
-import types
 from typing import Any
 
 from shipmates import Provenance
@@ -35,6 +34,7 @@ from shipmates.plugin import (
 from . import _protocol as p
 from ._config import DEFAULT_MAX_TIMEOUT, NatsSettings, connect
 from ._durable import DurableWorker, ensure_streams
+from ._eager import resume
 from ._heartbeat import Heartbeat
 from ._invoke import (
     CallFailedError,
@@ -60,28 +60,6 @@ _NO_HEADERS: dict[str, str] = {}
 
 EAGER = sys.version_info >= (3, 11)
 """Start each call inline and make a task only if it has to wait (``create_task(context=)``)."""
-
-
-@types.coroutine
-def _drive(coro: Any, yielded: Any) -> Any:
-    """Go on driving ``coro`` (already started by hand) from inside a task."""
-    while True:
-        try:
-            sent = yield yielded
-        except BaseException as exc:
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
-
-
-async def _resume(coro: Any, first: Any) -> Any:
-    return await _drive(coro, first)
 
 
 class SiblingServer:
@@ -300,7 +278,7 @@ class SiblingServer:
                 except StopIteration:
                     slots.release()
                     return
-                task = loop.create_task(_resume(coro, first), context=ctx)
+                task = loop.create_task(resume(coro, first), context=ctx)
             else:
                 task = loop.create_task(coro)
             self.inflight[task] = deadline

@@ -29,7 +29,7 @@ from shipmates.plugin import delegation_path, on_background_loop, plugin_host, s
 
 from . import _protocol as p
 from ._errors import replica_lost
-from ._frames import FIELD_CHARS, decode, parse_usage
+from ._frames import FIELD_CHARS, Decoder, parse_usage
 from ._routing import E_BUSY, direct_subject
 
 if TYPE_CHECKING:
@@ -39,11 +39,64 @@ log = logging.getLogger("shipmates_nats")
 
 NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
 """Seconds without an event after which a streamed call says "no progress for N s" (again every N s)."""
-_timeout = asyncio.timeout
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
 """Seconds of silence after which a routed call checks that its replica is still there."""
 FIRST_CHECK = min(LIVENESS, 0.25)
 """...before its first frame (the ack comes at once from a replica that is there)."""
+
+
+class Inbox(asyncio.Queue):  # type: ignore[type-arg]
+    """One streamed call's frames as they arrive, and :meth:`next`: the next one, or None once
+    a time passed.
+
+    nats-py (or :class:`Replies`) puts the frames here. ``asyncio.timeout`` around ``get()``
+    armed and cancelled a timer for every frame; here a timer rings at most once per time the
+    caller waits for (each frame moves that time later, so one timer serves many frames).
+    Made and read on the event loop of the call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.get_running_loop()
+        self.waiter: asyncio.Future[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.rung = 0.0
+
+    def put_nowait(self, item: Any) -> None:
+        self._put(item)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, until: float) -> Any:
+        """The next frame, or None when none came by ``until`` (loop time)."""
+        loop = self.loop
+        while not self._queue:  # type: ignore[attr-defined]
+            if self.rung >= until or loop.time() >= until:
+                return None
+            timer = self.timer
+            if timer is None or timer.when() > until:  # no timer rings by then
+                if timer is not None:
+                    timer.cancel()
+                self.timer = loop.call_at(until, self._ring, until)
+            self.waiter = waiter = loop.create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+        return self._get()
+
+    def _ring(self, when: float) -> None:
+        self.timer = None
+        self.rung = when
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class Replies:
@@ -53,7 +106,7 @@ class Replies:
         self.nc = nc
         self.base = nc.new_inbox()
         self.cut = len(self.base) + 1
-        self.calls: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = {}
+        self.calls: dict[str, tuple[asyncio.AbstractEventLoop, Inbox]] = {}
         self.tokens = itertools.count(1)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sub: Any = None
@@ -76,9 +129,9 @@ class Replies:
         else:
             loop.call_soon_threadsafe(queue.put_nowait, msg)
 
-    def open(self) -> tuple[str, str, asyncio.Queue[Any]]:
+    def open(self) -> tuple[str, str, Inbox]:
         token = str(next(self.tokens))
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue = Inbox()
         self.calls[token] = (asyncio.get_running_loop(), queue)
         return token, f"{self.base}.{token}", queue
 
@@ -99,7 +152,8 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         token, subject, queue = replies.open()
     else:  # a subscription of the call's own, read here: no hop between tasks per frame
         own = await nc.subscribe(nc.new_inbox())
-        subject, queue = own.subject, own._pending_queue  # next_msg() would make a task per frame
+        own._pending_queue = queue = Inbox()  # next_msg() would make a task per frame
+        subject = own.subject
     cancel: str | None = None
     ended = False
     router = crew.router
@@ -126,6 +180,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         silence = FIRST_CHECK  # before the replica's ack: it acks at once when it is there
         alive = False
         trace = _Trace(proxy)
+        decode = Decoder().decode
         streamed = Usage()
         while True:
             now = loop.time()
@@ -134,12 +189,8 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
 
                 raise proxy.settle(rid, crew.call_error(proxy, NatsTimeout(), wait, headers))
             check = heard + silence if rid is not None else deadline  # is its replica still there?
-            try:
-                async with _timeout(min(deadline, warn_at + NO_PROGRESS, check) - now):
-                    msg = await queue.get()
-                if own is not None:
-                    own._pending_size -= len(msg.data)
-            except TimeoutError:
+            msg = await queue.next(min(deadline, warn_at + NO_PROGRESS, check))
+            if msg is None:  # nothing came in time
                 if rid is not None and loop.time() >= check:
                     here = crew.alive(nc, name, rid)
                     if not await (here if local else on_background_loop(here)):
@@ -149,6 +200,8 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                     _stalled(proxy, loop.time() - progress, alive, deadline - loop.time())
                     warn_at = loop.time()
                 continue
+            if own is not None:
+                own._pending_size -= len(msg.data)
             heard, silence = loop.time(), LIVENESS
             frame_headers = msg.headers
             if frame_headers is None:  # an event (no headers to build or parse: the common frame)
@@ -196,6 +249,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 yield RunFinished(agent=name, path=(name,), status="ok", output=text, usage=usage or streamed)
                 return
     finally:
+        queue.close()
         router.finished(rid, None)
         proxy.replica_breakers.release(rid)  # (rid is None once answered)
         if own is None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from shipmates import Agent, BudgetExhausted, RunEvent, RunFinished, Usage
-from shipmates.plugin import delegation_path
+from shipmates.plugin import delegation_path, run_streamed
 
 from . import _protocol as p
+from ._eager import resume
 from ._frames import encode, strip_prefix
 from ._invoke import CallFailedError, Hosted, answer_bytes, call_failure
 
@@ -68,6 +70,23 @@ class StreamReplier:
             prefix = prefix[:-1]
 
         async def run() -> tuple[Any, Usage]:
+            sibling = h.sibling
+            if isinstance(sibling, Agent):  # each event sent as the run makes it: no task switch
+                frames = _Frames(publish, reply)
+
+                def on_event(event: RunEvent) -> None:
+                    event = strip_prefix(event, prefix)
+                    if event.depth == 0 and isinstance(event, RunFinished):
+                        return  # the end frame carries it
+                    frames.send(encode(event))
+                    sent[0] = loop.time()
+
+                try:
+                    done = await run_streamed(sibling, arg, on_event)
+                    await frames.sent()
+                finally:
+                    frames.stop()
+                return _outcome(h, done.status, done.reason, done.output, done.usage)
             events = run_events(h, arg)
             if events is None:
                 result = await (h.call(arg) if h.is_async else asyncio.to_thread(h.call, arg))
@@ -83,13 +102,7 @@ class StreamReplier:
                 sent[0] = loop.time()
             if finished is None:
                 raise CallFailedError(p.E_FAILED, f"{h.label} ended its stream without finishing its run")
-            if finished.status == "budget_exhausted":  # as Agent.ainvoke says it
-                raise BudgetExhausted(f"agent '{h.name}': {finished.reason}")
-            if finished.status != "ok":
-                raise CallFailedError(
-                    p.E_FAILED, f"{h.label} stopped: {finished.status} {finished.reason or ''}"
-                )
-            return finished.output, finished.usage
+            return _outcome(h, finished.status, finished.reason, finished.output, finished.usage)
 
         work = asyncio.ensure_future(run())
         alive = asyncio.ensure_future(self._keepalive(reply, sent))
@@ -120,3 +133,57 @@ class StreamReplier:
             if loop.time() - sent[0] >= KEEPALIVE:
                 await self.nc.publish(reply, b"", headers=_ALIVE)
                 sent[0] = loop.time()
+
+
+def _outcome(h: Hosted, status: str, reason: str | None, output: str, usage: Usage) -> tuple[str, Usage]:
+    """The answer and usage of a served run that finished, or the failure to send back."""
+    if status == "budget_exhausted":  # as Agent.ainvoke says it
+        raise BudgetExhausted(f"agent '{h.name}': {reason}")
+    if status != "ok":
+        raise CallFailedError(p.E_FAILED, f"{h.label} stopped: {status} {reason or ''}")
+    return output, usage
+
+
+class _Frames:
+    """Publishes one call's frames in order from the run's event callback (synchronous code).
+
+    A publish only buffers the frame for nats-py's flusher, so it is run at once; one that has
+    to wait (the outgoing buffer is full) goes on in a task, and the frames after it queue up
+    behind it, in order.
+    """
+
+    __slots__ = ("backlog", "publish", "reply", "task")
+
+    def __init__(self, publish: Callable[[str, bytes], Awaitable[None]], reply: str) -> None:
+        self.publish = publish
+        self.reply = reply
+        self.backlog: deque[bytes] | None = None
+        self.task: asyncio.Future[None] | None = None
+
+    def send(self, frames: list[bytes]) -> None:
+        for data in frames:
+            if self.backlog is not None:
+                self.backlog.append(data)
+                continue
+            coro = self.publish(self.reply, data)
+            try:
+                waiting = coro.send(None)  # type: ignore[attr-defined]
+            except StopIteration:
+                continue
+            self.backlog = deque()
+            self.task = asyncio.ensure_future(self._rest(coro, waiting))
+
+    async def _rest(self, coro: Any, waiting: Any) -> None:
+        await resume(coro, waiting)
+        while self.backlog:
+            await self.publish(self.reply, self.backlog.popleft())
+        self.backlog = None
+
+    async def sent(self) -> None:
+        """Wait until every frame handed over is published (the run is over: no more come)."""
+        if self.task is not None:
+            await self.task
+
+    def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
