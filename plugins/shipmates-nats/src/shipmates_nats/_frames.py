@@ -75,9 +75,9 @@ def encode(event: RunEvent) -> list[bytes]:
     if isinstance(event, TextDelta):
         prefix = text_prefix(event.agent, event.depth, event.path, event.parent_call_id)
         text = event.text
-        if len(text) <= TEXT_CHARS:
+        if len(text) <= TEXT_CHARS and text.isascii():
             return [prefix + _string(text) + b"}"]
-        return [prefix + _string(text[i : i + TEXT_CHARS]) + b"}" for i in range(0, len(text), TEXT_CHARS)]
+        return _text_frames(prefix, text)
     where = {"a": event.agent, "d": event.depth, "p": list(event.path), "pc": event.parent_call_id}
     if isinstance(event, ModelCallFinished):
         obj = {"t": "model", **where, "m": event.model[:NAME_CHARS], "u": event.usage.as_dict()}
@@ -109,6 +109,23 @@ def encode(event: RunEvent) -> list[bytes]:
         return []
     data = _dump(obj)
     return [data] if len(data) <= EVENT_BYTES else []
+
+
+def _text_frames(prefix: bytes, text: str) -> list[bytes]:
+    """A long or non-ASCII text as frames that each fit :data:`EVENT_BYTES` (escaped, a character
+    takes up to 12 bytes: 2,000 of them would not fit one frame, which the captain then drops)."""
+    room = EVENT_BYTES - len(prefix) - 1
+    frames = []
+    start = 0
+    while start < len(text):
+        piece = text[start : start + TEXT_CHARS]
+        data = _string(piece)
+        while len(data) > room and len(piece) > 1:
+            piece = piece[: max(1, len(piece) * room // len(data))]
+            data = _string(piece)
+        frames.append(prefix + data + b"}")
+        start += len(piece)
+    return frames
 
 
 def _call(call: ToolCallEvent) -> dict[str, Any]:
