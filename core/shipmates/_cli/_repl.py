@@ -349,10 +349,12 @@ class Repl:
         )
 
     def _on_prompt_shown(self) -> None:
-        """Once the first prompt is drawn: collect garbage again, start importing litellm.
+        """Once the first prompt is drawn: collect garbage again, start importing litellm and
+        the run loop.
 
         litellm's import takes seconds, mostly holding the GIL; started any earlier it would
-        delay the prompt. The first turn waits for it (:meth:`ChatSession.turn`).
+        delay the prompt. The first turn waits for it (:meth:`ChatSession.turn`). The run loop
+        (some 8 ms) is not needed to draw the prompt either: it loads while the user types.
         """
         if self._prompt_shown:
             return
@@ -360,6 +362,7 @@ class Repl:
         if self._gc is not None:
             self._gc.end()
         start_litellm_import(self.captain.model)
+        threading.Thread(target=_import_run_loop, name="shipmates-run-loop-preload", daemon=True).start()
 
     def _loading(self, waiting: bool) -> None:
         """The indicator says ``(loading litellm)`` while the turn waits for its import."""
@@ -498,3 +501,7 @@ class _LiveAnswer:
             self.repl.stdout.write("\n")
             self.repl.stdout.flush()
             self._open = False
+
+
+def _import_run_loop() -> None:
+    from .._run import _run_loop  # noqa: F401 - what the first turn imports, done ahead of it
