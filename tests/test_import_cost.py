@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,16 @@ def test_a_crew_is_absorbed_before_the_run_loop_loads() -> None:
     loaded, *answer = out.stdout.strip().splitlines()
     assert loaded == "[]"
     assert answer  # and the first run loads them
+
+
+def test_no_config_file_costs_no_pathlib_or_toml(tmp_path: Path) -> None:
+    # Every chat and serve reads the config file; without one that is a stat, nothing more.
+    probe = (
+        "import sys\nfrom shipmates._config import read_config\n"
+        "from shipmates._mcp._discover import _config_servers\n"
+        "assert read_config().models == {} and _config_servers() == {}\n"
+        "print(sorted(m for m in ('pathlib', 'tomllib', 'shipmates._mcp._servers') if m in sys.modules))"
+    )
+    env = {**os.environ, "SHIPMATES_HOME": str(tmp_path), "SHIPMATES_PLUGINS": "", "SHIPMATES_AGENTS": ""}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

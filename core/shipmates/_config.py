@@ -26,12 +26,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._settings import SettingsError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._mcp._servers import McpServer
 
 CONFIG_FILE = "config.toml"
@@ -70,20 +71,31 @@ class UserConfig:
     """``[agents] require``: version ranges of remote siblings (as ``SHIPMATES_REQUIRE``)."""
 
 
-def config_path() -> Path:
-    """Where the config file is (whether or not it exists)."""
+def config_file() -> str:
+    """Where the config file is (whether or not it exists), as text: no pathlib import, which
+    a start-up without a config file would pay for nothing."""
     home = os.environ.get("SHIPMATES_HOME")
     if home:
-        return Path(os.path.expanduser(home)) / CONFIG_FILE
+        return os.path.join(os.path.expanduser(home), CONFIG_FILE)
     xdg = os.environ.get("XDG_CONFIG_HOME")
     if not xdg or not os.path.isabs(xdg):
         xdg = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(xdg) / "shipmates" / CONFIG_FILE
+    return os.path.join(xdg, "shipmates", CONFIG_FILE)
+
+
+def config_path() -> Path:
+    """Where the config file is (whether or not it exists)."""
+    from pathlib import Path
+
+    return Path(config_file())
 
 
 def read_config(path: Path | None = None) -> UserConfig:
     """The config at ``path`` (default :func:`config_path`); raises :class:`ConfigError`."""
-    path = path or config_path()
+    if path is None:
+        if not os.path.lexists(config_file()):
+            return UserConfig()  # the usual case, at the cost of one stat
+        path = config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -16,7 +16,6 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -88,8 +87,8 @@ def tool_call_record(event: ToolCallEvent) -> dict[str, Any]:
 class ChatLog:
     """The conversation log at ``path`` (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
         self._connection: sqlite3.Connection | None = None
 
     @property
@@ -98,8 +97,8 @@ class ChatLog:
         if self._connection is None:
             from .._paths import private_dir, private_file
 
-            private_dir(str(self.path.parent))
-            private_file(str(self.path))
+            private_dir(os.path.dirname(self.path) or ".")
+            private_file(self.path)
             import sqlite3
 
             self._connection = sqlite3.connect(self.path, isolation_level=None)  # autocommit
@@ -115,7 +114,7 @@ class ChatLog:
         """The log in the user's state directory."""
         from .._paths import state_path
 
-        return cls(Path(state_path()) / LOG_FILE)  # the directory is made on first write
+        return cls(os.path.join(state_path(), LOG_FILE))  # the directory is made on first write
 
     def close(self) -> None:
         if self._connection is not None:

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._crew._entrypoints import MCP_SERVERS_GROUP
 from .._crew._sibling import Provenance
-from ._servers import MCP_SERVERS_GROUP, McpServer, config_servers, entry_point_server
 
 if TYPE_CHECKING:
     from .._crew._entrypoints import EntryPointInfo
     from .._plugins._hookspecs import RegisterAgent
+    from ._servers import McpServer
 
 
 def declared() -> bool:
     """True when the config file or an installed package declares an MCP server (cheap)."""
-    from .._config import ConfigError, config_path
+    import os
+
+    from .._config import ConfigError, config_file
     from .._crew._entrypoints import entry_points
 
     if entry_points(MCP_SERVERS_GROUP):
         return True
     try:
-        return config_path().is_file() and bool(config_servers())
+        return os.path.isfile(config_file()) and bool(_config_servers())
     except ConfigError:
         return True  # the hook reports it, as the failure of the built-in MCP plugin
 
@@ -34,10 +37,16 @@ def register_servers(register: RegisterAgent) -> None:
     """``register`` a provider per declared server, with where it is declared as provenance."""
     from .._crew._entrypoints import entry_points
 
-    for server in config_servers().values():
+    for server in _config_servers().values():
         register(_provider(server), name=server.name, provenance=_provenance(server))
     for ep in entry_points(MCP_SERVERS_GROUP):
         register(_entry_point_provider(ep), name=ep.name, provenance=_provenance(None, ep))
+
+
+def _config_servers() -> dict[str, McpServer]:
+    from .._config import read_config  # no file, no parsing: nothing imported for MCP
+
+    return read_config().mcp_servers
 
 
 def _origin(server: McpServer | None) -> str:
@@ -64,6 +73,7 @@ def _entry_point_provider(ep: EntryPointInfo) -> Any:
     def build() -> Any:
         from .._crew._loader import load_entry_point
         from ._client_sibling import McpServerAgent
+        from ._servers import entry_point_server
 
         where = (
             f"the {MCP_SERVERS_GROUP} entry point {ep.name} = {ep.value} of {ep.distribution} {ep.version}"

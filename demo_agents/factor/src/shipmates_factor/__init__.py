@@ -7,7 +7,6 @@ group; any shipmates captain discovers it and can delegate factorisation to it.
 from __future__ import annotations
 
 import math
-import random
 
 from shipmates import Agent, tool
 
@@ -44,6 +43,8 @@ def _is_prime(n: int) -> bool:
 
 def _find_divisor(n: int) -> int:
     """A non-trivial divisor of the odd composite ``n`` (Pollard's rho, Brent's variant)."""
+    import random  # only what trial division by the small primes leaves gets here
+
     rng = random.Random(n)  # deterministic per n
     while True:
         y, c, m = rng.randrange(1, n), rng.randrange(1, n), 64
