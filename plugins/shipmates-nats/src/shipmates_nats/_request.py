@@ -5,8 +5,9 @@ bytes for its reply token, validates the subject once more and waits through ``w
 each reply goes through the subscription's queue and task before it reaches the caller. With the
 ``traceparent`` header every call carries, that made a proxy call a fifth slower than a bare
 ``nc.request`` at 64 calls in flight (bench/bench_nats.py). Here a counter is the token, a reply
-resolves its call as nats-py reads it, and one timer bounds the waits of all unwatched calls (a
-heap of deadlines): a timer per call was a tenth of the caller's work at 64 calls in flight. The
+resolves its call as nats-py reads it, and one timer serves the waits of all calls (a heap of
+deadlines, and of the moments a watched call's replica is first checked): a timer per call was a
+tenth of the caller's work at 64 calls in flight. The
 wire is the same: a request with a reply subject under the connection's inbox prefix.
 """
 
@@ -48,7 +49,10 @@ class Requester:
         self.started: asyncio.Task[Any] | None = None
         self.loop = asyncio.get_running_loop()
         self.deadlines: list[tuple[float, str]] = []
-        """A heap of (deadline, token) of unwatched calls; those of answered calls are dropped lazily."""
+        """A heap of (when, token): an unwatched call's deadline, or when a watched call's replica
+        is first checked; those of answered calls are dropped lazily."""
+        self.watched: dict[str, tuple[Watch, float]] = {}
+        """token -> (watch, deadline) of the watched calls waiting for their first check."""
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = math.inf
 
@@ -75,20 +79,21 @@ class Requester:
         future = loop.create_future()
         waiting = self.waiting
         waiting[token] = future
-        timer = None
         try:
             await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
+            now = loop.time()
             if watch is None:
-                self._expire_at(loop.time() + timeout, token)
+                self._expire_at(now + timeout, token)
             else:
-                timer = loop.call_later(min(watch.first, timeout), _due, future, watch, loop.time() + timeout)
+                self.watched[token] = (watch, now + timeout)
+                self._expire_at(now + min(watch.first, timeout), token)
             msg = await future
         finally:
-            if timer is not None:
-                timer.cancel()
             if not future.done():
                 future.cancel()  # (a watching task ends with it)
             waiting.pop(token, None)
+            if watch is not None:
+                self.watched.pop(token, None)
         reply_headers = msg.headers
         if reply_headers and reply_headers.get(_STATUS) == _NO_RESPONDERS:
             from nats.errors import NoRespondersError
@@ -118,9 +123,14 @@ class Requester:
         self.timer, self.timer_at = None, math.inf
         deadlines, now = self.deadlines, max(self.loop.time(), rung)
         while deadlines and deadlines[0][0] <= now:
-            future = self.waiting.get(heapq.heappop(deadlines)[1])
+            token = heapq.heappop(deadlines)[1]
+            future = self.waiting.get(token)
             if future is not None:
-                _expire(future)
+                watched = self.watched.pop(token, None)
+                if watched is None:
+                    _expire(future)
+                else:
+                    _due(future, *watched)
         if deadlines:
             self._arm(deadlines[0][0])
 
@@ -129,7 +139,7 @@ class Watch:
     """What to check while a call to one replica waits: after ``first`` seconds, then every
     ``every``, ``alive()``; when it says no, the call fails with ``lost()`` at once instead of
     waiting for its timeout. Made once per replica (and connection) and used by every call to it:
-    a call answered within ``first`` seconds costs one timer, as without a watch."""
+    a call answered within ``first`` seconds costs no more than one without a watch."""
 
     __slots__ = ("alive", "every", "first", "lost")
 
