@@ -66,6 +66,36 @@ def test_serve_reports_a_bad_model_setting_as_a_usage_error() -> None:
     assert env.returncode == 2 and "SHIPMATES_MODEL_TIMEOUT='soon' is not valid" in env.stderr
 
 
+def test_a_probe_refused_as_busy_gives_its_turn_back_and_a_lone_replica_keeps_its_breaker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A half-open replica's probe that was refused as busy (or found the replica gone) ran
+    # nowhere: it must not keep the replica out for good. And a replica whose breaker opened
+    # while it had company still settles on it when it is left alone.
+    from shipmates_nats import NatsSettings, _breaker
+    from shipmates_nats._remote import RemoteCrew, RemoteSibling
+    from shipmates_nats._routing import ROUTE_PROTOCOL
+    from support import wait_for
+
+    monkeypatch.setenv(_breaker.FAILURES_ENV, "1")
+    monkeypatch.setenv(_breaker.COOLDOWN_ENV, "0.05")
+    _breaker.reset()
+    crew = RemoteCrew(NatsSettings(url="nats://127.0.0.1:1", namespace="probe"))
+    card = {"name": "fib", "distribution": "shipmates-fib", "version": "1.0.0", "protocols": [ROUTE_PROTOCOL]}
+    proxy = RemoteSibling(crew, card, ["a", "b"])
+    proxy.routes = ["a", "b"]  # both route (a scan sets this from their cards)
+    proxy.settle("a", RuntimeError("boom"))
+    breakers = proxy.replica_breakers
+    wait_for(lambda: breakers.routes(["a", "b"], proxy.label) == ["a", "b"], 5, what="the cool-down over")
+    assert breakers.take("a")  # this call is a's probe
+    proxy.unanswered("a", busy=True)
+    assert breakers.take("a")  # refused before it ran: the next call probes again
+    proxy.routes = ["a"]  # b left: a is alone, its breaker still half-open
+    proxy.settle("a", None)  # the probe answered
+    assert "a" not in breakers.by_id and proxy.route([]) == "a"
+    _breaker.reset()
+
+
 def test_semver_and_request_decoding() -> None:
     from shipmates_nats._protocol import decode_request, encode_request, semver
 

@@ -266,7 +266,7 @@ class RemoteSibling:
             rid = self.route(tried)
             if rid is None and self.exclusive:  # only the replicas in range: wait for one
                 if not self.routes:
-                    raise NoReplicaError(f"no replica of {self.label} within the range required ({WHERE})")
+                    raise self.none_in_range()
                 if time.monotonic() >= deadline:
                     from nats.errors import TimeoutError as NatsTimeout
 
@@ -279,16 +279,18 @@ class RemoteSibling:
             try:
                 msg = await self._request(nc, rid, body, headers, wait)
             except asyncio.CancelledError:
-                self.replica_breakers.release(rid)
+                self.unanswered(rid)
                 raise
             except Exception as exc:
-                router.finished(rid, None)
                 if rid is None:
+                    router.finished(rid, None)
                     raise crew.call_error(self, exc, wait, headers) from None
                 tried.append(rid)
                 if _no_responders(exc):
+                    self.unanswered(rid)
                     gone = True
                     continue  # that replica left before the call reached it: nothing ran
+                router.finished(rid, None)
                 if isinstance(exc, ReplicaLostError):
                     self.settle(rid, exc)
                     if self.idempotent and not retried:
@@ -299,8 +301,7 @@ class RemoteSibling:
                 raise self.settle(rid, crew.call_error(self, exc, wait, headers)) from None
             msg_headers = msg.headers
             if rid is not None and msg_headers and msg_headers.get(p.H_ERROR_CODE) == E_BUSY:
-                router.finished(rid, None)
-                router.busy(rid)
+                self.unanswered(rid, busy=True)
                 tried.append(rid)
                 continue
             text = self.answered(rid, msg_headers, msg.data, time.monotonic() - started)
@@ -338,10 +339,25 @@ class RemoteSibling:
 
     def settle(self, rid: str | None, error: E) -> E:
         """Count the outcome (``error``, or None: answered) of a call routed among replicas on its
-        replica's breaker (a sibling with one replica counts on its own). Returns ``error``."""
-        if rid is not None and len(self.routes) > 1:
-            self.replica_breakers.settle(rid, error, self.label)
+        replica's breaker (a sibling with one replica counts on its own, unless that replica's
+        breaker is already open from when there were more). Returns ``error``."""
+        breakers = self.replica_breakers
+        if rid is not None and (len(self.routes) > 1 or rid in breakers.by_id):
+            breakers.settle(rid, error, self.label)
         return error
+
+    def unanswered(self, rid: str | None, busy: bool = False) -> None:
+        """A call to ``rid`` got no answer and ran nowhere (refused as ``busy``, or the replica was
+        gone): the router learns it, and a breaker probe the call held may go again."""
+        router = self.crew.router
+        router.finished(rid, None)
+        if busy and rid is not None:
+            router.busy(rid)
+        self.replica_breakers.release(rid)
+
+    def none_in_range(self) -> NoReplicaError:
+        """The error of a call with a version range that no replica serving now is within."""
+        return NoReplicaError(f"no replica of {self.label} within the range required ({WHERE})")
 
     def _request(
         self, nc: Any, rid: str | None, body: bytes, headers: dict[str, str], wait: float

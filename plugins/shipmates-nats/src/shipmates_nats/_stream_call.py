@@ -156,7 +156,6 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
         subject = own.subject
     cancel: str | None = None
     ended = False
-    router = crew.router
     tried: list[str] = []
     rid: str | None = None
     try:
@@ -167,7 +166,9 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
             rid = proxy.route(tried)
             if rid is None and proxy.exclusive:  # never the queue group: it has replicas out of range
                 rid = proxy.route([], force=True)
-            router.started(rid)
+                if rid is None:
+                    raise proxy.none_in_range()
+            crew.router.started(rid)
             target = proxy.subject if rid is None else direct_subject(proxy.subject, rid)
             publish = nc.publish(target, body, reply=subject, headers=headers)
             await (publish if local else on_background_loop(publish))
@@ -224,13 +225,12 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                     cancel = _cancel_subject(crew.ns, frame_headers.get(p.H_CANCEL))
             else:  # the end, an error reply, or a replica that answers in one reply
                 if rid is not None and frame_headers.get(p.H_ERROR_CODE) == E_BUSY and cancel is None:
-                    router.finished(rid, None)
-                    router.busy(rid)
+                    proxy.unanswered(rid, busy=True)
                     tried.append(rid)
                     await send()  # refused before it started: another replica may take it
                     continue
                 if rid is not None and frame_headers.get("Status") == "503" and cancel is None:
-                    router.finished(rid, None)
+                    proxy.unanswered(rid)
                     tried.append(rid)  # that replica left before the call reached it: nothing ran
                     await crew.rescan()  # who serves now?
                     await send()
@@ -250,8 +250,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
                 return
     finally:
         queue.close()
-        router.finished(rid, None)
-        proxy.replica_breakers.release(rid)  # (rid is None once answered)
+        proxy.unanswered(rid)  # (rid is None once answered)
         if own is None:
             replies.calls.pop(token, None)
         else:
