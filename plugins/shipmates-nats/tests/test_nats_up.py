@@ -489,3 +489,30 @@ def test_a_captains_streamed_run_opens_the_breaker_then_fails_fast(
     with pytest.raises(CircuitOpenError, match="circuit open for remote sibling 'echo'"):
         echo.delegate("hello")  # the durable path fails fast too
     _breaker.reset()
+
+
+def test_a_reload_keeps_the_connection_and_reads_credentials_once(tmp_path: Path) -> None:
+    # The supervisor's own connection (heartbeats, budget control) is on the running server and
+    # namespace: a reload that moved only the workers would have them killed as silent, one by
+    # one. And its state, written several times a second, must not depend on the token file.
+    from shipmates_nats._crewfile import load_crew
+    from shipmates_nats._supervisor import Supervisor
+
+    token = tmp_path / "nats.token"
+    token.write_text("s3cret-token\n")
+    token.chmod(0o600)
+    text = crew_text("nats://127.0.0.1:4222", "keep", {"fib": 1})
+    text += f'\n[crew.credentials]\ntoken_file = "{token}"\n'
+    path = tmp_path / "keep.toml"
+    path.write_text(text)
+    sup = Supervisor(load_crew(path))
+    assert sup.settings().namespace == "keep"
+    token.unlink()  # rotated away: the running crew keeps its settings
+    assert sup.snapshot()["crew"] == "keep"
+    path.write_text(
+        text.replace('namespace = "keep"', 'namespace = "moved"').replace("replicas = 1", "replicas = 2")
+    )
+    sup.apply_reload()
+    assert sup.crew.namespace == "keep" and sup.settings().namespace == "keep"
+    assert sup.wanted("fib") == 2  # the rest of the file applies
+    assert any("kept the running NATS server, namespace and credentials" in e for e in sup.events)

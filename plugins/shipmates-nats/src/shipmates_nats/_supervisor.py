@@ -74,16 +74,6 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class PidLock:
     """The crew's pidfile, held with ``flock`` for the supervisor's life."""
 
@@ -181,6 +171,10 @@ class SiblingState:
     """Bumped when its environment changes: workers of older generations are replaced."""
 
 
+_CONNECTION = ("nats", "namespace", "credentials")
+"""Crew-file fields a reload does not change (the supervisor's own connection depends on them)."""
+
+
 class Supervisor:
     def __init__(self, crew: Crew, *, overrides: dict[str, Any] | None = None) -> None:
         self.crew = crew
@@ -208,15 +202,18 @@ class Supervisor:
         self.warned_budget = False
         self.paused: str | None = None
         self.events: collections.deque[str] = collections.deque(maxlen=20)
-        self.started = time.time()
+        self._settings: Any = None
 
     # -- settings -------------------------------------------------------------------------
 
     def settings(self) -> Any:
-        from ._config import NatsSettings
+        """The workers' NATS settings, read once: a credential file is not read again on every
+        state write (a rotated one would stop the crew), and a reload keeps the connection."""
+        if self._settings is None:
+            from ._config import NatsSettings
 
-        env = {**os.environ, **self.crew.worker_env()}
-        return NatsSettings.from_env(env)
+            self._settings = NatsSettings.from_env({**os.environ, **self.crew.worker_env()})
+        return self._settings
 
     def wanted(self, name: str) -> int:
         state = self.siblings[name]
@@ -492,6 +489,13 @@ class Supervisor:
             return
         if crew.name != self.crew.name:
             self.note(f"SIGHUP: the crew file now names crew '{crew.name}'; kept '{self.crew.name}'")
+        running = {key: getattr(self.crew, key) for key in _CONNECTION}
+        if any(getattr(crew, key) != value for key, value in running.items()):
+            self.note(
+                "SIGHUP: kept the running NATS server, namespace and credentials (workers and the "
+                "supervisor must move together): stop and start `shipmates up` to change them"
+            )
+            crew = replace(crew, **running)
         crew = replace(crew, name=self.crew.name, **self.overrides)
         crew_env_changed = crew.worker_env() != self.crew.worker_env()
         for name in list(self.siblings):
