@@ -37,6 +37,13 @@ def test_nats_loads_without_aiohttp_until_a_websocket_needs_it() -> None:
     )
     done = _run("-c", code)
     assert done.returncode == 0, done.stderr
+    listed = (  # a server list with a WebSocket one among others
+        "import sys; from shipmates_nats._nats_import import import_nats; "
+        "import_nats('nats://h:4222, ws://h:8080'); import aiohttp; "
+        "assert sys.modules['nats.aio.transport'].aiohttp is aiohttp"
+    )
+    done = _run("-c", listed)
+    assert done.returncode == 0, done.stderr
 
 
 def test_help_lists_serve_and_nats() -> None:

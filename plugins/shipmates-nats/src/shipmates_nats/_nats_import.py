@@ -3,9 +3,10 @@
 ``nats.aio.transport`` imports aiohttp at once for its WebSocket transport: about a quarter of a
 second (its connector builds TLS contexts as it loads), most of a ``shipmates serve`` start, and so
 of a crew's recovery from a dead worker. While nats-py loads, a lazy stand-in (the standard
-:class:`importlib.util.LazyLoader`) takes aiohttp's place: nats-py keeps it and loads aiohttp only
-if a WebSocket connection is made; the stand-in then leaves ``sys.modules``, so whoever imports
-aiohttp next (litellm) gets the real module.
+:class:`importlib.util.LazyLoader`) takes aiohttp's place; the stand-in then leaves
+``sys.modules``, so whoever imports aiohttp next (litellm) gets the real module. The stand-in
+itself can never load: :func:`import_nats` puts the real aiohttp into nats-py before a
+WebSocket server is used, so every connection must pass its URL through it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class _Lazy:
 
 
 def import_nats(url: str = "") -> None:
-    """Import ``nats`` (a no-op once imported); a ``ws://``/``wss://`` ``url`` imports aiohttp as usual."""
-    websocket = url.startswith(("ws://", "wss://"))
+    """Import ``nats`` (a no-op once imported); a ``url`` (or comma-separated list) with a
+    ``ws://``/``wss://`` server imports aiohttp as usual."""
+    websocket = any(u.strip().startswith(("ws://", "wss://")) for u in url.split(","))
     if "nats" in sys.modules:
         transport = sys.modules.get("nats.aio.transport")
         if (
