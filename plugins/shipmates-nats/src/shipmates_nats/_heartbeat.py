@@ -77,8 +77,11 @@ class Heartbeat:
         from shipmates import get_plugin_manager
 
         pm = get_plugin_manager()
-        if pm.get_plugin("shipmates_nats.usage") is None:
+        registered = pm.get_plugin("shipmates_nats.usage")
+        if registered is None:
             pm.register(self.usage, name="shipmates_nats.usage")
+        else:  # another server of this process counts already: report what it counts
+            self.usage = registered
         nc = self.server.nc
         if self.crew != NO_CREW:
             self._sub = await nc.subscribe(control_subject(self.server.ns, self.crew), cb=self._control)
