@@ -221,7 +221,11 @@ def run_scale(args: argparse.Namespace) -> int:
     if args.replicas < 0:
         print("error: N must be 0 or more", file=sys.stderr)
         return 2
-    state = json.loads((crew_dir(name) / "state.json").read_text())
+    try:
+        state = json.loads((crew_dir(name) / "state.json").read_text())
+    except (OSError, ValueError):  # the supervisor has not written its first state yet
+        print(f"error: crew '{name}' is still starting; try again in a moment", file=sys.stderr)
+        return 1
     if args.name not in {s["name"] for s in state["siblings"]}:
         print(f"error: crew '{name}' has no sibling '{args.name}' (add it to the crew file)", file=sys.stderr)
         return 1
