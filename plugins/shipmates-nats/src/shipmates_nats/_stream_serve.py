@@ -29,11 +29,9 @@ _ALIVE = {p.H_STREAM: p.F_ALIVE}
 
 
 def run_events(h: Hosted, arg: Any) -> AsyncIterator[RunEvent] | None:
-    """The events of running ``h`` on ``arg`` (an Agent's stream, or the sibling's ``astream``)."""
-    sibling = h.sibling
-    if isinstance(sibling, Agent):
-        return sibling.stream(arg)
-    astream = getattr(sibling, "astream", None)
+    """The events of running ``h``'s sibling (not an Agent: its run reports them itself) on
+    ``arg``, from its ``astream``; None without one."""
+    astream = getattr(h.sibling, "astream", None)
     return astream(arg) if callable(astream) else None
 
 
