@@ -93,11 +93,11 @@ def _called(captain: Any, events: list[Any]) -> list[str]:
     return names
 
 
-async def run_conversation(conversation: dict[str, Any], captain_name: str, model: str) -> list[Turn]:
+async def run_conversation(conversation: dict[str, Any], captain_name: str) -> list[Turn]:
     from shipmates import EndSession, Session
     from shipmates._crew._assemble import assemble
 
-    crew = assemble(None if captain_name == "captain" else captain_name, model=model)
+    crew = assemble(None if captain_name == "captain" else captain_name)  # on the session model
     for record in crew.discovery.records:  # temperature 0 for every agent of the crew
         agent = record.sibling
         if agent is not None and hasattr(agent, "model_settings"):
@@ -192,7 +192,7 @@ def main() -> int:
     for repeat in range(args.repeat):
         for captain in args.captains:
             for conversation in conversations:
-                for turn in asyncio.run(run_conversation(conversation, captain, args.model)):
+                for turn in asyncio.run(run_conversation(conversation, captain)):
                     turns.append(turn)
                     mark = ("ok " if turn.delegated else "ok~") if turn.correct else "BAD"
                     print(

@@ -99,6 +99,18 @@ def test_api_base_and_options_reach_the_captain_and_its_siblings(
         assert (body["model"], body["temperature"], body["max_tokens"]) == ("fake", 0, 50)
 
 
+def test_mcp_serve_captain_runs_on_the_session_model_with_its_settings(helper: None) -> None:
+    # `shipmates mcp serve --captain` assembles the crew as chat does: a captain given the model
+    # by name would get none of --api-base, -o or the timeout (litellm's own endpoint instead).
+    from shipmates._mcp._serve import _captain
+    from shipmates._models._session import use_session
+
+    settings = read_settings(model="openai/fake", api_base="http://127.0.0.1:9/v1", only=["helper"])
+    with use_session(settings):
+        ((_, spec),) = _captain(settings)
+    assert spec.sibling.model is None  # the session's model, reached through the session's settings
+
+
 def test_the_api_key_comes_from_the_variable_named(
     server: FakeOpenAI, helper: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

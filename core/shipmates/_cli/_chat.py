@@ -69,7 +69,6 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
     with GcPause(pause_gc) as start_up:
         from .._crew._assemble import CaptainError, assemble
         from .._errors import ShipmatesError
-        from .._models._session import session_model_chosen
         from .._run._budget import budget_of
         from .._text import print_safe
         from ._chat_session import ChatSession
@@ -83,8 +82,6 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
         except CaptainError as exc:
             print_safe(f"error: {exc}", sys.stderr)
             return USAGE_ERROR
-        if session_model_chosen():
-            crew.captain.model = None  # the session's model and settings, like the siblings on it
         if settings.system is not None:
             crew.captain.instructions = settings.system
         chat = ChatSession(

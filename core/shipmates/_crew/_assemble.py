@@ -38,7 +38,7 @@ class Crew:
     """True for the built-in general captain, False for a discovered agent."""
 
 
-def general_captain(model: str | None = None) -> Agent:
+def general_captain() -> Agent:
     """The built-in captain used when ``--captain`` is not given."""
     from .._run._agent import Agent
 
@@ -46,7 +46,6 @@ def general_captain(model: str | None = None) -> Agent:
         name=GENERAL_CAPTAIN,
         description="The general captain: delegates each request to the sibling that fits.",
         instructions=INSTRUCTIONS,
-        model=model,
     )
 
 
@@ -57,16 +56,18 @@ def _names(discovery: Discovery) -> str:
 def assemble(
     captain: str | None = None,
     *,
-    model: str | None = None,
     only: list[str] | None = None,
     exclude: list[str] | None = None,
     prefer: list[str] | None = None,
 ) -> Crew:
-    """Discover the crew, pick the captain and absorb every other sibling into it.
+    """Discover the crew, pick the captain and absorb every other sibling into it. When the
+    session's model was chosen (flag, environment, config file), the captain runs on it, with its
+    settings, like the siblings.
 
     Raises :class:`CaptainError` when ``captain`` names no agent that loaded, or one that
     cannot absorb (it is a sibling but not a :class:`shipmates.Agent`).
     """
+    from .._models._session import session_model_chosen
     from .._run._agent import Agent
     from ._absorb import absorb_crew
     from ._discovery import discover, remember_selector
@@ -91,11 +92,11 @@ def assemble(
                 "shipmates.Agent, so it cannot absorb a crew; pick another captain: "
                 f"{_names(discovery)}"
             )
-        if model:
-            chosen.model = model
         general = False
     else:
-        chosen = general_captain(model)
+        chosen = general_captain()
         general = True
+    if session_model_chosen():
+        chosen.model = None  # the session's model and settings, like the siblings on it
     report = absorb_crew(chosen, discovery)
     return Crew(chosen, discovery, report, general)

@@ -149,7 +149,6 @@ def _captain(settings: Settings) -> list[tuple[Tool, SiblingSpec]]:
 
     crew = assemble(
         settings.captain,
-        model=settings.model,
         only=list(settings.only) if settings.only is not None else None,
         exclude=list(settings.exclude) if settings.exclude is not None else None,
     )
