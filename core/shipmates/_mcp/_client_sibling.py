@@ -12,7 +12,6 @@ import asyncio
 import atexit
 import contextlib
 import re
-import threading
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +53,6 @@ class McpConnection:
         self._opening: asyncio.Future[tuple[Client, list[mcp_types.Tool]]] | None = None
         self._stop: asyncio.Event | None = None
         self._holder: asyncio.Future[None] | None = None
-        self._lock = threading.Lock()
 
     async def tools(self) -> list[mcp_types.Tool]:
         """The server's tools, connecting first if needed; raises McpServerStartError."""

@@ -18,7 +18,6 @@ the entry point's name is the server's. Reading declarations starts and connects
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .._crew._entrypoints import MCP_SERVERS_GROUP
@@ -94,10 +93,3 @@ def entry_point_server(name: str, obj: Any, where: str) -> McpServer:
     if callable(obj):
         obj = obj()
     return parse_server(name, obj, where)
-
-
-def config_servers(path: Path | None = None) -> dict[str, McpServer]:
-    """The servers of the user config file (none without one)."""
-    from .._config import read_config
-
-    return read_config(path).mcp_servers
