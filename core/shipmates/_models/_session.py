@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_TIMEOUT = 120.0
 """Seconds one model call may take (``--model-timeout``, ``SHIPMATES_MODEL_TIMEOUT``)."""
 DEFAULT_MODEL_RETRIES = 1
-"""Retries of a failed model call (``SHIPMATES_MODEL_RETRIES``); each one gets the whole timeout."""
+"""Retries of a failed model call (``SHIPMATES_MODEL_RETRIES``), all within the call's one timeout:
+they help against fast failures (a refused connection, a 429), not a silent server."""
 
 
 @dataclass(frozen=True)
