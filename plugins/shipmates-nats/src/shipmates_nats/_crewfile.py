@@ -62,6 +62,11 @@ CREDENTIAL_KEYS = {
 _SECRETS = ("token", "password", "nkey", "seed")
 
 
+def credential_env(credentials: dict[str, str]) -> dict[str, str]:
+    """The environment variables that pass a crew's ``[crew.credentials]`` references on."""
+    return {CREDENTIAL_KEYS[k]: v for k, v in credentials.items()}
+
+
 @dataclass(frozen=True)
 class RestartPolicy:
     backoff: float = 1.0
@@ -109,7 +114,7 @@ class Crew:
 
     def worker_env(self) -> dict[str, str]:
         """NATS settings for every worker: URL, namespace and credential *references*."""
-        env = {CREDENTIAL_KEYS[k]: v for k, v in self.credentials.items()}
+        env = credential_env(self.credentials)
         if self.nats:
             env["SHIPMATES_NATS_URL"] = self.nats
         if self.namespace:

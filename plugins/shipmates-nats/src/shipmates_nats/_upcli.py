@@ -264,11 +264,11 @@ def _targets(args: argparse.Namespace, crews: list[dict[str, Any]]) -> list[Any]
         return []
     if args.url or os.environ.get("SHIPMATES_NATS_URL"):
         return [NatsSettings.from_args(args)]
-    from ._crewfile import CREDENTIAL_KEYS
+    from ._crewfile import credential_env
 
     out = {}
     for crew in crews:
-        env = {CREDENTIAL_KEYS[k]: v for k, v in crew.get("credentials", {}).items()}
+        env = credential_env(crew.get("credentials", {}))
         settings = NatsSettings.from_env({**os.environ, **env}, url=crew["nats"], namespace=crew["namespace"])
         out[(crew["nats"], crew["namespace"])] = settings
     return list(out.values())
