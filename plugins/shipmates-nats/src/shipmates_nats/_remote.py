@@ -39,7 +39,7 @@ from ._invoke import current_traceparent
 from ._request import Watch, request
 from ._routing import E_BUSY, Router, direct_subject, routable
 from ._schema import model_from_schema
-from ._stream_call import Replies, stream_call
+from ._stream_call import FIRST_CHECK, LIVENESS, NETWORK_GRACE, Replies, stream_call
 from ._versions import WHERE, required, requirements, satisfies
 
 log = logging.getLogger("shipmates_nats")
@@ -53,15 +53,8 @@ SCAN_QUIET = 0.05
 SCAN_MAX = 1.0
 """...or after this long at most."""
 POLL_INTERVAL = 2.0
-NETWORK_GRACE = 1.0
-"""Seconds added to a sibling's own timeout for the round trip."""
 LOCAL_AFTER = 8
 """Calls from one event loop before it gets a connection of its own."""
-LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
-"""Seconds between checks (a micro PING) that the replica holding a call is still there."""
-FIRST_CHECK = min(LIVENESS, 0.25)
-"""...the first one this soon: a live replica answers or acks a call within it, most of the time,
-and a call sent to a replica just killed is lost (its connection not yet closed on the server)."""
 
 
 @dataclass

@@ -39,10 +39,13 @@ log = logging.getLogger("shipmates_nats")
 
 NO_PROGRESS = float(os.environ.get("SHIPMATES_NATS_NO_PROGRESS", "10"))
 """Seconds without an event after which a streamed call says "no progress for N s" (again every N s)."""
+NETWORK_GRACE = 1.0
+"""Seconds added to a sibling's own timeout for the round trip."""
 LIVENESS = float(os.environ.get("SHIPMATES_NATS_LIVENESS", "1"))
-"""Seconds of silence after which a routed call checks that its replica is still there."""
+"""Seconds between checks (a micro PING) that the replica holding a call is still there."""
 FIRST_CHECK = min(LIVENESS, 0.25)
-"""...before its first frame (the ack comes at once from a replica that is there)."""
+"""...the first one this soon: a live replica answers or acks a call within it, most of the time,
+and a call sent to a replica just killed is lost (its connection not yet closed on the server)."""
 
 
 class Inbox(asyncio.Queue):  # type: ignore[type-arg]
@@ -142,7 +145,7 @@ async def stream_call(proxy: RemoteSibling, query: Any) -> AsyncIterator[RunEven
     body = proxy._body(query)
     headers = proxy._headers()
     headers[p.H_STREAM] = "1"
-    wait = proxy.served_timeout + 1.0
+    wait = proxy.served_timeout + NETWORK_GRACE
     crew = proxy.crew
     nc = await crew.caller_nc()
     local = nc is not None
