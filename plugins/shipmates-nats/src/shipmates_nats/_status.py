@@ -46,9 +46,14 @@ async def _listen(settings: Any, wait: float) -> list[dict[str, Any]]:
     return list(beats.values())
 
 
-def heartbeats(settings: Any, wait: float) -> list[dict[str, Any]]:
-    """The heartbeats heard within ``wait`` seconds (one per replica, the newest)."""
-    return asyncio.run(_listen(settings, wait))
+def heartbeats(settings_list: list[Any], wait: float) -> list[list[dict[str, Any]]]:
+    """For each of ``settings_list``, the heartbeats heard within the same ``wait`` seconds (one per
+    replica, the newest): the servers are listened to together, not one after another."""
+
+    async def listen_all() -> list[list[dict[str, Any]]]:
+        return list(await asyncio.gather(*(_listen(settings, wait) for settings in settings_list)))
+
+    return asyncio.run(listen_all()) if settings_list else []
 
 
 def _breakers() -> dict[str, dict[str, Any]]:
@@ -87,9 +92,11 @@ def _breaker_state(entry: dict[str, Any], breakers: dict[str, dict[str, Any]]) -
     return state
 
 
-def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
-    """The status document ``status --json`` prints."""
-    crews = local_crews()
+def collect(
+    settings_list: list[Any], wait: float, crews: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The status document ``status --json`` prints; ``crews``: :func:`local_crews`, when read already."""
+    crews = local_crews() if crews is None else crews
     siblings: dict[tuple[str, str], dict[str, Any]] = {}
     for crew in crews:
         for sib in crew["siblings"]:
@@ -97,8 +104,8 @@ def collect(settings_list: list[Any], wait: float) -> dict[str, Any]:
             entry.update(crew=crew["crew"], namespace=crew["namespace"])
             siblings[(crew["crew"], sib["name"])] = entry
     beats: list[dict[str, Any]] = []
-    for settings in settings_list:
-        for beat in heartbeats(settings, wait):
+    for settings, heard in zip(settings_list, heartbeats(settings_list, wait), strict=True):
+        for beat in heard:
             beat["namespace"] = settings.namespace
             beats.append(beat)
     for beat in beats:

@@ -282,7 +282,8 @@ def run_status(args: argparse.Namespace) -> int:
     wait = args.wait if args.wait is not None else default_wait()
     while True:
         try:
-            doc = collect(_targets(args, local_crews()), wait)
+            crews = local_crews()
+            doc = collect(_targets(args, crews), wait, crews)
         except ShipmatesError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
