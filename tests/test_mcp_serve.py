@@ -208,3 +208,16 @@ def test_an_installed_wheel_is_served_over_stdio(
 
     asyncio.run(main())
     assert garbage == []  # nothing but the protocol was written on stdout
+
+
+def test_mcp_serve_takes_the_model_settings_chat_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    # A crew served to Claude Desktop runs on a local model as a chat would: same flags, same checks.
+    from support.cli import run_cli
+
+    status, _, err = run_cli(capsys, "mcp", "serve", "--model", "openai/x", "--model-timeout", "-3")
+    assert status == 2
+    assert "--model-timeout=-3.0 is not valid" in err
+    status, out, _ = run_cli(capsys, "mcp", "serve", "--help")
+    assert status == 0
+    for flag in ("--api-base URL", "--api-key-env VAR", "-o KEY=VALUE", "--model-timeout SECONDS"):
+        assert flag in out

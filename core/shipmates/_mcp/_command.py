@@ -32,9 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve this agent as the captain of the crew, alone, as one tool "
         "(without NAME: the general captain)",
     )
-    serve.add_argument(
-        "--model", metavar="NAME", help="session model (default SHIPMATES_MODEL, else offline)"
-    )
+    from .._cli._models_command import add_model_arguments
+
+    add_model_arguments(serve)  # --model, --api-base, --api-key-env, -o, --model-timeout, as chat
     serve.add_argument("--only", action="append", metavar="NAMES", help="like chat --only")
     serve.add_argument("--exclude", action="append", metavar="NAMES", help="like chat --exclude")
 
@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --http needs HOST:PORT, e.g. 127.0.0.1:8765, got {args.http!r}", file=sys.stderr)
             return USAGE_ERROR
         address = (host.strip("[]"), int(port))
+    from .._cli._models_command import model_flags
+
     settings = read_settings(
-        model=args.model, captain=args.captain or None, only=_csv(args.only), exclude=_csv(args.exclude)
+        **model_flags(args), captain=args.captain or None, only=_csv(args.only), exclude=_csv(args.exclude)
     )
     from ._serve import serve
 
