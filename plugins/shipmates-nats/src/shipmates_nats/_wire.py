@@ -18,6 +18,7 @@ from typing import Any
 _HEAD = b"NATS/1.0\r\n"
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name nats-py sends as it is (its own check)."""
+_INVALID = object()
 
 
 class Publisher:
@@ -83,3 +84,42 @@ def _block(headers: dict[str, str]) -> bytes | None:
             return None
         lines.append(f"{key}: {value}\r\n")
     return _HEAD + "".join(lines).encode() + b"\r\n"
+
+
+def fast_headers(nc: Any) -> None:
+    """Parse the header blocks ``nc`` receives as nats-py does, with less work per message."""
+    import nats.aio.client as client
+
+    original = getattr(nc, "_process_headers", None)
+    if original is None or getattr(client, "parse_email", None) is not None:
+        return  # another parser: leave it be
+    names: dict[bytes, Any] = {}
+
+    async def process_headers(headers: bytes | None) -> dict[str, str] | None:
+        if not headers or not headers.startswith(_HEAD) or len(headers) <= 12:
+            parsed: dict[str, str] | None = await original(headers)  # none, a status line, no header
+            return parsed
+        out: dict[str, str] = {}
+        for line in headers[10:].split(b"\r\n"):
+            name, sep, value = line.partition(b":")
+            if not sep:
+                continue
+            key = names.get(name)
+            if key is None:
+                key = _name(name)
+                if len(names) < 256:
+                    names[name] = key
+            if key is not _INVALID:
+                out[key] = value.strip().decode("utf-8", "replace")
+        return out or None
+
+    nc._process_headers = process_headers
+
+
+def _name(raw: bytes) -> Any:
+    """A header name as nats-py keeps it, or ``_INVALID`` where it skips the line."""
+    try:
+        key = raw.strip().decode("ascii")
+    except UnicodeDecodeError:
+        return _INVALID
+    return _INVALID if any(c.isspace() for c in key) else key
