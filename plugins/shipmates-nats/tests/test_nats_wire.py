@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-HEADERS: list[dict[str, str]] = [
+HEADERS: list[dict[str, str] | None] = [
+    None,  # an answer without headers
     {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
     {"traceparent": "x", "Shipmates-Path": "captain,scout", "Shipmates-Timeout": "2.5"},
     {"Shipmates-Budget": "tokens=10 usd=0.5", "Accent": "caf\u00e9"},

@@ -42,32 +42,44 @@ class Publisher:
         self.ready = all(hasattr(nc, a) for a in attrs)
         self.connected = getattr(nc, "CONNECTED", None)
 
-    async def publish(self, subject: str, body: bytes, reply: str, headers: dict[str, str]) -> None:
-        """What nats-py writes for it; ``reply`` is under the connection's inbox prefix (checked
-        by nats-py with the subscription)."""
+    async def publish(
+        self,
+        subject: str,
+        body: bytes,
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+        checked: bool = False,
+    ) -> None:
+        """What nats-py writes for it. ``reply`` is under the connection's inbox prefix (checked
+        by nats-py with the subscription); ``checked``: ``subject`` came from the server (a
+        request's reply subject: no whitespace, not empty) and needs no check."""
         nc = self.nc
         if (
             not self.ready
             or nc._status != self.connected  # reconnecting, draining, closed: nats-py's own ways
-            or subject not in self.known
+            or not (checked or subject in self.known)
             or len(body) > nc._max_payload
         ):
             await nc.publish(subject, body, reply=reply, headers=headers)
-            self.known.add(subject)
+            if not checked:
+                self.known.add(subject)
             return
-        block = _block(headers)
-        if block is None:
-            await nc.publish(subject, body, reply=reply, headers=headers)
-            return
-        size = len(block)
-        cmd = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
-            subject.encode(),
-            reply.encode(),
-            size,
-            size + len(body),
-            block,
-            body,
-        )
+        if headers is None:
+            cmd = b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply.encode(), len(body), body)
+        else:
+            block = _block(headers)
+            if block is None:
+                await nc.publish(subject, body, reply=reply, headers=headers)
+                return
+            size = len(block)
+            cmd = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+                subject.encode(),
+                reply.encode(),
+                size,
+                size + len(body),
+                block,
+                body,
+            )
         stats = nc.stats
         stats["out_msgs"] += 1
         stats["out_bytes"] += len(body)
