@@ -92,10 +92,19 @@ def _block(headers: dict[str, str]) -> bytes | None:
     """The header block nats-py would write, or None when it would change or refuse something."""
     lines = []
     for key, value in headers.items():
-        if not _NAME.fullmatch(key) or "\r" in value or "\n" in value or value != value.strip():
+        if key not in _names:
+            if not _NAME.fullmatch(key):
+                return None
+            if len(_names) < 256:
+                _names.add(key)
+        if "\r" in value or "\n" in value or value.strip() != value:
             return None
         lines.append(f"{key}: {value}\r\n")
     return _HEAD + "".join(lines).encode() + b"\r\n"
+
+
+_names: set[str] = set()
+"""Header names known to pass nats-py's check."""
 
 
 def fast_headers(nc: Any) -> None:
