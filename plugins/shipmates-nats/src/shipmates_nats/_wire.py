@@ -1,13 +1,15 @@
-"""nats-py's per-message header work, done cheaper on shipmates' own connections.
+"""nats-py's per-message work on shipmates' own connections, done cheaper where it counts.
 
 Every call carries a ``traceparent`` header, and nats-py handles headers generically: a publish
-checks each name with a regular expression and builds the block a piece at a time, a received
-message has each name's characters tested one by one. That was a third of what a header costs
-both sides of a call at 64 calls in flight (bench/bench_nats.py), more than everything else the
-header adds. Here a publish with headers writes the same ``HPUB`` bytes in one go, and received
-header blocks are split the same way with each name checked once per connection. Whatever the
-fast paths do not cover (a disconnected client, a status line, names or values that need nats-py's
-cleaning) goes through nats-py itself, so the results and errors are the same.
+checks each name with a regular expression and builds the block a piece at a time (5.4 us for a
+request with its ``traceparent``, 2.6 us without), a received block has each name's characters
+tested one by one (2.2 us per request on ``serve``'s side). Here a request (:class:`Publisher`:
+the proxy's requests, ``serve``'s answers) is written as the same ``PUB``/``HPUB`` bytes in one
+go, with each subject checked once (an answer's reply subject came from the server: no check),
+and received header blocks are split the same way with each name checked once per connection
+(:func:`fast_headers`). Whatever the fast paths do not cover (a connection not plainly
+connected, a payload over the limit, a status line, names or values nats-py would clean or
+refuse) goes through nats-py itself, so the bytes, results and errors are the same.
 """
 
 from __future__ import annotations
