@@ -64,6 +64,8 @@ class Publisher:
         ):
             await nc.publish(subject, body, reply=reply, headers=headers)
             if not checked:
+                if len(self.known) >= 1024:  # replicas come and go: forget the old ones
+                    self.known.clear()
                 self.known.add(subject)
             return
         if headers is None:
