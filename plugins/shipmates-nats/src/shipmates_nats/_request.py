@@ -20,6 +20,8 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._wire import Publisher
+
 _STATUS, _NO_RESPONDERS = "Status", "503"
 
 
@@ -42,6 +44,7 @@ class Requester:
 
     def __init__(self, nc: Any) -> None:
         self.nc = nc
+        self.publisher = Publisher(nc)
         self.prefix = nc.new_inbox() + "."
         self.cut = len(self.prefix)
         self.waiting: dict[str, asyncio.Future[Any]] = {}
@@ -80,7 +83,7 @@ class Requester:
         waiting = self.waiting
         waiting[token] = future
         try:
-            await self.nc.publish(subject, body, reply=self.prefix + token, headers=headers)
+            await self.publisher.publish(subject, body, self.prefix + token, headers)
             now = loop.time()
             if watch is None:
                 self._expire_at(now + timeout, token)

@@ -52,6 +52,7 @@ from ._protocol import capped_timeout
 from ._routing import E_BUSY, ROUTE_PROTOCOL, direct_subject
 from ._slots import Slots
 from ._stream_serve import StreamReplier
+from ._wire import Publisher
 
 log = logging.getLogger("shipmates_nats")
 REAP_INTERVAL = 0.1
@@ -104,6 +105,8 @@ class SiblingServer:
         """Streams the replies of calls that ask for it (started once connected)."""
         self.limit_bytes = self.max_bytes
         """``max_bytes``, fixed once connected (read on every call)."""
+        self.publisher: Any = None
+        """Sends the answers (:class:`~._wire.Publisher`), made once connected."""
         self.outer_budget = False
         """Whether ``serve`` itself runs under a budget (calls copy its context): then a call
         without a budget header must clear it."""
@@ -136,6 +139,7 @@ class SiblingServer:
         from nats.micro.service import Service, ServiceConfig  # once connect() has imported nats
 
         self.limit_bytes = self.max_bytes
+        self.publisher = Publisher(self.nc)
         self.outer_budget = current_budget() is not None
         self.replier = StreamReplier(self.nc)
         await self.replier.start()
@@ -344,7 +348,9 @@ class SiblingServer:
                 )
                 reply_headers = events_header(call_events.get())
             self.handled += 1
-            await request.respond(data, headers=reply_headers)
+            reply = request._msg.reply
+            if reply:  # (without one, micro's respond refuses: nobody would read it)
+                await self.publisher.publish(reply, data, headers=reply_headers, checked=True)
         except CallFailedError as failure:
             with contextlib.suppress(Exception):
                 await request.respond_error(
