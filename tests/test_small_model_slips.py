@@ -45,6 +45,8 @@ class Script:
         self.replies: list[Any] = []
         self.requests: list[list[dict[str, Any]]] = []
         self.tool_choices: list[Any] = []
+        self.tools: list[list[str]] = []
+        """The names of the tools offered with each request."""
 
 
 @pytest.fixture
@@ -56,7 +58,9 @@ def script(litellm_lib: Any) -> Iterator[Script]:
     class Scripted(CustomLLM):
         async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             scripted.requests.append(json.loads(json.dumps(messages)))
-            scripted.tool_choices.append((kwargs.get("optional_params") or {}).get("tool_choice"))
+            optional = kwargs.get("optional_params") or {}
+            scripted.tool_choices.append(optional.get("tool_choice"))
+            scripted.tools.append([t["function"]["name"] for t in optional.get("tools") or []])
             reply = scripted.replies.pop(0)
             if isinstance(reply, str):
                 message: dict[str, Any] = {"role": "assistant", "content": reply}
@@ -213,3 +217,115 @@ def test_text_beside_a_tool_call_reaches_the_trace(script: Script) -> None:
         _run(Agent("doubler", model="slips/any", tools=[double]), "double 2")
     assert lines[0] == "[doubler] says: Let me double it."
     assert lines[1].startswith("[doubler] double(n=2) -> 4")
+
+
+class _Crewmate:
+    """A sibling that answers ``reply`` and records what it was asked."""
+
+    def __init__(self, name: str, description: str, reply: str) -> None:
+        self.name, self.description, self.reply = name, description, reply
+        self.asked: list[str] = []
+
+    def invoke(self, query: str) -> str:
+        self.asked.append(query)
+        return self.reply
+
+
+def _triaged_captain() -> tuple[Agent, _Crewmate, _Crewmate]:
+    factor = _Crewmate("factor", "Factors a whole number into primes.", "2, 2, 3, 7")
+    fib = _Crewmate("fib", "Computes Fibonacci numbers.", "144")
+    return Agent("captain", model="slips/any", tools=[factor, fib], triage=True), factor, fib
+
+
+def test_triage_naming_no_sibling_offers_no_tools(script: Script) -> None:
+    """Asked to translate, a 1.5B model made up a number for factor; asked first which crew
+    members the request needs, it answered the request instead ("Guten Morgen"): no name, so
+    the run offers no tools and the model answers itself."""
+    captain, factor, fib = _triaged_captain()
+    script.replies = ["Guten Morgen", "Guten Morgen."]
+    result = _run(captain, "Translate 'good morning' into German.")
+    assert result.output == "Guten Morgen." and result.status == "ok"
+    assert factor.asked == fib.asked == []
+    triage_request = script.requests[0]
+    assert "- factor: Factors a whole number into primes." in triage_request[0]["content"]
+    assert triage_request[-1] == {"role": "user", "content": "Translate 'good morning' into German."}
+    assert script.tools == [[], []]  # the triage call has no tools, and nor has the turn
+    assert result.usage.model_calls == 2  # the triage call counts with the run
+
+
+def test_triage_names_keep_every_tool_and_remind_once_of_one_left_out(script: Script) -> None:
+    """The 1.5B model handed "Factor 84, and tell me fib(12)" whole to factor, then answered
+    the fib part from memory, leaving factor's answer out: triage named both, so it is
+    reminded of fib once, and its answer after that stands."""
+    captain, factor, fib = _triaged_captain()
+    script.replies = [
+        "factor, fib",
+        [("factor", {"query": "Factor 84, and tell me fib(12)"})],
+        "fib(12) is 144.",
+        [("fib", {"query": "fib(12)"})],
+        "84 = 2 x 2 x 3 x 7, and fib(12) is 144.",
+    ]
+    result = _run(captain, "Factor 84, and tell me fib(12).")
+    assert result.output == "84 = 2 x 2 x 3 x 7, and fib(12) is 144."
+    assert factor.asked == ["Factor 84, and tell me fib(12)"] and fib.asked == ["fib(12)"]
+    assert script.tools[1:] == [["factor", "fib"]] * 4
+    reminder = script.requests[3][-1]
+    assert reminder["role"] == "user" and "You have not asked fib yet" in reminder["content"]
+    assert [e.tool for e in result.events] == ["factor", "fib"]
+
+
+def test_triage_reminds_only_once_and_not_when_nothing_named_was_called(script: Script) -> None:
+    captain, factor, fib = _triaged_captain()
+    script.replies = ["The factorization of 84 uses fib too", "2, 2, 3, 7 and 144."]
+    result = _run(captain, "Factor 84, and tell me fib(12).")
+    assert result.output == "2, 2, 3, 7 and 144."  # it called neither: its answer stands
+    assert len(script.requests) == 2 and factor.asked == fib.asked == []
+
+    captain, _factor, fib = _triaged_captain()
+    script.replies = [
+        "factor, fib",
+        [("factor", {"query": "Factor 84"})],
+        "Only 2, 2, 3, 7.",
+        "Still 2, 2, 3, 7.",
+    ]
+    result = _run(captain, "Factor 84, and tell me fib(12).")
+    assert result.output == "Still 2, 2, 3, 7." and fib.asked == []
+    assert sum("You have not asked" in str(m.get("content")) for m in result.messages) == 1
+
+
+def test_triage_sees_the_recent_conversation_for_a_follow_up(script: Script) -> None:
+    from shipmates import Session
+
+    captain, _factor, _fib = _triaged_captain()
+    memory = Session()
+    script.replies = [
+        "fib",
+        [("fib", {"query": "fib(15)"})],
+        "fib(15) is 610.",
+        "factor",
+        "610 = 2 x 5 x 61.",
+    ]
+    asyncio.run(captain.arun("What is fib(15)?", session=memory))
+    asyncio.run(captain.arun("Now factor that number.", session=memory))
+    follow_up = script.requests[3]
+    assert [m["content"] for m in follow_up[1:]] == [
+        "What is fib(15)?",
+        "fib(15) is 610.",
+        "Now factor that number.",
+    ]
+
+
+def test_without_triage_there_is_no_extra_call(script: Script) -> None:
+    captain, _factor, _fib = _triaged_captain()
+    captain.triage = False
+    script.replies = [[("fib", {"query": "fib(12)"})], "144."]
+    assert _run(captain, "fib(12)?").output == "144."
+    assert script.tools == [["factor", "fib"]] * 2
+
+
+def test_triage_leaves_the_offline_router_alone() -> None:
+    """The offline router picks tools by words itself: no triage call, the same routing."""
+    captain, _factor, fib = _triaged_captain()
+    captain.model = "offline"
+    assert _run(captain, "fib of 12").output == "144"
+    assert fib.asked == ["fib of 12"]

@@ -118,6 +118,8 @@ class OfflineRouter:
     """Deterministic keyword router used as the default model (see the module docstring)."""
 
     model_id = "offline"
+    routes_by_words = True
+    """It picks tools by matching words itself: a captain's triage (``--triage``) skips it."""
 
     async def complete(
         self, messages: Messages, tools: Schemas, settings: dict[str, Any] | None = None

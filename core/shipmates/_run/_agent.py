@@ -49,6 +49,7 @@ class Agent:
         input_model: type[BaseModel] | None = None,
         model_settings: dict[str, Any] | None = None,
         budget: Budget | None = None,
+        triage: bool = False,
         plugin_manager: Any = None,
     ) -> None:
         self.name = check_name(name, what="agent")
@@ -72,6 +73,10 @@ class Agent:
         self.budget = budget
         """The limits of each run (:class:`~shipmates.Budget`) unless ``arun(budget=)`` gives
         others; None: none of its own (a sibling still draws from its captain's)."""
+        self.triage = triage
+        """Before each run, ask the model in a short call which tools the request needs: when it
+        names none, the run offers none, and a tool it names but leaves out gets one reminder.
+        For small models, which call a sibling that does not fit (``--triage``)."""
         self.plugin_manager = plugin_manager
         """The pluggy manager (or plugin host) whose tool-call hooks fire and whose models
         (``register_models``) resolve ``model``; ``None`` uses the shared one."""

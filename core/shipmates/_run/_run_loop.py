@@ -171,6 +171,22 @@ async def _turns(
     sent_back = False
     last_text = ""
     spend = scope.spend
+    schemas = agent.tool_schemas()
+    triaged = None
+    if (
+        agent.triage
+        and schemas
+        and not getattr(model, "routes_by_words", False)
+        and (spend is None or spend.why_spent() is None)
+    ):
+        from ._triage import triage
+
+        begun = time.monotonic()
+        triaged = await triage(agent, model, messages)
+        _charge(scope, stack, triaged.response)
+        if scope.emitting:
+            _finished(scope, model, triaged.response, begun)
+        schemas = triaged.schemas(agent)
     for turn in range(1, agent.max_turns + 1):
         if spend is not None and (why := spend.why_spent()) is not None:
             return RunResult("budget_exhausted", last_text, messages, events, turn - 1, agent.name, why)
@@ -178,12 +194,10 @@ async def _turns(
         if past.answer_now and takes_settings(model):  # it keeps asking what it knows: answer now
             settings = {**settings, "tool_choice": "none"}
         if scope.emitting:
-            response = await _streamed(model, messages, agent.tool_schemas(), settings, scope)
+            response = await _streamed(model, messages, schemas, settings, scope)
         else:
-            response = await complete(model, messages, agent.tool_schemas(), settings)
-        scope.ledger.append((stack, (response.usage, response.cost_usd)))
-        if spend is not None:
-            spend.charge(usage_tokens(response.usage), response.cost_usd)
+            response = await complete(model, messages, schemas, settings)
+        _charge(scope, stack, response)
         if not response.tool_calls and (written := calls_in_text(response.content, agent._tools)):
             # A tool call written as text (small models do): run it, never print it as the answer.
             calls = [dataclasses.replace(c, id=f"text-{turn}-{i}") for i, c in enumerate(written)]
@@ -197,6 +211,9 @@ async def _turns(
                 continue
         if response.content:
             last_text = response.content
+        if not response.tool_calls and triaged is not None and (note := triaged.reminder(events)):
+            messages.append({"role": "user", "content": note})  # it left out a tool triage named
+            continue
         if not response.tool_calls:
             if session is not None:
                 session.add(messages[first_new:])
@@ -210,6 +227,13 @@ async def _turns(
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
+
+
+def _charge(scope: RunScope, stack: tuple[str, ...], response: ModelResponse) -> None:
+    """Count a model call's usage in the run's ledger and against its budget."""
+    scope.ledger.append((stack, (response.usage, response.cost_usd)))
+    if scope.spend is not None:
+        scope.spend.charge(usage_tokens(response.usage), response.cost_usd)
 
 
 HAND_OVER = 0.001
@@ -239,12 +263,16 @@ async def _streamed(
         else:
             response = chunk
     assert response is not None  # stream_model always ends with the response
-    usage = Usage.of_call(response.usage, response.cost_usd)
+    _finished(scope, model, response, begun)
+    return response
+
+
+def _finished(scope: RunScope, model: Model, response: ModelResponse, begun: float) -> None:
+    """The :class:`ModelCallFinished` event of a model call begun at ``begun`` (monotonic)."""
     scope.new(
         ModelCallFinished,
         model=str(getattr(model, "model_id", "")),
-        usage=usage,
+        usage=Usage.of_call(response.usage, response.cost_usd),
         duration=time.monotonic() - begun,
         tool_calls=len(response.tool_calls),
     )
-    return response
