@@ -121,3 +121,25 @@ def run_once(capsys: pytest.CaptureFixture[str], prompt: str, *argv: str) -> tup
 def test_system_sets_the_captains_instructions(memo: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert chat(capsys, "--once", "hi", "-s", "Answer like a pirate.")[0] == 0
     assert SYSTEMS == ["Answer like a pirate."]
+
+
+@pytest.mark.parametrize("how", [["--triage"], ["env"]])
+def test_triage_asks_the_model_which_siblings_a_request_needs_first(
+    memo: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: list[str]
+) -> None:
+    monkeypatch.setenv("SHIPMATES_AGENTS", "fib,factor")  # the installed demo crew
+    if how == ["env"]:
+        monkeypatch.setenv("SHIPMATES_TRIAGE", "1")
+        how = []
+    status, out, _ = chat(capsys, "--once", "Translate 'good morning'.", *how)
+    assert (status, out) == (0, "seen: Translate 'good morning'.")
+    assert len(SYSTEMS) == 2 and SYSTEMS[0].startswith("You pick which crew members a request needs.")
+    assert "- fib: Computes Fibonacci numbers" in SYSTEMS[0]  # the demo crew's roster
+
+
+def test_no_triage_call_by_default(
+    memo: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPMATES_AGENTS", "fib,factor")
+    assert chat(capsys, "--once", "hi")[0] == 0
+    assert len(SYSTEMS) == 1 and not SYSTEMS[0].startswith("You pick")

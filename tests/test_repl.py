@@ -153,12 +153,23 @@ def test_memory_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_slash_commands() -> None:
     lines = "/help\n/tools\n/model\n/trace off\ncall echo quiet\n/trace on\n/nope\n/approve off\n"
-    lines += "/exit\nlost\n"
+    lines += "/triage on\n/exit\nlost\n"
     repl, out, err = make_repl(Echo(), lines=lines)
     assert repl.run() == 0
     text = out.getvalue()
-    for name in ("/help", "/agents", "/tools", "/model", "/clear", "/trace", "/approve", "/refresh", "/exit"):
+    for name in (
+        "/help",
+        "/agents",
+        "/tools",
+        "/model",
+        "/clear",
+        "/trace",
+        "/approve",
+        "/triage",
+        "/refresh",
+    ):
         assert name in text
+    assert "/exit" in text and "triage on" in text and repl.captain.triage is True
     assert "NAME  KIND     FROM  ITS TOOLS" in text
     assert "echo  sibling  code  -\n    Echoes what it is asked." in text
     assert "model: recall" in text

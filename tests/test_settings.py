@@ -31,6 +31,7 @@ BAD_VALUES = [
     ("SHIPMATES_MAX_RESULT_CHARS", "lots", "a whole number >= 1"),
     ("SHIPMATES_STRICT", "maybe", "one of 1, on, true, yes or 0, false, no, off"),
     ("SHIPMATES_DISCOVERY_CACHE", "sometimes", "one of 1, on, true, yes"),
+    ("SHIPMATES_TRIAGE", "maybe", "one of 1, on, true, yes"),
 ]
 
 
@@ -52,12 +53,16 @@ def test_good_values_are_read_into_the_settings() -> None:
             "SHIPMATES_MAX_RESULT_CHARS": "5000",
             "SHIPMATES_STRICT": "yes",
             "SHIPMATES_DISCOVERY_CACHE": "off",
+            "SHIPMATES_TRIAGE": "on",
         }
     )
+    assert settings.triage is True
+    assert read_settings({"SHIPMATES_TRIAGE": "on"}, triage=False).triage is False  # the flag wins
     assert (settings.tool_timeout, settings.tool_threads, settings.load_timeout) == (2.5, 4, 30.0)
     assert (settings.max_result_chars, settings.strict, settings.discovery_cache) == (5000, True, False)
     defaults = read_settings({})
     assert (defaults.tool_timeout, defaults.tool_threads, defaults.load_timeout) == (None, None, None)
+    assert defaults.triage is False
 
 
 def test_settings_error_is_public() -> None:

@@ -90,6 +90,8 @@ class Settings:
     """``--cid ID``: resume that logged conversation; ``--continue``: ``"latest"``; None: a new one."""
     system: str | None = None
     """``-s/--system``: the captain's instructions instead of its own."""
+    triage: bool = False
+    """``--triage``, else ``SHIPMATES_TRIAGE``: the captain asks which tools a request needs first."""
 
 
 def read_settings(
@@ -114,6 +116,7 @@ def read_settings(
     log: bool | None = None,
     conversation: str | None = None,
     system: str | None = None,
+    triage: bool | None = None,
 ) -> Settings:
     """The settings from the flags given (None: not given), then ``environ`` (default:
     ``os.environ``), then the defaults. Raises :class:`SettingsError` for a bad value."""
@@ -158,6 +161,7 @@ def read_settings(
         log=_flag(env, "SHIPMATES_LOG", default=True) if log is None else log,
         conversation=conversation,
         system=system,
+        triage=_flag(env, "SHIPMATES_TRIAGE", default=False) if triage is None else triage,
     )
 
 

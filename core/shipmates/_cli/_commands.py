@@ -179,6 +179,12 @@ def _approve(context: ReplContext, argument: str) -> str:
     return on_off_text("approve", context.chat.approve)
 
 
+def _triage(context: ReplContext, argument: str) -> str:
+    captain = context.chat.captain
+    captain.triage = _on_off(argument, captain.triage, "triage")
+    return on_off_text("triage", captain.triage)
+
+
 def _refresh(context: ReplContext, argument: str) -> str:
     return context.refresh(report=True)
 
@@ -195,6 +201,7 @@ BUILTIN: list[tuple[str, Handler, str]] = [
     ("clear", _clear, "forget the conversation"),
     ("trace", _trace, "live trace of tool calls on stderr: /trace on|off"),
     ("approve", _approve, "ask before each tool call or delegation: /approve on|off"),
+    ("triage", _triage, "ask the model which siblings a request needs first (small models): /triage on|off"),
     ("refresh", _refresh, "look for siblings that came or went (plugins such as NATS)"),
     ("exit", _exit, "leave (history is saved)"),
     ("quit", _exit, "leave (history is saved)"),

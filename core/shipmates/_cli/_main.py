@@ -117,6 +117,13 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help="the captain's instructions for this session, instead of its own",
     )
+    parser.add_argument(
+        "--triage",
+        action="store_true",
+        default=None,
+        help="the captain first asks the model which siblings a request needs (a short call): "
+        "for small models, which call siblings that do not fit (also SHIPMATES_TRIAGE=1)",
+    )
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument(
         "-c",
@@ -434,6 +441,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         conversation=getattr(args, "cid", None)
         or ("latest" if getattr(args, "resume_latest", False) else None),
         system=getattr(args, "system", None),
+        triage=getattr(args, "triage", None),
     )
 
 
