@@ -1,12 +1,13 @@
 """How often a real model gets a delegation right: the demo prompts, scored.
 
 Runs the conversations in ``bench/delegation_prompts.json`` against the demo crew (fib, factor,
-exit) with a real model, for the general captain and for ``--captain fib``, several times each
-at temperature 0, and writes the score (correct turns / turns) to ``bench/results/delegation.md``,
-which ``bench/run.py`` copies into RESULTS.md.
+exit) with a real model, for the general captain and for ``--captain fib``, each as it is and
+with ``--triage`` (the captain first asks the model which siblings a request needs), several
+times each at temperature 0, and writes the score (correct turns / turns) to
+``bench/results/delegation.md``, which ``bench/run.py`` copies into RESULTS.md.
 
     eval "$(../shared/llm/start)"                 # the small local model (see ../shared/llm)
-    .venv/bin/python bench/delegation_score.py    # ~15 min on 2 quiet cores
+    .venv/bin/python bench/delegation_score.py    # ~25 min on 2 quiet cores
     kill "$SHIPMATES_TEST_LLM_PID"
 
 A turn is correct when its answer contains every expected number (digits compared without
@@ -33,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 PROMPTS = HERE / "delegation_prompts.json"
 OUTPUT = HERE / "results" / "delegation.md"
 CAPTAINS = ("captain", "fib")
+MODES = ("plain", "triage")
 
 
 @dataclass
@@ -93,20 +95,26 @@ def _called(captain: Any, events: list[Any]) -> list[str]:
     return names
 
 
-async def run_conversation(conversation: dict[str, Any], captain_name: str) -> list[Turn]:
+def label(captain: str, mode: str) -> str:
+    """How a captain and mode are named in the report: ``fib``, ``fib --triage``."""
+    return captain if mode == "plain" else f"{captain} --{mode}"
+
+
+async def run_conversation(conversation: dict[str, Any], captain: str, mode: str = "plain") -> list[Turn]:
     from shipmates import EndSession, Session
     from shipmates._crew._assemble import assemble
 
-    crew = assemble(None if captain_name == "captain" else captain_name)  # on the session model
+    crew = assemble(None if captain == "captain" else captain)  # on the session model
     for record in crew.discovery.records:  # temperature 0 for every agent of the crew
         agent = record.sibling
         if agent is not None and hasattr(agent, "model_settings"):
             agent.model_settings = {**agent.model_settings, "temperature": 0}
     crew.captain.model_settings = {**crew.captain.model_settings, "temperature": 0}
+    crew.captain.triage = mode == "triage"
     memory = Session()
     turns = []
     for spec in conversation["turns"]:
-        turn = Turn(conversation["id"], spec["prompt"], captain_name)
+        turn = Turn(conversation["id"], spec["prompt"], label(captain, mode))
         start = time.perf_counter()
         try:
             result = await crew.captain.arun(spec["prompt"], session=memory)
@@ -138,7 +146,7 @@ def render(turns: list[Turn], args: argparse.Namespace, elapsed: float) -> str:
         "| captain | correct answers / turns | score | delegated as expected | median s per turn |",
         "|---|---|---|---|---|",
     ]
-    for captain in args.captains:
+    for captain in [label(c, m) for m in args.modes for c in args.captains]:
         mine = [t for t in turns if t.captain == captain]
         if not mine:
             continue
@@ -170,10 +178,16 @@ def main() -> int:
     parser.add_argument(
         "--captains", default=",".join(CAPTAINS), help="comma-separated (default: %(default)s)"
     )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="plain and/or triage, comma-separated (default: %(default)s)"
+    )
     parser.add_argument("--only", default="", help="comma-separated conversation ids")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
     args.captains = [c for c in args.captains.split(",") if c]
+    args.modes = [m for m in args.modes.split(",") if m]
+    if not set(args.modes) <= set(MODES):
+        parser.error(f"--modes takes {' and '.join(MODES)}, got {','.join(args.modes)}")
     if not os.environ.get("OPENAI_API_BASE") and args.model.startswith(("openai/", "hosted_vllm/")):
         print(
             'OPENAI_API_BASE is not set: start the model first: eval "$(../shared/llm/start)"',
@@ -190,13 +204,13 @@ def main() -> int:
     turns: list[Turn] = []
     start = time.perf_counter()
     for repeat in range(args.repeat):
-        for captain in args.captains:
+        for captain, mode in [(c, m) for m in args.modes for c in args.captains]:
             for conversation in conversations:
-                for turn in asyncio.run(run_conversation(conversation, captain)):
+                for turn in asyncio.run(run_conversation(conversation, captain, mode)):
                     turns.append(turn)
                     mark = ("ok " if turn.delegated else "ok~") if turn.correct else "BAD"
                     print(
-                        f"{mark} {repeat + 1} {captain:7} {turn.conversation:22} {turn.seconds:5.1f}s "
+                        f"{mark} {repeat + 1} {turn.captain:16} {turn.conversation:22} {turn.seconds:5.1f}s "
                         f"{'; '.join(turn.problems + turn.missed)}",
                         file=sys.stderr,
                         flush=True,
