@@ -50,3 +50,22 @@ def test_api_base_and_options_reach_a_sibling_on_a_real_model(
     assert status == 0, err
     assert "[doubler] double(n=21) -> 42" in err  # the sibling ran on the same model and server
     assert "42" in out
+
+
+def test_triage_keeps_a_real_small_model_from_a_sibling_that_does_not_fit(
+    fake_site: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without triage, this 1.5B model made up a number for a factor-like sibling when asked to
+    translate; with it, it names no member and answers itself."""
+    base = real_llm_base()
+    fake_site.sibling("doubler", code=DOUBLER)
+    status = main(
+        [
+            "chat", "--model", "openai/qwen-1.5b", "--api-base", base, "-o", "temperature=0",
+            "-o", "max_tokens=200", "--model-timeout", "120", "--only", "doubler", "--triage",
+            "--once", "Translate 'good morning' into German.",
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "[captain] doubler" not in err and out.strip()
