@@ -62,7 +62,7 @@ def test_good_values_are_read_into_the_settings() -> None:
     assert (settings.max_result_chars, settings.strict, settings.discovery_cache) == (5000, True, False)
     defaults = read_settings({})
     assert (defaults.tool_timeout, defaults.tool_threads, defaults.load_timeout) == (None, None, None)
-    assert defaults.triage is False
+    assert defaults.triage is None  # not set: as the model's config alias says
 
 
 def test_settings_error_is_public() -> None:

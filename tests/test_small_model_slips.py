@@ -329,3 +329,32 @@ def test_triage_leaves_the_offline_router_alone() -> None:
     captain.model = "offline"
     assert _run(captain, "fib of 12").output == "144"
     assert fib.asked == ["fib of 12"]
+
+
+def test_a_model_alias_with_triage_triages_captains_only_and_the_agent_can_say_no(script: Script) -> None:
+    """``triage = true`` in a config alias: a captain on that model triages, a sibling agent
+    without siblings of its own does not, and ``Agent(triage=False)`` (``/triage off``) wins."""
+    from shipmates._config import ModelAlias
+    from shipmates._models._session import ModelConfig, session_config
+
+    token = session_config.set(ModelConfig(aliases={"small": ModelAlias("small", "slips/any", triage=True)}))
+    try:
+        helper = Agent("helper", "Doubles numbers.", model="small", tools=[double])
+        captain = Agent("captain", model="small", tools=[helper])
+        script.replies = [
+            "helper",
+            [("helper", {"query": "double 4"})],
+            [("double", {"n": 4})],
+            "8",
+            "It is 8.",
+        ]
+        assert _run(captain, "double 4").output == "It is 8."
+        assert script.tools == [[], ["helper"], ["double"], ["double"], ["helper"]]  # one triage call
+
+        captain.triage = False
+        script.requests.clear()
+        script.replies = ["No doubling needed."]
+        assert _run(captain, "hello").output == "No doubling needed."
+        assert len(script.requests) == 1
+    finally:
+        session_config.reset(token)

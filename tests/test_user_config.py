@@ -21,7 +21,7 @@ def test_aliases_and_default_are_read(tmp_path: Path) -> None:
     path.write_text(
         'default_model = "local"\n\n[models.local]\nmodel = "openai/qwen-1.5b"\n'
         'api_base = "http://127.0.0.1:18081/v1"\napi_key_env = "LOCAL_KEY"\ntimeout = 30\n'
-        "options = { temperature = 0 }\n"
+        "options = { temperature = 0 }\ntriage = true\n"
     )
     config = read_config(path)
     assert config.default_model == "local"
@@ -32,7 +32,7 @@ def test_aliases_and_default_are_read(tmp_path: Path) -> None:
         "LOCAL_KEY",
         30.0,
     )
-    assert alias.options == {"temperature": 0}
+    assert alias.options == {"temperature": 0} and alias.triage is True
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,7 @@ def test_aliases_and_default_are_read(tmp_path: Path) -> None:
         ("default_model = 3\n", "default_model"),
         ("[models.x]\napi_base = 'http://h'\n", "[models.x]: model"),
         ("[models.x]\nmodel = 'a/b'\ntimeout = -1\n", "timeout"),
+        ("[models.x]\nmodel = 'a/b'\ntriage = 'yes'\n", "triage must be true or false"),
         ("[models.x]\nmodel = 'a/b'\ntemprature = 0\n", "unknown key 'temprature'"),
         ("[models.x\n", "not valid TOML"),
         ("[agents]\nprefer = 3\n", "[agents] prefer must be a list of strings"),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._mcp._servers import McpServer
 
 CONFIG_FILE = "config.toml"
-_ALIAS_KEYS = {"model", "api_base", "api_key_env", "timeout", "options"}
+_ALIAS_KEYS = {"model", "api_base", "api_key_env", "timeout", "options", "triage"}
 _AGENTS_KEYS = {"prefer", "require"}
 
 
@@ -54,6 +54,8 @@ class ModelAlias:
     api_key_env: str | None = None
     timeout: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    triage: bool = False
+    """Captains on this model triage first (as ``--triage``): for small models."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,9 @@ def _alias(path: Path, name: str, table: Any) -> ModelAlias:
     options = table.get("options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: options must be a table, e.g. options = {{ temperature = 0 }}")
+    triage = table.get("triage", False)
+    if not isinstance(triage, bool):
+        raise ConfigError(f"{where}: triage must be true or false, got {triage!r}")
     return ModelAlias(
         name,
         model.strip(),
@@ -183,6 +188,7 @@ def _alias(path: Path, name: str, table: Any) -> ModelAlias:
         table.get("api_key_env"),
         None if timeout is None else float(timeout),
         dict(options),
+        triage,
     )
 
 

@@ -90,8 +90,9 @@ class Settings:
     """``--cid ID``: resume that logged conversation; ``--continue``: ``"latest"``; None: a new one."""
     system: str | None = None
     """``-s/--system``: the captain's instructions instead of its own."""
-    triage: bool = False
-    """``--triage``, else ``SHIPMATES_TRIAGE``: the captain asks which tools a request needs first."""
+    triage: bool | None = None
+    """``--triage``, else ``SHIPMATES_TRIAGE``: the captain asks which tools a request needs
+    first; None: as the model's config alias says."""
 
 
 def read_settings(
@@ -161,7 +162,7 @@ def read_settings(
         log=_flag(env, "SHIPMATES_LOG", default=True) if log is None else log,
         conversation=conversation,
         system=system,
-        triage=_flag(env, "SHIPMATES_TRIAGE", default=False) if triage is None else triage,
+        triage=triage if triage is not None else triage_from(env),
     )
 
 
@@ -295,6 +296,14 @@ def max_result_chars_from(environ: Mapping[str, str] | None = None) -> int | Non
 def strict_from(environ: Mapping[str, str] | None = None) -> bool:
     """``SHIPMATES_STRICT`` (default off); a value that is not a yes or a no is a SettingsError."""
     return _flag(os.environ if environ is None else environ, "SHIPMATES_STRICT", default=False)
+
+
+def triage_from(environ: Mapping[str, str] | None = None) -> bool | None:
+    """``SHIPMATES_TRIAGE`` as a flag; None when it is not set."""
+    env = os.environ if environ is None else environ
+    if env_text(env, "SHIPMATES_TRIAGE") is None:
+        return None
+    return _flag(env, "SHIPMATES_TRIAGE", default=False)
 
 
 def discovery_cache_from(environ: Mapping[str, str] | None = None) -> bool:

@@ -84,7 +84,8 @@ def _chat(settings: Settings, once: str | None, pause_gc: bool, *, as_json: bool
             return USAGE_ERROR
         if settings.system is not None:
             crew.captain.instructions = settings.system
-        crew.captain.triage = settings.triage
+        if settings.triage is not None:
+            crew.captain.triage = settings.triage
         chat = ChatSession(
             crew,
             approve=settings.approve,

@@ -181,7 +181,10 @@ def _approve(context: ReplContext, argument: str) -> str:
 
 def _triage(context: ReplContext, argument: str) -> str:
     captain = context.chat.captain
-    captain.triage = _on_off(argument, captain.triage, "triage")
+    if argument:
+        captain.triage = _on_off(argument, False, "triage")
+    if captain.triage is None:
+        return "triage: as the model's alias says (its triage = true)"
     return on_off_text("triage", captain.triage)
 
 

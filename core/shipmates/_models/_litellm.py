@@ -201,9 +201,11 @@ class LiteLLMModel:
     retries are off, so a silent server costs one timeout, not several).
     """
 
-    def __init__(self, model_id: str, **settings: Any) -> None:
+    def __init__(self, model_id: str, *, triage: bool = False, **settings: Any) -> None:
         self.model_id = model_id
         self.settings = settings
+        self.triage = triage
+        """Captains with siblings triage on this model (a config alias's ``triage = true``)."""
 
     def _kwargs(self, settings: dict[str, Any] | None) -> dict[str, Any]:
         from ._session import call_policy

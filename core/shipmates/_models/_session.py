@@ -127,12 +127,13 @@ def litellm_model(name: str, *, session: bool, registered: Mapping[str, Model] |
             if getattr(config, key) is not None:
                 settings[key] = getattr(config, key)
     settings = {k: v for k, v in settings.items() if v is not None}
-    cache_key = (model_id, json.dumps(settings, sort_keys=True, default=str))
+    triage = alias is not None and alias.triage
+    cache_key = (model_id, json.dumps([settings, triage], sort_keys=True, default=str))
     model = _litellm_models.get(cache_key)
     if model is None:
         from ._litellm import LiteLLMModel
 
-        model = _litellm_models[cache_key] = LiteLLMModel(model_id, **settings)
+        model = _litellm_models[cache_key] = LiteLLMModel(model_id, triage=triage, **settings)
     return model
 
 

@@ -49,7 +49,7 @@ class Agent:
         input_model: type[BaseModel] | None = None,
         model_settings: dict[str, Any] | None = None,
         budget: Budget | None = None,
-        triage: bool = False,
+        triage: bool | None = None,
         plugin_manager: Any = None,
     ) -> None:
         self.name = check_name(name, what="agent")
@@ -76,7 +76,8 @@ class Agent:
         self.triage = triage
         """Before each run, ask the model in a short call which tools the request needs: when it
         names none, the run offers none, and a tool it names but leaves out gets one reminder.
-        For small models, which call a sibling that does not fit (``--triage``)."""
+        For small models, which call a sibling that does not fit (``--triage``). None: when the
+        agent has siblings and its model's config alias says ``triage = true``."""
         self.plugin_manager = plugin_manager
         """The pluggy manager (or plugin host) whose tool-call hooks fire and whose models
         (``register_models``) resolve ``model``; ``None`` uses the shared one."""

@@ -173,12 +173,7 @@ async def _turns(
     spend = scope.spend
     schemas = agent.tool_schemas()
     triaged = None
-    if (
-        agent.triage
-        and schemas
-        and not getattr(model, "routes_by_words", False)
-        and (spend is None or spend.why_spent() is None)
-    ):
+    if schemas and _triages(agent, model) and (spend is None or spend.why_spent() is None):
         from ._triage import triage
 
         begun = time.monotonic()
@@ -227,6 +222,16 @@ async def _turns(
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
+
+
+def _triages(agent: Agent, model: Model) -> bool:
+    """Whether a run starts with triage: as the agent says, else as its model's config alias
+    says (for an agent with siblings); never on the offline router, which routes by words."""
+    if getattr(model, "routes_by_words", False):
+        return False
+    if agent.triage is not None:
+        return agent.triage
+    return getattr(model, "triage", False) is True and bool(agent.siblings)
 
 
 def _charge(scope: RunScope, stack: tuple[str, ...], response: ModelResponse) -> None:
