@@ -358,3 +358,12 @@ def test_a_model_alias_with_triage_triages_captains_only_and_the_agent_can_say_n
         assert len(script.requests) == 1
     finally:
         session_config.reset(token)
+
+
+def test_an_empty_triage_reply_keeps_every_tool(script: Script) -> None:
+    """A reasoning model can spend the short triage call thinking and say nothing: that names
+    no sibling, but tells nothing either, so the turn keeps its tools."""
+    captain, _factor, fib = _triaged_captain()
+    script.replies = ["", [("fib", {"query": "fib(12)"})], "144."]
+    assert _run(captain, "fib(12)?").output == "144."
+    assert script.tools == [[], ["factor", "fib"], ["factor", "fib"]] and fib.asked == ["fib(12)"]

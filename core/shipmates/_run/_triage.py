@@ -7,7 +7,7 @@ Asked only to *name* the tools a request needs, in a short call without tools, i
 right far more often. So a captain with ``triage`` on (``--triage``) asks that first:
 
 - nothing named (it said "none", or answered the request instead: "Paris"): the turn offers
-  no tools, and the model answers itself;
+  no tools, and the model answers itself (an empty reply tells nothing: every tool stays);
 - several named, and the model answers after calling some of them but not all: it is reminded
   once of the one it left out.
 
@@ -81,9 +81,11 @@ class Triage:
     reminded: bool = field(default=False)
 
     def schemas(self, agent: Agent) -> list[dict[str, Any]]:
-        """The tool schemas to offer: none when nothing was named, else all of them (a wrong
-        name costs less with every tool still on offer)."""
-        return agent.tool_schemas() if self.named else []
+        """The tool schemas to offer: none when the reply named nothing, else all of them (a
+        wrong name costs less with every tool still on offer). An empty reply (a reasoning
+        model can spend the short call thinking) tells nothing: all of them too."""
+        said = (self.response.content or "").strip()
+        return agent.tool_schemas() if self.named or not said else []
 
     def reminder(self, events: list[ToolCallEvent]) -> str | None:
         """Once per run, when the model answers having called some of the tools named but not
