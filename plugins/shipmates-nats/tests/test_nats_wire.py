@@ -22,6 +22,7 @@ BLOCKS = [
     b"NATS/1.0 503\r\n\r\n",
     b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 1\r\n\r\n",
     b"NATS/1.0\r\n\r\n",
+    b"NATS/1.0\r\n" + b"N" * 5000 + b": long name\r\n\r\n",
 ]
 
 
@@ -80,3 +81,41 @@ def test_proxy_publish_and_plugin_connections_match_nats_py(nats_server: Any) ->
     assert by_subject["wire.ours"] == by_subject["wire.nats"]
     assert any(m[3] == {"Accent": "caf\u00e9"} | {"Shipmates-Budget": "tokens=10 usd=0.5"} for m in plain)
     assert parsed_ours == parsed_plain
+
+
+def test_received_header_names_a_peer_makes_up_are_not_kept(nats_server: Any) -> None:
+    """A hostile peer can send a different megabyte-long header name with each request: the
+    names the parser remembers stay short and few."""
+    import nats
+    from shipmates_nats._wire import MAX_CACHED_NAME, fast_headers
+
+    async def scenario() -> tuple[dict[bytes, Any] | None, list[Any]]:
+        nc = await nats.connect(nats_server.url)
+        names = fast_headers(nc)
+        parsed = [
+            await nc._process_headers(b"NATS/1.0\r\n%s: v\r\nok: 1\r\n\r\n" % (b"%d" % i * 2000))
+            for i in range(300)
+        ]
+        await nc.close()
+        return names, parsed
+
+    names, parsed = asyncio.run(scenario())
+    assert names is not None and set(names) == {b"ok"}  # the long ones were read, not kept
+    assert all(len(p) == 2 and p["ok"] == "1" for p in parsed) and MAX_CACHED_NAME < 2000
+
+
+def test_trace_ids_differ_in_a_forked_child() -> None:
+    import os
+
+    from shipmates_nats._protocol import new_traceparent
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a crew's worker started by fork
+        os.write(write, new_traceparent(None).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert child.split("-")[1] != new_traceparent(None).split("-")[1]

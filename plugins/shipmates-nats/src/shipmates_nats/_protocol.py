@@ -170,9 +170,10 @@ def continue_trace(parent: str | None) -> str:
     return new_traceparent(parent)
 
 
-_rand = random.Random().randbytes
-"""Trace and span ids need uniqueness, not secrecy: a fast PRNG seeded from os.urandom (bytes
-to hex: a third cheaper than formatting an int of the same bits)."""
+_rand = random.randbytes
+"""Trace and span ids need uniqueness, not secrecy: the random module's own PRNG, seeded from
+os.urandom and reseeded in a forked child (bytes to hex: a third cheaper than formatting an int
+of the same bits)."""
 
 
 def trace_id(traceparent: str | None) -> str | None:

@@ -107,17 +107,24 @@ def _block(headers: dict[str, str]) -> bytes | None:
     return _HEAD + "".join(lines).encode() + b"\r\n"
 
 
+MAX_CACHED_NAME = 64
+"""Longest received header name remembered (a hostile peer may send names of a megabyte)."""
 _names: set[str] = set()
 """Header names known to pass nats-py's check."""
 
 
-def fast_headers(nc: Any) -> None:
-    """Parse the header blocks ``nc`` receives as nats-py does, with less work per message."""
+def fast_headers(nc: Any) -> dict[bytes, Any] | None:
+    """Parse the header blocks ``nc`` receives as nats-py does, with less work per message; the
+    names it remembers (None: nats-py's own parser stays)."""
     import nats.aio.client as client
 
     original = getattr(nc, "_process_headers", None)
-    if original is None or getattr(client, "parse_email", None) is not None:
-        return  # another parser: leave it be
+    if (
+        original is None
+        or getattr(client, "parse_email", None) is not None
+        or not hasattr(client.Client, "_parse_header_lines")  # older nats-py parses differently
+    ):
+        return None  # another parser: leave it be
     names: dict[bytes, Any] = {}
 
     async def process_headers(headers: bytes | None) -> dict[str, str] | None:
@@ -132,13 +139,14 @@ def fast_headers(nc: Any) -> None:
             key = names.get(name)
             if key is None:
                 key = _name(name)
-                if len(names) < 256:
+                if len(names) < 256 and len(name) <= MAX_CACHED_NAME:  # a peer's junk is not kept
                     names[name] = key
             if key is not _INVALID:
                 out[key] = value.strip().decode("utf-8", "replace")
         return out or None
 
     nc._process_headers = process_headers
+    return names
 
 
 def _name(raw: bytes) -> Any:
