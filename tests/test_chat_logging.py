@@ -137,9 +137,12 @@ def test_triage_asks_the_model_which_siblings_a_request_needs_first(
     assert "- fib: Computes Fibonacci numbers" in SYSTEMS[0]  # the demo crew's roster
 
 
-def test_no_triage_call_by_default(
-    memo: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("flag", ["", "--no-triage"])
+def test_no_triage_call_by_default_or_with_no_triage(
+    memo: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, flag: str
 ) -> None:
     monkeypatch.setenv("SHIPMATES_AGENTS", "fib,factor")
-    assert chat(capsys, "--once", "hi")[0] == 0
+    if flag:
+        monkeypatch.setenv("SHIPMATES_TRIAGE", "1")  # the flag wins over the environment
+    assert chat(capsys, "--once", "hi", *filter(None, [flag]))[0] == 0
     assert len(SYSTEMS) == 1 and not SYSTEMS[0].startswith("You pick")

@@ -62,6 +62,8 @@ def script(litellm_lib: Any) -> Iterator[Script]:
             scripted.tool_choices.append(optional.get("tool_choice"))
             scripted.tools.append([t["function"]["name"] for t in optional.get("tools") or []])
             reply = scripted.replies.pop(0)
+            if isinstance(reply, Exception):
+                raise reply
             if isinstance(reply, str):
                 message: dict[str, Any] = {"role": "assistant", "content": reply}
             else:
@@ -367,3 +369,86 @@ def test_an_empty_triage_reply_keeps_every_tool(script: Script) -> None:
     script.replies = ["", [("fib", {"query": "fib(12)"})], "144."]
     assert _run(captain, "fib(12)?").output == "144."
     assert script.tools == [[], ["factor", "fib"], ["factor", "fib"]] and fib.asked == ["fib(12)"]
+
+
+def test_triage_reads_names_as_words_and_a_longer_name_wins() -> None:
+    from shipmates import ModelResponse
+    from shipmates._run._triage import Triage
+
+    def crew(*names: str) -> Agent:
+        def make(name: str) -> Any:
+            def fn(q: str) -> str:
+                return q
+
+            fn.__name__ = name.replace("-", "_")
+            fn.__doc__ = f"The {name} tool."
+            return tool(fn, name=name)
+
+        return Agent("captain", tools=[make(n) for n in names])
+
+    def read(agent: Agent, reply: str) -> tuple[list[str], bool]:
+        triaged = Triage.of(agent, ModelResponse(content=reply))
+        return triaged.named, triaged.none_fit
+
+    weather = crew("get_weather", "web-search")
+    assert read(weather, "get weather, Web Search") == (["get_weather", "web-search"], False)
+    assert read(weather, "Weather") == ([], False)  # related, not named: every tool stays
+    assert read(weather, "Paris") == ([], True)
+    assert read(weather, "<think>The user wants the weather, so") == ([], False)  # thinking only
+    assert read(weather, "<think>hmm</think>none") == ([], True)
+    assert read(crew("search", "search_docs"), "search_docs") == (["search_docs"], False)
+
+
+def test_a_failed_triage_call_leaves_every_tool(script: Script) -> None:
+    captain, _factor, fib = _triaged_captain()
+    script.replies = [RuntimeError("the triage call broke"), [("fib", {"query": "fib(12)"})], "144."]
+    assert _run(captain, "fib(12)?").output == "144." and fib.asked == ["fib(12)"]
+    assert script.tools[1:] == [["factor", "fib"], ["factor", "fib"]]
+
+
+def test_no_reminder_on_the_last_turn_or_once_it_must_answer(script: Script) -> None:
+    captain, _factor, _fib = _triaged_captain()
+    captain.max_turns = 2
+    script.replies = ["factor, fib", [("factor", {"query": "Factor 84"})], "2, 2, 3, 7; fib(12) is 144."]
+    result = _run(captain, "Factor 84, and tell me fib(12).")
+    assert result.status == "ok" and result.output == "2, 2, 3, 7; fib(12) is 144."
+
+    captain, factor, _fib = _triaged_captain()
+    call = [("factor", {"query": "Factor 84"})]
+    script.replies = ["factor, fib", call, call, call, "2, 2, 3, 7."]  # it keeps asking: must answer
+    result = _run(captain, "Factor 84, and tell me fib(12).")
+    assert result.output == "2, 2, 3, 7." and factor.asked == ["Factor 84"]
+    assert not any("You have not asked" in str(m.get("content")) for m in result.messages)
+
+
+def test_the_reminder_and_the_draft_it_replaced_are_not_remembered(script: Script) -> None:
+    from shipmates import Session
+
+    captain, _factor, _fib = _triaged_captain()
+    memory = Session(max_turns=1)
+    script.replies = [
+        "factor, fib",
+        [("factor", {"query": "Factor 84"})],
+        "fib(12) is 144.",
+        [("fib", {"query": "fib(12)"})],
+        "84 = 2 x 2 x 3 x 7; fib(12) = 144.",
+    ]
+    asyncio.run(captain.arun("Factor 84, and tell me fib(12).", session=memory))
+    remembered = [(m["role"], m.get("content")) for m in memory.messages]
+    assert remembered[0] == ("user", "Factor 84, and tell me fib(12).")  # one turn, the user's
+    assert ("assistant", "fib(12) is 144.") not in remembered
+    assert not any("You have not asked" in str(content) for _, content in remembered)
+    assert remembered[-1] == ("assistant", "84 = 2 x 2 x 3 x 7; fib(12) = 144.")
+
+
+def test_when_none_fits_after_tool_calls_the_tools_stay_but_may_not_be_called(script: Script) -> None:
+    """Some providers refuse a conversation with tool calls in it but no tools: after earlier
+    delegations, "none fits" keeps the tools and sends tool_choice none."""
+    from shipmates import Session
+
+    captain, _factor, _fib = _triaged_captain()
+    memory = Session()
+    script.replies = ["fib", [("fib", {"query": "fib(12)"})], "144.", "Paris", "You're welcome."]
+    asyncio.run(captain.arun("fib(12)?", session=memory))
+    assert asyncio.run(captain.arun("Thanks!", session=memory)).output == "You're welcome."
+    assert script.tools[-1] == ["factor", "fib"] and script.tool_choices[-1] == "none"

@@ -184,7 +184,7 @@ def _triage(context: ReplContext, argument: str) -> str:
     if argument:
         captain.triage = _on_off(argument, False, "triage")
     if captain.triage is None:
-        return "triage: as the model's alias says (its triage = true)"
+        return "triage: not set (on for a model whose config alias says triage = true)"
     return on_off_text("triage", captain.triage)
 
 

@@ -119,10 +119,11 @@ def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--triage",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="the captain first asks the model which siblings a request needs (a short call): "
-        "for small models, which call siblings that do not fit (also SHIPMATES_TRIAGE=1)",
+        "for small models, which call siblings that do not fit (also SHIPMATES_TRIAGE=1, or "
+        "triage = true in a model alias; --no-triage turns that off)",
     )
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument(

@@ -74,10 +74,11 @@ class Agent:
         """The limits of each run (:class:`~shipmates.Budget`) unless ``arun(budget=)`` gives
         others; None: none of its own (a sibling still draws from its captain's)."""
         self.triage = triage
-        """Before each run, ask the model in a short call which tools the request needs: when it
-        names none, the run offers none, and a tool it names but leaves out gets one reminder.
-        For small models, which call a sibling that does not fit (``--triage``). None: when the
-        agent has siblings and its model's config alias says ``triage = true``."""
+        """Before each run, ask the model in a short call which tools the request needs: when the
+        reply names or relates to none, the run offers none; when it names several and the model
+        answers having asked only some, it is reminded once of one it left out. For small
+        models, which call a sibling that does not fit (``--triage``). None: when the agent has
+        siblings and its model's config alias says ``triage = true``."""
         self.plugin_manager = plugin_manager
         """The pluggy manager (or plugin host) whose tool-call hooks fire and whose models
         (``register_models``) resolve ``model``; ``None`` uses the shared one."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .._models._model import Model, ModelResponse, ToolCall
     from ._agent import Agent
     from ._session import Session
+    from ._triage import Triage
 
 
 @dataclass
@@ -50,7 +51,7 @@ class RunResult:
     events: list[ToolCallEvent] = field(default_factory=list)
     """Every tool call this agent made during the run, in order."""
     turns: int = 0
-    """Model calls made."""
+    """Model calls made (a triage call not counted: ``usage.model_calls`` counts it)."""
     agent: str = ""
     reason: str | None = None
     """Why the run stopped early (``budget_exhausted``: what was exhausted, spent against the limit)."""
@@ -171,27 +172,24 @@ async def _turns(
     sent_back = False
     last_text = ""
     spend = scope.spend
-    schemas = agent.tool_schemas()
-    triaged = None
-    if schemas and _triages(agent, model) and (spend is None or spend.why_spent() is None):
-        from ._triage import triage
-
-        begun = time.monotonic()
-        triaged = await triage(agent, model, messages)
-        _charge(scope, stack, triaged.response)
-        if scope.emitting:
-            _finished(scope, model, triaged.response, begun)
-        schemas = triaged.schemas(agent)
+    triaged = await _triage_first(agent, model, messages, scope, stack)
+    schemas: list[dict[str, Any]] | None = None  # None: the agent's, read each turn
+    no_calls = False  # none fit, and the history holds tool calls: tools stay, calls may not
+    if triaged is not None and triaged.none_fit:
+        no_calls = any(m.get("role") == "tool" for m in messages)  # some providers need the tools then
+        schemas = None if no_calls else []
+    aside: list[dict[str, Any]] = []  # notes to the model, and the answers they set aside: not remembered
     for turn in range(1, agent.max_turns + 1):
         if spend is not None and (why := spend.why_spent()) is not None:
             return RunResult("budget_exhausted", last_text, messages, events, turn - 1, agent.name, why)
         settings = agent.model_settings
-        if past.answer_now and takes_settings(model):  # it keeps asking what it knows: answer now
+        if (past.answer_now or no_calls) and takes_settings(model):  # it must answer now
             settings = {**settings, "tool_choice": "none"}
+        offered = agent.tool_schemas() if schemas is None else schemas
         if scope.emitting:
-            response = await _streamed(model, messages, schemas, settings, scope)
+            response = await _streamed(model, messages, offered, settings, scope)
         else:
-            response = await complete(model, messages, schemas, settings)
+            response = await complete(model, messages, offered, settings)
         _charge(scope, stack, response)
         if not response.tool_calls and (written := calls_in_text(response.content, agent._tools)):
             # A tool call written as text (small models do): run it, never print it as the answer.
@@ -202,16 +200,26 @@ async def _turns(
             note = unknown_call_in_text(response.content, agent._tools)
             if note is not None:  # a call of a tool it does not have, as text: tell it once
                 sent_back = True
-                messages.append({"role": "user", "content": note})
+                aside += [messages[-1], {"role": "user", "content": note}]
+                messages.append(aside[-1])
                 continue
         if response.content:
             last_text = response.content
-        if not response.tool_calls and triaged is not None and (note := triaged.reminder(events)):
-            messages.append({"role": "user", "content": note})  # it left out a tool triage named
+        if (
+            not response.tool_calls
+            and triaged is not None
+            and turn < agent.max_turns
+            and not past.answer_now
+            and (note := triaged.reminder(events))
+        ):  # it left out a tool triage named: the answer so far is a draft
+            if scope.emitting and response.content:
+                scope.new(TextDelta, text="\n\n")  # the draft was streamed: set the next answer apart
+            aside += [messages[-1], {"role": "user", "content": note}]
+            messages.append(aside[-1])
             continue
         if not response.tool_calls:
             if session is not None:
-                session.add(messages[first_new:])
+                session.add([m for m in messages[first_new:] if not any(m is a for a in aside)])
             return RunResult("ok", response.content or "", messages, events, turn, agent.name)
         calls, said = response.tool_calls, response.content
 
@@ -222,6 +230,24 @@ async def _turns(
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return RunResult("max_turns", last_text, messages, events, agent.max_turns, agent.name)
+
+
+async def _triage_first(
+    agent: Agent, model: Model, messages: list[dict[str, Any]], scope: RunScope, stack: tuple[str, ...]
+) -> Triage | None:
+    """The run's triage (see ``_triage``) when it has one, counted as a model call of the run."""
+    spend = scope.spend
+    if not agent.tools or not _triages(agent, model) or (spend is not None and spend.why_spent() is not None):
+        return None
+    from ._triage import triage
+
+    begun = time.monotonic()
+    triaged = await triage(agent, model, messages)
+    if triaged is not None:
+        _charge(scope, stack, triaged.response)
+        if scope.emitting:
+            _finished(scope, model, triaged.response, begun)
+    return triaged
 
 
 def _triages(agent: Agent, model: Model) -> bool:

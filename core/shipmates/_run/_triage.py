@@ -6,17 +6,19 @@ it hands a two-part request whole to one sibling, then answers the other part fr
 Asked only to *name* the tools a request needs, in a short call without tools, it gets these
 right far more often. So a captain with ``triage`` on (``--triage``) asks that first:
 
-- nothing named (it said "none", or answered the request instead: "Paris"): the turn offers
-  no tools, and the model answers itself (an empty reply tells nothing: every tool stays);
+- nothing in the reply names or relates to a tool (it said "none", or answered the request
+  instead: "Paris"): the run offers no tools, and the model answers itself. A reply that relates
+  to a tool without naming it ("the prime factorization of 610 is ...": ``factor``), an empty
+  one, or a failed call changes nothing: every tool stays on offer;
 - several named, and the model answers after calling some of them but not all: it is reminded
   once of the one it left out.
 
-A name counts as a word that starts with it ("factorization" names ``factor``), since a small
-model asked to name often answers in a sentence instead.
+Names are compared as words, so ``get_weather``, "get-weather" and "get weather" are one name.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,29 +65,52 @@ def triage_messages(agent: Agent, messages: list[dict[str, Any]]) -> list[dict[s
     return [{"role": "system", "content": ASK.format(roster=roster)}, *said, messages[-1]]
 
 
-def named_tools(agent: Agent, text: str | None) -> list[str]:
-    """The tools of ``agent`` that ``text`` names, in the order it names them (a word that
-    starts with a tool's name names it)."""
-    words = re.findall(r"[\w.-]+", (text or "").casefold())
-    names = [(tool.name.casefold(), tool.name) for tool in agent.tools]
-    return list(dict.fromkeys(name for word in words for key, name in names if word.startswith(key)))
+_THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+RELATED_WORD = 3
+"""Shortest word of a tool's name that relates a reply to it ("factorization": ``factor``)."""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.casefold())  # get_weather, get-weather, "get weather" alike
 
 
 @dataclass
 class Triage:
-    """What triage named for one run, and whether the model was reminded of it."""
+    """What triage made of the model's reply for one run, and whether it reminded the model."""
 
     named: list[str]
+    """Tools the reply names, in its order: each name's words in a row (the longest name wins
+    where names overlap: "search_docs" names ``search_docs``, not ``search`` too)."""
+    none_fit: bool
+    """The reply said something, and nothing in it names or relates to a tool ("Paris", "none")."""
     response: ModelResponse
     """The triage call's response (its usage counts with the run's)."""
     reminded: bool = field(default=False)
 
-    def schemas(self, agent: Agent) -> list[dict[str, Any]]:
-        """The tool schemas to offer: none when the reply named nothing, else all of them (a
-        wrong name costs less with every tool still on offer). An empty reply (a reasoning
-        model can spend the short call thinking) tells nothing: all of them too."""
-        said = (self.response.content or "").strip()
-        return agent.tool_schemas() if self.named or not said else []
+    @classmethod
+    def of(cls, agent: Agent, response: ModelResponse) -> Triage:
+        """Read ``response`` against ``agent``'s tools. A reply that is empty once a reasoning
+        model's ``<think>`` is taken out tells nothing: not ``none_fit``."""
+        words = _words(_THINKING.sub("", response.content or ""))
+        names = sorted(((_words(t.name), t.name) for t in agent.tools), key=lambda n: -len(n[0]))
+        named: list[str] = []
+        i = 0
+        while i < len(words):
+            hit = next((n for n in names if n[0] and words[i : i + len(n[0])] == n[0]), None)
+            if hit is None:
+                i += 1
+                continue
+            if hit[1] not in named:
+                named.append(hit[1])
+            i += len(hit[0])
+        related = any(
+            word.startswith(part)
+            for _, tool in names
+            for part in _words(tool)
+            if len(part) >= RELATED_WORD
+            for word in words
+        )
+        return cls(named, bool(words) and not named and not related, response)
 
     def reminder(self, events: list[ToolCallEvent]) -> str | None:
         """Once per run, when the model answers having called some of the tools named but not
@@ -104,12 +129,19 @@ class Triage:
         )
 
 
-async def triage(agent: Agent, model: Model, messages: list[dict[str, Any]]) -> Triage:
-    """Ask ``model`` which of ``agent``'s tools the last of ``messages`` needs."""
+async def triage(agent: Agent, model: Model, messages: list[dict[str, Any]]) -> Triage | None:
+    """Ask ``model`` which of ``agent``'s tools the last of ``messages`` needs. None when the
+    call fails: triage only narrows what is offered, so the run goes on with every tool."""
     asked = triage_messages(agent, messages)
-    if takes_settings(model):
-        settings = {k: v for k, v in agent.model_settings.items() if k not in ("tool_choice", "max_tokens")}
-        response = await complete(model, asked, [], {**settings, "max_tokens": MAX_TOKENS})
-    else:
-        response = await complete(model, asked, [])
-    return Triage(named_tools(agent, response.content), response)
+    try:
+        if takes_settings(model):
+            settings = {
+                k: v for k, v in agent.model_settings.items() if k not in ("tool_choice", "max_tokens")
+            }
+            response = await complete(model, asked, [], {**settings, "max_tokens": MAX_TOKENS})
+        else:
+            response = await complete(model, asked, [])
+    except Exception as exc:  # the run's own model call will say what is wrong, if anything is
+        logging.getLogger("shipmates").debug("triage of %s failed, every tool stays: %s", agent.name, exc)
+        return None
+    return Triage.of(agent, response)
