@@ -105,8 +105,8 @@ class Triage:
             i += len(hit[0])
         related = any(
             word.startswith(part)
-            for _, tool in names
-            for part in _words(tool)
+            for parts, _ in names
+            for part in parts
             if len(part) >= RELATED_WORD
             for word in words
         )
